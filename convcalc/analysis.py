@@ -1,0 +1,308 @@
+"""Walks a typed spec, applies each layer's arithmetic and builds the report's rows and totals.
+
+Rows come out flat, in execution order: every leaf layer, then one ``add`` row per residual and
+one ``concat`` row per concat. Default names count per type within each scope (conv1, conv2…
+inside ``stage2.basic1.body``); ``repeat`` keeps counting across its iterations.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from convcalc.errors import ConvcalcError, Location, ShapeError, StrictError
+from convcalc.folding import fold_batchnorms
+from convcalc.layers.base import Layer, Shape, elements, format_shape
+from convcalc.layers.conv import Conv
+from convcalc.layers.norm import BatchNorm
+from convcalc.receptive import ReceptiveField, union
+from convcalc.report import NETWORK_INPUT, Report, Row, Totals
+from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
+from convcalc.tensors import dtype_bytes
+
+
+@dataclass(frozen=True)
+class Flow:
+    """The tensor at one point of the network: its shape, its field and the row that made it."""
+
+    shape: Shape
+    rf: ReceptiveField | None
+    source: int = NETWORK_INPUT
+
+
+@dataclass
+class Scope:
+    """A naming scope: the path prefix and how many of each type it has named so far."""
+
+    prefix: str
+    counters: Counter[str] = field(default_factory=Counter)
+    taken: set[str] = field(default_factory=set)
+
+    def path_of(self, explicit: str | None, stem: str) -> str:
+        """The node's path: its explicit name or stem + counter (a taken name gets ``_2``…)."""
+        self.counters[stem] += 1
+        name = explicit or f"{stem}{self.counters[stem]}"
+        if name in self.taken:
+            suffix = 2
+            while f"{name}_{suffix}" in self.taken:
+                suffix += 1
+            name = f"{name}_{suffix}"
+        self.taken.add(name)
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def child(self, path: str) -> Scope:
+        """A fresh scope nested under ``path``."""
+        return Scope(path)
+
+
+def stem_of(node: Node) -> str:
+    """The word a node's default name starts with: its type, or its block's name."""
+    match node:
+        case LayerNode():
+            return node.layer.type_name
+        case UseNode():
+            return node.block
+        case ResidualNode():
+            return "residual"
+        case ConcatNode():
+            return "concat"
+        case _:
+            return "repeat"
+
+
+class Analyzer:
+    """Applies a network's layers in order and records one row per leaf and merge."""
+
+    def __init__(
+        self, network: Network, *, strict: bool = False, extent: tuple[int, int] | None = None
+    ) -> None:
+        self.network = network
+        self.strict = strict
+        self.bytes_per_value = dtype_bytes(network.dtype)
+        if extent is None:
+            extent = (network.input[1], network.input[2]) if len(network.input) == 3 else (1, 1)
+        self.extent = extent
+        self.rows: list[Row] = []
+
+    def run(self, start: ReceptiveField | None = None) -> list[Row]:
+        """Analyze the whole network; ``start`` continues from an earlier field (chaining)."""
+        if start is None and len(self.network.input) == 3:
+            start = ReceptiveField()
+        self.sequence(self.network.layers, Flow(self.network.input, start), Scope(""))
+        return self.rows
+
+    def sequence(self, nodes: tuple[Node, ...], flow: Flow, scope: Scope) -> Flow:
+        """Apply ``nodes`` one after the other."""
+        for node in nodes:
+            flow = self.node(node, flow, scope)
+        return flow
+
+    def node(self, node: Node, flow: Flow, scope: Scope) -> Flow:
+        """Apply one node of any kind."""
+        if isinstance(node, RepeatNode):
+            inner = scope.child(scope.path_of(node.name, "repeat"))
+            for _ in range(node.times):
+                flow = self.sequence(node.layers, flow, inner)
+            return flow
+        path = scope.path_of(node.name, stem_of(node))
+        match node:
+            case LayerNode():
+                return self.leaf(node.layer, flow, path, node)
+            case UseNode():
+                return self.sequence(node.layers, flow, scope.child(path))
+            case ResidualNode():
+                return self.residual(node, flow, path)
+            case ConcatNode():
+                return self.concat(node, flow, path)
+        raise AssertionError(f"unknown node {node!r}")
+
+    def leaf(self, layer: Layer, flow: Flow, path: str, node: Node) -> Flow:
+        """Apply one layer and record its row."""
+        where = self.where(node, layer.type_name, path)
+        try:
+            outcome = layer.apply(flow.shape)
+        except ConvcalcError as error:
+            raise error.located(**where.__dict__) from None
+        if self.strict and outcome.warnings:
+            raise StrictError(outcome.warnings[0] + " (--strict)", where)
+        rf = flow.rf.then(outcome.rf, self.extent) if flow.rf else None
+        return self.record(
+            Row(
+                index=len(self.rows),
+                path=path,
+                type=layer.type_name,
+                input=flow.shape,
+                output=outcome.output,
+                params=outcome.params,
+                buffers=outcome.buffers,
+                macs=outcome.macs * self.network.batch,
+                rf=rf,
+                activation_bytes=self.activation_bytes(outcome.output),
+                warnings=outcome.warnings,
+                sources=(flow.source,),
+                layer=layer,
+                derivations=outcome.derivations,
+                location=where,
+            )
+        )
+
+    def residual(self, node: ResidualNode, entry: Flow, path: str) -> Flow:
+        """body(x) + shortcut(x): both shapes must match exactly."""
+        body = self.sequence(node.body, entry, Scope(f"{path}.body"))
+        shortcut_scope = Scope(f"{path}.shortcut")
+        if node.shortcut == "project":
+            shortcut = self.project(node, entry, body, shortcut_scope)
+        elif node.shortcut is None:
+            shortcut = entry
+        else:
+            shortcut = self.sequence(node.shortcut, entry, shortcut_scope)
+        where = self.where(node, "residual", path)
+        if body.shape != shortcut.shape:
+            hint = "; use `shortcut: project`" if node.shortcut is None else ""
+            raise ShapeError(
+                f"the body outputs {format_shape(body.shape)} but the shortcut "
+                f"{format_shape(shortcut.shape)}; they must match to be added{hint}",
+                where,
+            )
+        return self.merge("add", f"{path}.add", (body, shortcut), body.shape, where)
+
+    def project(self, node: ResidualNode, entry: Flow, body: Flow, scope: Scope) -> Flow:
+        """The projection shortcut: a 1×1 conv (no bias) to the body's channels and size, whose
+        stride is the product of the body's strides (or the smallest one that gives the body's
+        size), then a batchnorm."""
+        where = self.where(node, "residual", scope.prefix)
+        if len(entry.shape) != 3 or len(body.shape) != 3:
+            raise ShapeError("shortcut: project needs images on both sides of the body", where)
+        stride = tuple(
+            projection_stride(
+                entry.shape[axis], body.shape[axis], body_stride(entry, body, axis - 1)
+            )
+            for axis in (1, 2)
+        )
+        if None in stride:
+            raise ShapeError(
+                f"shortcut: no stride of a 1×1 conv takes {format_shape(entry.shape)} to "
+                f"{format_shape(body.shape)}",
+                where,
+            )
+        conv = Conv(
+            filters=body.shape[0], kernel=1, stride=(stride[0] or 1, stride[1] or 1), bias=False
+        )
+        projected = self.leaf(conv, entry, scope.path_of(None, "conv"), node)
+        return self.leaf(BatchNorm(), projected, scope.path_of(None, "batchnorm"), node)
+
+    def concat(self, node: ConcatNode, entry: Flow, path: str) -> Flow:
+        """Each branch from the same input; channels add up, H×W must match."""
+        ends = [
+            self.sequence(branch, entry, Scope(f"{path}.branch{number}"))
+            for number, branch in enumerate(node.branches, start=1)
+        ]
+        where = self.where(node, "concat", path)
+        if any(len(end.shape) != len(ends[0].shape) for end in ends):
+            raise ShapeError("concat: the branches mix images and vectors", where)
+        if len(ends[0].shape) == 3:
+            sizes = {end.shape[1:] for end in ends}
+            if len(sizes) > 1:
+                listing = ", ".join(format_shape(end.shape) for end in ends)
+                raise ShapeError(f"concat: the branches' H×W differ ({listing})", where)
+            output: Shape = (sum(end.shape[0] for end in ends), *ends[0].shape[1:])
+        else:
+            output = (sum(end.shape[0] for end in ends),)
+        return self.merge("concat", f"{path}.concat", tuple(ends), output, where)
+
+    def merge(
+        self, kind: str, path: str, inputs: tuple[Flow, ...], output: Shape, where: Location
+    ) -> Flow:
+        """Record an add or concat row joining ``inputs``."""
+        fields = [flow.rf for flow in inputs if flow.rf is not None]
+        return self.record(
+            Row(
+                index=len(self.rows),
+                path=path,
+                type=kind,
+                input=inputs[0].shape,
+                output=output,
+                params=0,
+                buffers=0,
+                macs=0,
+                rf=union(fields) if fields else None,
+                activation_bytes=self.activation_bytes(output),
+                sources=tuple(flow.source for flow in inputs),
+                location=where,
+            )
+        )
+
+    def record(self, row: Row) -> Flow:
+        """Append ``row`` and return the tensor it outputs."""
+        self.rows.append(row)
+        return Flow(row.output, row.rf, row.index)
+
+    def activation_bytes(self, shape: Shape) -> int:
+        """Output elements × batch × bytes per value."""
+        return elements(shape) * self.network.batch * self.bytes_per_value
+
+    def where(self, node: Node, kind: str, path: str) -> Location:
+        """The location of ``node`` for messages: position, index path, type and name."""
+        return Location(
+            file=node.location.file,
+            line=node.location.line,
+            column=node.location.column,
+            path=f'{node.spec_path} {kind} "{path}"',
+        )
+
+
+def body_stride(entry: Flow, body: Flow, axis: int) -> float:
+    """The product of a body's strides along ``axis``: the ratio of the field's jumps, which
+    multiply by each stride (1 when the fields cannot tell)."""
+    if entry.rf is None or body.rf is None or body.rf.is_global:
+        return 1.0
+    return body.rf.jump[axis] / entry.rf.jump[axis]
+
+
+def projection_stride(size_in: int, size_out: int, product: float) -> int | None:
+    """The stride of a 1×1 conv taking ``size_in`` to ``size_out``: ⌊(W − 1)/S⌋ + 1 = W_out.
+    The product of the body's strides when it fits, else the smallest stride that does."""
+    candidates = [int(product)] if float(product).is_integer() and product >= 1 else []
+    candidates += range(1, size_in + 1)
+    for stride in candidates:
+        if (size_in - 1) // stride + 1 == size_out:
+            return stride
+    return None
+
+
+def totals_of(rows: list[Row] | tuple[Row, ...], bytes_per_value: int) -> Totals:
+    """Sum the rows; the final field is the last row's."""
+    params = sum(row.params for row in rows)
+    return Totals(
+        params=params,
+        trainable_params=params,
+        buffers=sum(row.buffers for row in rows),
+        macs=sum(row.macs for row in rows),
+        activation_bytes=sum(row.activation_bytes for row in rows),
+        param_bytes=params * bytes_per_value,
+        rf=rows[-1].rf if rows else None,
+    )
+
+
+def analyze(
+    network: Network,
+    *,
+    strict: bool = False,
+    start: ReceptiveField | None = None,
+    extent: tuple[int, int] | None = None,
+) -> Report:
+    """The full report of ``network``: rows, totals and BN folding.
+
+    ``start`` and ``extent`` continue from an earlier analysis (its final field and its network
+    input's H×W). Raises a located :class:`ConvcalcError` at the first layer that cannot be applied.
+    """
+    rows = tuple(Analyzer(network, strict=strict, extent=extent).run(start))
+    return Report(
+        name=network.name,
+        input=network.input,
+        batch=network.batch,
+        dtype=network.dtype,
+        rows=rows,
+        totals=totals_of(rows, dtype_bytes(network.dtype)),
+        folding=fold_batchnorms(rows),
+    )

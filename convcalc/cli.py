@@ -1,0 +1,346 @@
+"""The ``convcalc`` command line: parse options, call the library, render, map errors to exit codes.
+
+Heavy modules (pydantic, YAML, rich) are imported inside the commands that need them, so that
+``convcalc layer … --json`` starts about as fast as Python itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from convcalc.errors import ConvcalcError, ExitCode, SpecError, SpecErrors
+from convcalc.render import OutputFormat
+
+if TYPE_CHECKING:
+    from convcalc.layers.base import Layer
+    from convcalc.receptive import ReceptiveField
+    from convcalc.report import Report
+
+app = typer.Typer(
+    name="convcalc",
+    help="Shapes, parameters, MACs, receptive fields and BN folding of CNNs, from a YAML spec.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+]
+BatchOption = Annotated[int | None, typer.Option("--batch", "-n", min=1, help="Batch size N.")]
+DtypeOption = Annotated[
+    str | None, typer.Option("--dtype", help="float32, float16, bfloat16, int8 or float64.")
+]
+StrictOption = Annotated[
+    bool, typer.Option("--strict", help="Treat warnings (a stride that drops input) as errors.")
+]
+TracebackOption = Annotated[
+    bool, typer.Option("--traceback", help="Show the Python traceback of an error (debugging).")
+]
+
+
+def fail(error: ConvcalcError) -> NoReturn:
+    """Print each problem as one line on stderr and exit with status 1."""
+    problems = error.errors if isinstance(error, SpecErrors) else [error]
+    for problem in problems:
+        sys.stderr.write(f"{problem}\n")
+    raise typer.Exit(ExitCode.ERROR)
+
+
+@contextmanager
+def reported(traceback: bool) -> Iterator[None]:
+    """Turn convcalc's errors into one-line messages (or re-raise them with ``--traceback``)."""
+    try:
+        yield
+    except ConvcalcError as error:
+        if traceback:
+            raise
+        fail(error)
+
+
+def warn(report: Report) -> None:
+    """Each row's warnings on stderr, located like errors."""
+    for row in report.rows:
+        for warning in row.warnings:
+            sys.stderr.write(f"{row.location}: warning: {warning}\n")
+
+
+def emit(
+    report: Report,
+    fmt: OutputFormat,
+    as_json: bool,
+    output: Path | None,
+    table: Callable[[Report], Any],
+) -> None:
+    """Render ``report`` in the chosen format to stdout or ``output``."""
+    if as_json:
+        fmt = OutputFormat.JSON
+    if fmt is OutputFormat.TABLE:
+        from rich.console import Console
+
+        renderable = table(report)
+        if output is None:
+            # Piped tables keep full rows rather than wrapping at rich's default of 80 columns.
+            Console(width=None if sys.stdout.isatty() else 160).print(renderable)
+            return
+        buffer = io.StringIO()
+        Console(file=buffer, width=160, no_color=True).print(renderable)
+        write_output(output, buffer.getvalue())
+        return
+    from convcalc.render import plain
+
+    renderer = {
+        OutputFormat.JSON: plain.to_json,
+        OutputFormat.CSV: plain.to_csv,
+        OutputFormat.MARKDOWN: plain.to_markdown,
+    }[fmt]
+    text = renderer(report)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_output(output, text)
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a failed run never leaves half a file."""
+    temporary = path.with_name(f".{path.name}.convcalc-tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise SpecError(f"cannot write {path}: {error.strerror}") from None
+
+
+@app.command()
+def analyze(
+    spec: Annotated[str, typer.Argument(help="A spec file, - for stdin, or zoo:NAME.")],
+    fmt: FormatOption = OutputFormat.TABLE,
+    as_json: JsonOption = False,
+    output: OutputOption = None,
+    input_shape: Annotated[
+        str | None, typer.Option("--input", help="Override the input shape, e.g. 3x224x224.")
+    ] = None,
+    batch: BatchOption = None,
+    dtype: DtypeOption = None,
+    strict: StrictOption = False,
+    traceback: TracebackOption = False,
+) -> None:
+    """Analyze a network spec layer by layer: shapes, params, MACs, receptive field, memory."""
+    from dataclasses import replace
+
+    from convcalc.analysis import analyze as run_analysis
+    from convcalc.loader import load
+    from convcalc.tensors import dtype_bytes, parse_shape
+
+    with reported(traceback):
+        network = load(spec)
+        overrides: dict[str, Any] = {}
+        if input_shape is not None:
+            overrides["input"] = with_flag("--input", parse_shape, input_shape)
+        if batch is not None:
+            overrides["batch"] = batch
+        if dtype is not None:
+            with_flag("--dtype", dtype_bytes, dtype)
+            overrides["dtype"] = dtype
+        if output is not None and spec != "-" and output.resolve() == Path(spec).resolve():
+            raise SpecError(f"--output {output} would overwrite the spec it reads")
+        report = run_analysis(replace(network, **overrides), strict=strict)
+        warn(report)
+        from convcalc.render.table import network_table
+
+        emit(report, fmt, as_json, output, network_table)
+
+
+def with_flag(flag: str, parse: Callable[[str], Any], value: str) -> Any:
+    """``parse(value)``, with errors prefixed by the flag they came from."""
+    try:
+        return parse(value)
+    except ConvcalcError as error:
+        raise SpecError(f"{flag}: {error.message}") from None
+
+
+LAYER_FLAGS = {
+    "kernel": "kernel",
+    "stride": "stride",
+    "pad": "pad",
+    "dilation": "dilation",
+    "groups": "groups",
+    "bias": "bias",
+    "output_padding": "output-padding",
+    "ceil_mode": "ceil-mode",
+    "out": "out",
+    "output": "out",
+    "eps": "eps",
+    "affine": "affine",
+    "p": "p",
+    "shared": "shared",
+    "in_channels": "filters",
+}
+
+
+@app.command()
+def layer(
+    input_shape: Annotated[
+        str,
+        typer.Option(
+            "--in",
+            help="Input shape CxHxW (or D for a vector); - reads a convcalc JSON document "
+            "from stdin and continues from its output.",
+        ),
+    ],
+    filters: Annotated[
+        str | None,
+        typer.Option(help="Filters as F, FxK, FxKxK or FxCxKxK (C must equal the input channels)."),
+    ] = None,
+    layer_type: Annotated[
+        str | None, typer.Option("--type", "-t", help="Layer type (default conv): maxpool, fc, bn…")
+    ] = None,
+    kernel: Annotated[str | None, typer.Option(help="Kernel K or KHxKW.")] = None,
+    stride: Annotated[str | None, typer.Option(help="Stride S or SHxSW.")] = None,
+    pad: Annotated[str | None, typer.Option(help="Padding P, PHxPW, same or valid.")] = None,
+    dilation: Annotated[str | None, typer.Option(help="Dilation D or DHxDW.")] = None,
+    groups: Annotated[str | None, typer.Option(help="Groups (or depthwise).")] = None,
+    bias: Annotated[bool | None, typer.Option("--bias/--no-bias", help="Learned bias.")] = None,
+    output_padding: Annotated[str | None, typer.Option(help="Deconv output padding.")] = None,
+    ceil_mode: Annotated[
+        bool | None, typer.Option("--ceil-mode", help="Pooling rounds up.")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option(help="fc outputs, or adaptive pool output size.")
+    ] = None,
+    eps: Annotated[float | None, typer.Option(help="Norm epsilon.")] = None,
+    affine: Annotated[bool | None, typer.Option("--affine/--no-affine", help="Norm γ, β.")] = None,
+    p: Annotated[float | None, typer.Option("--p", help="Dropout probability.")] = None,
+    shared: Annotated[
+        bool | None, typer.Option("--shared/--per-channel", help="PReLU slope.")
+    ] = None,
+    batch: BatchOption = None,
+    dtype: DtypeOption = None,
+    strict: StrictOption = False,
+    fmt: FormatOption = OutputFormat.TABLE,
+    as_json: JsonOption = False,
+    output: OutputOption = None,
+    traceback: TracebackOption = False,
+) -> None:
+    """One layer: output volume, params (formula filled in), MACs, receptive-field growth."""
+    from convcalc import single
+
+    given = {
+        "kernel": kernel,
+        "stride": stride,
+        "pad": pad,
+        "dilation": dilation,
+        "groups": groups,
+        "bias": bias,
+        "output_padding": output_padding,
+        "ceil_mode": ceil_mode,
+        "out": out,
+        "eps": eps,
+        "affine": affine,
+        "p": p,
+        "shared": shared,
+    }
+    with reported(traceback):
+        start: ReceptiveField | None = None
+        extent: tuple[int, int] | None = None
+        if input_shape == "-":
+            shape, start, extent, batch, dtype = chained_input(batch, dtype)
+        else:
+            shape = with_flag("--in", single.parse_input, input_shape)
+        chosen = build_layer(layer_type, filters, given, shape)
+        report = single.analyze_layer(
+            chosen,
+            shape,
+            batch=batch or 1,
+            dtype=dtype or "float32",
+            strict=strict,
+            start=start,
+            extent=extent,
+        )
+        warn(report)
+        from convcalc.render.table import layer_table
+
+        emit(report, fmt, as_json, output, layer_table)
+
+
+def build_layer(
+    layer_type: str | None, filters: str | None, given: dict[str, Any], shape: tuple[int, ...]
+) -> Layer:
+    """The layer the flags describe; a flag that does not apply to the type is an error."""
+    from convcalc import single
+
+    kind_name = (layer_type or "conv").lower()
+    options = {name: value for name, value in given.items() if value is not None}
+    if filters is not None:
+        options.update(with_flag("--filters", single.parse_filters, filters))
+    return single.build(kind_name, options, shape, LAYER_FLAGS)
+
+
+def chained_input(
+    batch: int | None, dtype: str | None
+) -> tuple[tuple[int, ...], ReceptiveField | None, tuple[int, int] | None, int | None, str | None]:
+    """Continue from a convcalc JSON document on stdin: its final shape, field, batch, dtype."""
+    from convcalc import single
+
+    text = sys.stdin.read()
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SpecError(
+            f"--in -: stdin is not a convcalc JSON document ({error.msg} at line {error.lineno})"
+        ) from None
+    return single.continue_from(document, batch, dtype)
+
+
+@app.command()
+def zoo(
+    name: Annotated[str | None, typer.Argument(help="A model to print as YAML.")] = None,
+    traceback: TracebackOption = False,
+) -> None:
+    """List the built-in architectures, or print one's spec as YAML to start from."""
+    from convcalc import zoo as models
+
+    with reported(traceback):
+        if name is None:
+            for entry in models.listing():
+                sys.stdout.write(f"{entry}\n")
+        else:
+            sys.stdout.write(models.zoo_text(name))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec format (for editors)."""
+    from convcalc.schema import spec_schema
+
+    sys.stdout.write(json.dumps(spec_schema(), indent=2) + "\n")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`convcalc … | head`); say nothing and don't let Python complain.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(ExitCode.OK)

@@ -1,0 +1,156 @@
+"""Sliding-window geometry along one axis: the arithmetic shared by convolution and pooling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from convcalc.errors import ShapeError
+from convcalc.layers.base import AxisStep, Padding, pair
+
+
+@dataclass(frozen=True)
+class Window:
+    """One axis of a sliding window over an input of ``size`` cells.
+
+    With K_eff = D(K−1) + 1 and padding P_before + P_after, the window fits
+    ``(size + P_before + P_after − K_eff)/S + 1`` times — the notes' (W − K + 2P)/S + 1. Frameworks
+    floor that (or, with ``ceil_mode``, round it up but drop a last window that would start beyond
+    the input plus the leading padding). The ``remainder`` padded cells after the last window are
+    unused; those beyond the trailing padding are real input cells that are never read.
+    """
+
+    axis: str
+    size: int
+    kernel: int
+    dilation: int
+    stride: int
+    pad_before: int
+    pad_after: int
+    ceil_mode: bool = False
+
+    @property
+    def effective_kernel(self) -> int:
+        """K_eff = D(K − 1) + 1: the extent a dilated kernel covers."""
+        return self.dilation * (self.kernel - 1) + 1
+
+    @property
+    def span(self) -> int:
+        """W + P_before + P_after − K_eff: how far the window can travel."""
+        return self.size + self.pad_before + self.pad_after - self.effective_kernel
+
+    @property
+    def exact(self) -> Fraction:
+        """The notes' formula unrounded: span/S + 1 (a fraction if the stride does not fit)."""
+        return Fraction(self.span, self.stride) + 1
+
+    @property
+    def output(self) -> int:
+        """The number of window positions: ⌊span/S⌋ + 1, or the ceil_mode count."""
+        if self.span < 0:
+            raise ShapeError(
+                f"{self.axis}: the kernel covers {self.effective_kernel} but the padded input is "
+                f"only {self.size + self.pad_before + self.pad_after}"
+            )
+        count = self.span // self.stride + 1
+        if self.ceil_mode and self.span % self.stride:
+            count += 1
+            if (count - 1) * self.stride >= self.size + self.pad_before:
+                count -= 1
+        return count
+
+    @property
+    def dropped(self) -> int:
+        """Real input cells after the last window, never read (padding-only slack is not)."""
+        last_covered = (self.output - 1) * self.stride + self.effective_kernel - 1
+        last_real = self.pad_before + self.size - 1
+        return max(0, last_real - last_covered)
+
+    @property
+    def rf_step(self) -> AxisStep:
+        """span = K_eff − 1, stride = S, offset = (K_eff − 1)/2 − P_before."""
+        return AxisStep(
+            span=float(self.effective_kernel - 1),
+            stride=float(self.stride),
+            offset=(self.effective_kernel - 1) / 2 - self.pad_before,
+        )
+
+    def formula(self) -> str:
+        """The notes' formula with this axis's numbers, exact fraction and rounding shown."""
+        if self.pad_before == self.pad_after:
+            padding = f"2·{self.pad_before}"
+        else:
+            padding = f"{self.pad_before} + {self.pad_after}"
+        kernel = str(self.kernel)
+        if self.dilation != 1:
+            kernel = f"{self.effective_kernel}"
+        text = f"({self.size} − {kernel} + {padding})/{self.stride} + 1"
+        exact = self.exact
+        if exact.denominator == 1:
+            return text
+        low, high = ("⌈", "⌉") if self.ceil_mode else ("⌊", "⌋")
+        formula = f"{low}{text}{high} = {low}{exact.numerator}/{exact.denominator}{high}"
+        if self.ceil_mode and self.output < -(-exact.numerator // exact.denominator):
+            formula += " − 1 (a last window would start in the padding)"
+        return formula
+
+    def dropped_warning(self) -> str | None:
+        """The stride-does-not-fit warning when real input cells go unread, else ``None``.
+
+        A kernel smaller than its stride skips S − K_eff cells between windows by design (a 1×1
+        stride-2 projection reads every other row); only a trailing gap wider than that is news.
+        """
+        if self.dropped <= max(0, self.stride - self.effective_kernel):
+            return None
+        cells = "row" if self.axis == "height" else "column"
+        plural = "" if self.dropped == 1 else "s"
+        return (
+            f"stride {self.stride} does not fit the {self.axis}: "
+            f"({self.size} + {self.pad_before + self.pad_after} − {self.effective_kernel}) "
+            f"is not a multiple of {self.stride}, so the last {self.dropped} input "
+            f"{cells}{plural} {'is' if self.dropped == 1 else 'are'} never read"
+        )
+
+
+def resolve_padding(
+    padding: Padding,
+    size: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Padding per axis as (before, after) pairs.
+
+    ``same`` is TensorFlow's rule: output = ⌈W/S⌉, total padding
+    max((out − 1)·S + K_eff − W, 0), the odd cell on the bottom/right. ``valid`` is no padding.
+    """
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        pads = []
+        for width, k, s, d in zip(size, kernel, stride, dilation, strict=True):
+            out = -(-width // s)
+            total = max((out - 1) * s + d * (k - 1) + 1 - width, 0)
+            pads.append((total // 2, total - total // 2))
+        return pads[0], pads[1]
+    height, width = pair(padding)
+    return (height, height), (width, width)
+
+
+def windows(
+    shape: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: Padding,
+    dilation: tuple[int, int] = (1, 1),
+    ceil_mode: bool = False,
+) -> tuple[Window, Window]:
+    """The two spatial windows (height, width) of a conv or pool over an H×W input."""
+    pads = resolve_padding(padding, shape, kernel, stride, dilation)
+    height, width = (
+        Window(axis, size, k, d, s, before, after, ceil_mode)
+        for axis, size, k, d, s, (before, after) in zip(
+            ("height", "width"), shape, kernel, dilation, stride, pads, strict=True
+        )
+    )
+    return height, width

@@ -1,0 +1,757 @@
+"""Spec text → typed :class:`~convcalc.spec.Network`, with every problem located.
+
+The three layer forms (``- relu``, ``- conv: {…}``, ``- type: conv``) are read into one shape;
+each layer's options are validated by a pydantic model built once from its dataclass; blocks are
+expanded where they are used, with ``$param`` values substituted. All problems found are
+reported together, each as ``file:line:col: path: message``.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import typing
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+
+from convcalc.errors import ConvcalcError, Location, OptionError, SpecError, SpecErrors, suggestion
+from convcalc.layers import LAYER_KINDS, Layer
+from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
+from convcalc.tensors import DTYPE_BYTES, parse_shape
+from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
+
+MAX_SPEC_BYTES = 16 * 2**20
+"""The largest spec file read."""
+
+MAX_LAYERS = 1_000_000
+"""The most leaf layers a spec may expand to (blocks and repeats included)."""
+
+MAX_NESTING = 100
+"""How deeply containers and blocks may nest."""
+
+CONTAINERS = ("residual", "concat", "repeat", "use")
+TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "layers", "blocks")
+
+
+def read_source(source: str) -> tuple[str, str]:
+    """The text of a spec and the name to report it by: a path, ``-`` for stdin, or ``zoo:NAME``."""
+    if source.startswith("zoo:"):
+        from convcalc.zoo import zoo_text
+
+        return zoo_text(source[4:]), source
+    if source == "-":
+        data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
+        name = "<stdin>"
+    else:
+        path = Path(source)
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_SPEC_BYTES + 1)
+        except OSError as error:
+            raise SpecError(f"cannot read the spec: {error.strerror}", Location(source)) from None
+        name = source
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"the spec is larger than {MAX_SPEC_BYTES // 2**20} MiB", Location(name))
+    try:
+        return data.decode("utf-8-sig"), name
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            f"the spec is not UTF-8 text (byte {error.start})", Location(name)
+        ) from None
+
+
+def load(source: str) -> Network:
+    """Read and validate the spec at ``source`` (see :func:`read_source`)."""
+    text, name = read_source(source)
+    return parse_spec(text, name)
+
+
+def parse_spec(text: str, file: str | None = None) -> Network:
+    """Validate spec text into a :class:`Network`; raises :class:`SpecError`(s)."""
+    if "\x00" in text:
+        raise SpecError("the spec is not text (it contains NUL bytes)", Location(file))
+    document = parse_yaml(text, file)
+    return SpecParser(file).network(document)
+
+
+# --- options: one pydantic model per layer kind, built from its dataclass on first use ---------
+
+_OPTION_MODELS: dict[type[Layer], type[pydantic.BaseModel]] = {}
+_STRICT = pydantic.ConfigDict(strict=True, extra="forbid")
+
+
+def options_model(kind: type[Layer]) -> type[pydantic.BaseModel]:
+    """The strict pydantic model of ``kind``'s options (same names, types and defaults)."""
+    model = _OPTION_MODELS.get(kind)
+    if model is None:
+        hints = typing.get_type_hints(kind)
+        definitions: dict[str, Any] = {
+            field.name: (hints[field.name], ... if field.default is MISSING else field.default)
+            for field in fields(kind)
+        }
+        model = pydantic.create_model(
+            kind.type_name, __config__=_STRICT, __doc__=kind.__doc__, **definitions
+        )
+        _OPTION_MODELS[kind] = model
+    return model
+
+
+def describe(annotation: Any) -> str:
+    """What a value of ``annotation`` looks like, in a user's words."""
+    choices = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+    words = []
+    for choice in choices:
+        if choice is type(None):
+            continue
+        if typing.get_origin(choice) is Literal:
+            words += [str(value) for value in typing.get_args(choice)]
+        elif typing.get_origin(choice) is tuple:
+            words.append("[h, w]")
+        else:
+            words.append(
+                {int: "a whole number", float: "a number", bool: "true or false", str: "text"}.get(
+                    choice, str(choice)
+                )
+            )
+    return " or ".join(dict.fromkeys(words))
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def show(value: Any) -> str:
+    """A value as the user wrote it, shortened."""
+    if isinstance(value, SpecMap):
+        return "a mapping"
+    if isinstance(value, SpecList | tuple):
+        return "a list" if len(value) != 2 else f"[{show(value[0])}, {show(value[1])}]"
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def freeze(value: Any) -> Any:
+    """A hashable key for caching validated options; types included so True ≠ 1."""
+    if isinstance(value, tuple):
+        return tuple(freeze(item) for item in value)
+    return (type(value), value)
+
+
+# --- the parser ----------------------------------------------------------------------------------
+
+
+class SpecParser:
+    """Reads a located document into a :class:`Network`, collecting every problem."""
+
+    def __init__(self, file: str | None) -> None:
+        self.file = file
+        self.errors: list[ConvcalcError] = []
+        self.blocks: dict[str, SpecMap] = {}
+        self.expanding: list[str] = []
+        self.expanded: dict[tuple[str, Any], tuple[Node, ...]] = {}
+        self.layer_cache: dict[tuple[Any, ...], Layer] = {}
+
+    # errors
+
+    def error(self, message: str, mark: Mark, path: str | None = None) -> None:
+        """Record a problem at ``mark``."""
+        self.errors.append(SpecError(message, mark.location(self.file, path)))
+
+    def raise_collected(self) -> None:
+        """Raise what was collected: one error as itself, several together."""
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise SpecErrors(self.errors)
+
+    # the document
+
+    def network(self, document: Any) -> Network:
+        """The whole spec."""
+        if not isinstance(document, SpecMap):
+            raise SpecError(
+                "the spec must be a mapping with `input` and `layers`",
+                getattr(document, "mark", Mark(1, 1)).location(self.file),
+            )
+        for key in document:
+            if key not in TOP_LEVEL_KEYS:
+                self.error(
+                    f"unknown key `{key}`{suggestion(str(key), TOP_LEVEL_KEYS)}; "
+                    f"a spec has {', '.join(TOP_LEVEL_KEYS)}",
+                    document.key_mark(key),
+                )
+        shape = self.input_shape(document)
+        batch = self.batch(document)
+        dtype = self.dtype(document)
+        name = document.get("name")
+        if name is not None and not isinstance(name, str | int | float):
+            self.error("name: expected text", document.value_mark("name"))
+        self.read_blocks(document)
+        layers = self.layer_list(document, "layers", "layers", None, 0)
+        if "layers" in document and not layers and not self.errors:
+            self.error("layers: the network has no layers", document.value_mark("layers"))
+        self.check_unused_blocks()
+        self.raise_collected()
+        network = Network(
+            input=shape or (1,),
+            layers=layers,
+            name=None if name is None else str(name),
+            batch=batch,
+            dtype=dtype,
+            source=self.file,
+        )
+        count = count_layers(layers, {})
+        if count > MAX_LAYERS:
+            raise SpecError(
+                f"the spec expands to {count:,} layers, more than the {MAX_LAYERS:,} "
+                "convcalc analyzes",
+                Location(self.file),
+            )
+        return network
+
+    def input_shape(self, document: SpecMap) -> tuple[int, ...] | None:
+        if "input" not in document:
+            self.error(
+                "missing `input`: the shape of one sample, e.g. `input: 3x224x224`", document.mark
+            )
+            return None
+        try:
+            return parse_shape(document["input"])
+        except SpecError as error:
+            self.error(f"input: {error.message}", document.value_mark("input"))
+            return None
+
+    def batch(self, document: SpecMap) -> int:
+        value = document.get("batch", 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self.error(
+                f"batch: expected a whole number ≥ 1, got {show(value)}",
+                document.value_mark("batch"),
+            )
+            return 1
+        return value
+
+    def dtype(self, document: SpecMap) -> str:
+        value = document.get("dtype", "float32")
+        if value not in DTYPE_BYTES:
+            self.error(
+                f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {show(value)}"
+                f"{suggestion(str(value), DTYPE_BYTES)}",
+                document.value_mark("dtype"),
+            )
+            return "float32"
+        return str(value)
+
+    # lists of layers
+
+    def layer_list(
+        self,
+        parent: SpecMap,
+        key: str,
+        path: str,
+        bindings: dict[str, Any] | None,
+        depth: int,
+        required: bool = True,
+    ) -> tuple[Node, ...]:
+        """The layers under ``parent[key]``."""
+        if key not in parent:
+            if required:
+                self.error(
+                    f"missing `{key}`: a list of layers",
+                    parent.mark,
+                    path,
+                )
+            return ()
+        return self.nodes(parent[key], parent.value_mark(key), path, bindings, depth)
+
+    def nodes(
+        self, value: Any, mark: Mark, path: str, bindings: dict[str, Any] | None, depth: int
+    ) -> tuple[Node, ...]:
+        """A list of layer items."""
+        value = self.substitute(value, bindings, mark, path)
+        if not isinstance(value, list):
+            self.error(f"expected a list of layers, got {show(value)}", mark, path)
+            return ()
+        if depth > MAX_NESTING:
+            self.error(f"layers nest deeper than {MAX_NESTING} levels", mark, path)
+            return ()
+        result = []
+        for index, item in enumerate(value):
+            item_mark = value.item_mark(index) if isinstance(value, SpecList) else mark
+            node = self.node(item, item_mark, f"{path}[{index}]", bindings, depth + 1)
+            if node is not None:
+                result.append(node)
+        return tuple(result)
+
+    def node(
+        self, item: Any, mark: Mark, path: str, bindings: dict[str, Any] | None, depth: int
+    ) -> Node | None:
+        """One layer item in any of the three forms."""
+        item = self.substitute(item, bindings, mark, path)
+        if isinstance(item, str):
+            return self.typed(item, SpecMap(), mark, mark, path, None, bindings, depth)
+        if not isinstance(item, SpecMap):
+            self.error(
+                "expected a layer (a type name, `type: …`, or a one-key mapping), "
+                f"got {show(item)}",
+                mark,
+                path,
+            )
+            return None
+        name = self.name(item, path, bindings)
+        if "type" in item:
+            options = SpecMap(
+                {key: value for key, value in item.items() if key not in ("type", "name")}
+            )
+            options.mark = item.mark
+            options.key_marks = item.key_marks
+            options.value_marks = item.value_marks
+            kind = self.substitute(item["type"], bindings, item.value_mark("type"), path)
+            return self.typed(
+                kind, options, mark, item.value_mark("type"), path, name, bindings, depth
+            )
+        if "use" in item:
+            return self.use(item, mark, path, name, bindings, depth)
+        keys = [key for key in item if key != "name"]
+        if len(keys) != 1:
+            listing = ", ".join(f"`{key}`" for key in keys) or "none"
+            self.error(
+                f"a layer mapping needs one type key (or `type:`), found {listing}", mark, path
+            )
+            return None
+        kind = keys[0]
+        options = item[kind]
+        if options is None:
+            options = SpecMap(mark=item.value_mark(kind))
+        if not isinstance(options, SpecMap):
+            self.error(
+                f"{kind}: expected a mapping of options, got {show(options)}",
+                item.value_mark(kind),
+                path,
+            )
+            return None
+        return self.typed(kind, options, mark, item.key_mark(kind), path, name, bindings, depth)
+
+    def name(self, item: SpecMap, path: str, bindings: dict[str, Any] | None) -> str | None:
+        if "name" not in item:
+            return None
+        name = self.substitute(item["name"], bindings, item.value_mark("name"), path)
+        if not isinstance(name, str) or not name or "." in name:
+            self.error(
+                f"name: expected a name without dots, got {show(name)}",
+                item.value_mark("name"),
+                path,
+            )
+            return None
+        return name
+
+    def typed(
+        self,
+        kind: Any,
+        options: SpecMap,
+        mark: Mark,
+        kind_mark: Mark,
+        path: str,
+        name: str | None,
+        bindings: dict[str, Any] | None,
+        depth: int,
+    ) -> Node | None:
+        """A layer or container of type ``kind`` with ``options``."""
+        if not isinstance(kind, str):
+            self.error(f"type: expected a layer type name, got {show(kind)}", kind_mark, path)
+            return None
+        kind = kind.lower()
+        if kind == "residual":
+            return self.residual(options, mark, path, name, bindings, depth)
+        if kind == "concat":
+            return self.concat(options, mark, path, name, bindings, depth)
+        if kind == "repeat":
+            return self.repeat(options, mark, path, name, bindings, depth)
+        if kind == "use":
+            options["use"] = options.pop("block", None)
+            return self.use(options, mark, path, name, bindings, depth)
+        layer_kind = LAYER_KINDS.get(kind)
+        if layer_kind is None:
+            self.error(
+                f"unknown layer type `{kind}`{suggestion(kind, [*LAYER_KINDS, *CONTAINERS])}",
+                kind_mark,
+                path,
+            )
+            return None
+        layer = self.layer(layer_kind, options, mark, path, bindings)
+        if layer is None:
+            return None
+        return LayerNode(name=name, spec_path=path, location=mark.location(self.file), layer=layer)
+
+    def layer(
+        self,
+        kind: type[Layer],
+        options: SpecMap,
+        mark: Mark,
+        path: str,
+        bindings: dict[str, Any] | None,
+    ) -> Layer | None:
+        """Validate a leaf layer's options into its dataclass."""
+        values = {}
+        for key, value in options.items():
+            value = self.substitute(value, bindings, options.value_mark(key), path)
+            if isinstance(value, list):
+                value = tuple(
+                    self.substitute(item, bindings, options.value_mark(key), path) for item in value
+                )
+            values[key] = value
+        try:
+            cache_key: tuple[Any, ...] | None = (
+                kind,
+                *sorted((key, freeze(v)) for key, v in values.items()),
+            )
+            cached = self.layer_cache.get(cache_key)  # type: ignore[arg-type]
+        except TypeError:
+            cache_key, cached = None, None
+        if cached is not None:
+            return cached
+        label = f"{path} {kind.type_name}"
+        try:
+            validated = options_model(kind).model_validate(values)
+            layer = kind(**dict(validated))
+        except pydantic.ValidationError as error:
+            self.option_errors(kind, error, options, mark, label)
+            return None
+        except OptionError as error:
+            self.error(
+                error.message,
+                options.value_mark(error.option) if error.option in options else mark,
+                label,
+            )
+            return None
+        if cache_key is not None:
+            self.layer_cache[cache_key] = layer
+        return layer
+
+    def option_errors(
+        self,
+        kind: type[Layer],
+        error: pydantic.ValidationError,
+        options: SpecMap,
+        mark: Mark,
+        label: str,
+    ) -> None:
+        """One message per bad option (pydantic reports one per union member; we merge them)."""
+        model = options_model(kind)
+        seen: set[str] = set()
+        for problem in error.errors():
+            option = str(problem["loc"][0]) if problem["loc"] else ""
+            if option in seen:
+                continue
+            seen.add(option)
+            if problem["type"] == "extra_forbidden":
+                self.error(
+                    f"unknown option `{option}` for {kind.type_name}"
+                    f"{suggestion(option, kind.option_names())}; it takes "
+                    f"{', '.join(kind.option_names()) or 'no options'}",
+                    options.key_mark(option),
+                    label,
+                )
+            elif problem["type"] == "missing":
+                self.error(f"missing option `{option}`", mark, label)
+            else:
+                expected = describe(model.model_fields[option].annotation)
+                self.error(
+                    f"{option}: expected {expected}, got {show(problem['input'])}",
+                    options.value_mark(option),
+                    label,
+                )
+
+    # containers
+
+    def residual(
+        self,
+        options: SpecMap,
+        mark: Mark,
+        path: str,
+        name: str | None,
+        bindings: dict[str, Any] | None,
+        depth: int,
+    ) -> Node | None:
+        self.only(options, ("body", "shortcut"), "residual", path)
+        body = self.layer_list(options, "body", f"{path}.body", bindings, depth)
+        shortcut: tuple[Node, ...] | Literal["project"] | None = None
+        raw = self.substitute(
+            options.get("shortcut"), bindings, options.value_mark("shortcut"), path
+        )
+        if raw == "project":
+            shortcut = "project"
+        elif isinstance(raw, list):
+            shortcut = self.nodes(
+                raw, options.value_mark("shortcut"), f"{path}.shortcut", bindings, depth
+            )
+        elif raw is not None:
+            self.error(
+                f"shortcut: expected a list of layers or `project`, got {show(raw)}",
+                options.value_mark("shortcut"),
+                path,
+            )
+        return ResidualNode(
+            name=name,
+            spec_path=path,
+            location=mark.location(self.file),
+            body=body,
+            shortcut=shortcut,
+        )
+
+    def concat(
+        self,
+        options: SpecMap,
+        mark: Mark,
+        path: str,
+        name: str | None,
+        bindings: dict[str, Any] | None,
+        depth: int,
+    ) -> Node | None:
+        self.only(options, ("branches",), "concat", path)
+        raw = self.substitute(
+            options.get("branches"), bindings, options.value_mark("branches"), path
+        )
+        if not isinstance(raw, list) or not raw:
+            self.error(
+                f"branches: expected a list of branches (each a list of layers), got {show(raw)}",
+                options.value_mark("branches"),
+                path,
+            )
+            return None
+        branches = tuple(
+            self.nodes(
+                branch,
+                raw.item_mark(index) if isinstance(raw, SpecList) else mark,
+                f"{path}.branches[{index}]",
+                bindings,
+                depth,
+            )
+            for index, branch in enumerate(raw)
+        )
+        return ConcatNode(
+            name=name, spec_path=path, location=mark.location(self.file), branches=branches
+        )
+
+    def repeat(
+        self,
+        options: SpecMap,
+        mark: Mark,
+        path: str,
+        name: str | None,
+        bindings: dict[str, Any] | None,
+        depth: int,
+    ) -> Node | None:
+        self.only(options, ("times", "layers"), "repeat", path)
+        times = self.substitute(options.get("times"), bindings, options.value_mark("times"), path)
+        layers = self.layer_list(options, "layers", f"{path}.layers", bindings, depth)
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+            self.error(
+                f"times: expected a whole number ≥ 1, got {show(times)}",
+                options.value_mark("times"),
+                path,
+            )
+            return None
+        if times > MAX_LAYERS:
+            self.error(
+                f"times: {times:,} is more than the {MAX_LAYERS:,} layers convcalc analyzes",
+                options.value_mark("times"),
+                path,
+            )
+            return None
+        return RepeatNode(
+            name=name, spec_path=path, location=mark.location(self.file), times=times, layers=layers
+        )
+
+    def only(self, options: SpecMap, allowed: tuple[str, ...], kind: str, path: str) -> None:
+        """Report keys a container does not take."""
+        for key in options:
+            if key not in allowed:
+                self.error(
+                    f"unknown option `{key}` for {kind}{suggestion(str(key), allowed)}; "
+                    f"it takes {', '.join(allowed)}",
+                    options.key_mark(key),
+                    path,
+                )
+
+    # blocks
+
+    def read_blocks(self, document: SpecMap) -> None:
+        """Remember each block's definition; they are validated where they are used."""
+        blocks = document.get("blocks")
+        if blocks is None:
+            return
+        if not isinstance(blocks, SpecMap):
+            self.error(
+                "blocks: expected a mapping of block names to blocks", document.value_mark("blocks")
+            )
+            return
+        for name, block in blocks.items():
+            where = blocks.value_mark(name)
+            if not isinstance(block, SpecMap):
+                self.error(f"blocks.{name}: expected a mapping with `layers` (and `params`)", where)
+                continue
+            self.only(block, ("params", "layers"), "a block", f"blocks.{name}")
+            params = block.get("params")
+            if params is not None and not isinstance(params, SpecMap):
+                self.error(
+                    f"blocks.{name}.params: expected a mapping of names to defaults",
+                    block.value_mark("params"),
+                )
+                continue
+            self.blocks[str(name)] = block
+
+    def use(
+        self,
+        item: SpecMap,
+        mark: Mark,
+        path: str,
+        name: str | None,
+        bindings: dict[str, Any] | None,
+        depth: int,
+    ) -> Node | None:
+        """A use of a block: substitute its parameters and read its layers."""
+        self.only(item, ("use", "with", "name", "type"), "use", path)
+        block_name = self.substitute(item.get("use"), bindings, item.value_mark("use"), path)
+        if not isinstance(block_name, str) or block_name not in self.blocks:
+            self.error(
+                f"use: no block named {show(block_name)}{suggestion(str(block_name), self.blocks)}"
+                + (
+                    f"; blocks: {', '.join(self.blocks)}"
+                    if self.blocks
+                    else "; the spec defines no blocks"
+                ),
+                item.value_mark("use"),
+                path,
+            )
+            return None
+        if block_name in self.expanding:
+            cycle = " → ".join([*self.expanding[self.expanding.index(block_name) :], block_name])
+            self.error(f"block `{block_name}` uses itself ({cycle})", item.value_mark("use"), path)
+            return None
+        arguments = self.arguments(block_name, item, path, bindings)
+        if arguments is None:
+            return None
+        layers = self.expand(block_name, arguments, depth)
+        return UseNode(
+            name=name,
+            spec_path=path,
+            location=mark.location(self.file),
+            block=block_name,
+            layers=layers,
+        )
+
+    def arguments(
+        self, block_name: str, item: SpecMap, path: str, bindings: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The block's parameters: its defaults overridden by ``with``."""
+        block = self.blocks[block_name]
+        params = block.get("params") or SpecMap()
+        given = item.get("with") or SpecMap()
+        if not isinstance(given, SpecMap):
+            self.error(
+                f"with: expected a mapping of parameter values, got {show(given)}",
+                item.value_mark("with"),
+                path,
+            )
+            return None
+        arguments = dict(params)
+        ok = True
+        for key, value in given.items():
+            if key not in params:
+                declared = ", ".join(params) or "no parameters"
+                self.error(
+                    f"with: block `{block_name}` has no parameter `{key}`"
+                    f"{suggestion(str(key), params)} (it declares {declared})",
+                    given.key_mark(key),
+                    path,
+                )
+                ok = False
+                continue
+            arguments[key] = self.substitute(value, bindings, given.value_mark(key), path)
+        return arguments if ok else None
+
+    def expand(self, block_name: str, arguments: dict[str, Any], depth: int) -> tuple[Node, ...]:
+        """The block's layers with ``arguments`` substituted; identical uses share one expansion."""
+        try:
+            key: tuple[str, Any] = (
+                block_name,
+                tuple(sorted((k, freeze(v)) for k, v in arguments.items())),
+            )
+            hash(key)
+        except TypeError:
+            key = (block_name, id(arguments))
+        known = self.expanded.get(key)
+        if known is not None:
+            return known
+        self.expanding.append(block_name)
+        try:
+            layers = self.layer_list(
+                self.blocks[block_name],
+                "layers",
+                f"blocks.{block_name}.layers",
+                arguments,
+                depth + 1,
+            )
+        finally:
+            self.expanding.pop()
+        self.expanded[key] = layers
+        return layers
+
+    def check_unused_blocks(self) -> None:
+        """Validate blocks nobody uses, with their defaults, so their mistakes are reported too."""
+        used = {name for name, _ in self.expanded}
+        for name, block in self.blocks.items():
+            if name not in used:
+                self.expand(name, dict(block.get("params") or {}), 0)
+
+    def substitute(self, value: Any, bindings: dict[str, Any] | None, mark: Mark, path: str) -> Any:
+        """``$name`` → the block parameter's value (elsewhere, an error)."""
+        if not (isinstance(value, str) and value.startswith("$")):
+            return value
+        parameter = value[1:]
+        if bindings is None:
+            self.error(f"{value}: parameters only exist inside blocks", mark, path)
+            return None
+        if parameter not in bindings:
+            declared = ", ".join(bindings) or "no parameters"
+            self.error(
+                f"unknown parameter {value}{suggestion(parameter, bindings)} "
+                f"(the block declares {declared})",
+                mark,
+                path,
+            )
+            return None
+        return bindings[parameter]
+
+
+def count_layers(nodes: tuple[Node, ...], memo: dict[int, int]) -> int:
+    """How many rows ``nodes`` expand to, counting shared expansions once per use."""
+    key = id(nodes)
+    if key in memo:
+        return memo[key]
+    total = 0
+    for node in nodes:
+        match node:
+            case LayerNode():
+                total += 1
+            case RepeatNode():
+                total += node.times * count_layers(node.layers, memo)
+            case UseNode():
+                total += count_layers(node.layers, memo)
+            case ResidualNode():
+                total += 1 + count_layers(node.body, memo)
+                total += (
+                    2 if node.shortcut == "project" else count_layers(node.shortcut or (), memo)
+                )
+            case ConcatNode():
+                total += 1 + sum(count_layers(branch, memo) for branch in node.branches)
+    memo[key] = total
+    return total

@@ -1,0 +1,59 @@
+"""The receptive field, carried from layer to layer (per axis, from r₀ = 1, j₀ = 1, start₀ = 0).
+
+With a layer's step (span, stride, offset) — for a sliding window span = K_eff − 1, stride = S,
+offset = (K_eff − 1)/2 − P:
+
+    r = r_prev + span·j_prev;  j = j_prev·stride;  start = start_prev + offset·j_prev.
+
+With L stride-1 K×K convs this gives the notes' 1 + L(K − 1). ``start`` is the input coordinate
+of the centre of the first output unit's field (negative: inside the padding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convcalc.layers.base import RFStep
+
+Pair = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Size, jump and start per spatial axis (H, W); ``is_global`` once every unit sees the
+    whole input (after fc, flatten, global pooling), when size is the network input's H×W."""
+
+    size: Pair = (1.0, 1.0)
+    jump: Pair = (1.0, 1.0)
+    start: Pair = (0.0, 0.0)
+    is_global: bool = False
+
+    def then(self, step: RFStep, extent: tuple[int, int]) -> ReceptiveField:
+        """The field after a layer with ``step``; ``extent`` is the network input's H×W."""
+        if self.is_global or step.is_global:
+            return ReceptiveField(
+                size=(float(extent[0]), float(extent[1])),
+                jump=self.jump,
+                start=((extent[0] - 1) / 2, (extent[1] - 1) / 2),
+                is_global=True,
+            )
+        size, jump, start = [], [], []
+        for axis, r, j, s in zip(step.axes, self.size, self.jump, self.start, strict=True):
+            size.append(r + axis.span * j)
+            jump.append(j * axis.stride)
+            start.append(s + axis.offset * j)
+        return ReceptiveField((size[0], size[1]), (jump[0], jump[1]), (start[0], start[1]))
+
+
+def union(fields: list[ReceptiveField]) -> ReceptiveField:
+    """The smallest field covering all of ``fields`` (for add and concat merges)."""
+    if any(field.is_global for field in fields):
+        return next(field for field in fields if field.is_global)
+    size, jump, start = [], [], []
+    for axis in (0, 1):
+        low = min(f.start[axis] - (f.size[axis] - 1) / 2 for f in fields)
+        high = max(f.start[axis] + (f.size[axis] - 1) / 2 for f in fields)
+        size.append(high - low + 1)
+        start.append((low + high) / 2)
+        jump.append(max(f.jump[axis] for f in fields))
+    return ReceptiveField((size[0], size[1]), (jump[0], jump[1]), (start[0], start[1]))

@@ -1,0 +1,55 @@
+"""Numbers for people: thousands separators, K/M/G counts, KiB/MiB sizes, ``10×32×32`` shapes."""
+
+from __future__ import annotations
+
+from convcalc.layers.base import Shape, format_shape
+from convcalc.receptive import ReceptiveField
+from convcalc.report import number
+
+__all__ = ["format_shape"]
+
+
+def count(value: int) -> str:
+    """``4089184256`` → ``4.09 G``; below ten thousand, the exact number."""
+    if value < 10_000:
+        return f"{value:,}"
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if value >= size:
+            return f"{value / size:.2f} {unit}"
+    return f"{value:,}"
+
+
+def size(value: int) -> str:
+    """Bytes in binary units: ``40960`` → ``40.0 KiB``."""
+    if value < 1024:
+        return f"{value} B"
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= scale:
+            return f"{value / scale:.1f} {unit}"
+    return f"{value} B"
+
+
+def field(rf: ReceptiveField | None) -> str:
+    """A receptive field as ``5×5`` (``global`` once it covers the whole input)."""
+    if rf is None:
+        return "—"
+    if rf.is_global:
+        return "global"
+    return "×".join(str(number(round(s, 3))) for s in rf.size)
+
+
+def field_detail(rf: ReceptiveField | None) -> str:
+    """Size, jump and start of a field, for the single-layer view."""
+    if rf is None:
+        return "— (vector input)"
+    jump = "×".join(str(number(round(j, 3))) for j in rf.jump)
+    start = ", ".join(f"{s:g}" for s in rf.start)
+    text = f"{field(rf)}, jump {jump}, first centre at ({start})"
+    if rf.is_global:
+        text = f"global (the whole {'×'.join(str(number(s)) for s in rf.size)} input)"
+    return text
+
+
+def shape(value: Shape) -> str:
+    """A shape as ``10×32×32``."""
+    return format_shape(value)

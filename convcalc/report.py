@@ -1,0 +1,176 @@
+"""The result of an analysis as plain data: one row per layer or merge, totals, BN folding.
+
+``Report.to_document()`` is the JSON document of SPEC.md §3; every renderer reads these objects
+and nothing else, so the numbers in a table, a CSV and the JSON are the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from convcalc.errors import Location
+from convcalc.layers.base import Derivation, Layer, Shape
+from convcalc.receptive import ReceptiveField
+
+NETWORK_INPUT = -1
+"""The source index that stands for the network's input in :attr:`Row.sources`."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One leaf layer or merge (``add``, ``concat``) in execution order.
+
+    ``macs`` and ``activation_bytes`` cover the whole batch; ``params`` and ``buffers`` do not
+    depend on it. ``sources`` are the indices of the rows whose outputs this row reads
+    (``NETWORK_INPUT`` for the network's input): the dataflow graph that folding and memory
+    analyses walk.
+    """
+
+    index: int
+    path: str
+    type: str
+    input: Shape
+    output: Shape
+    params: int
+    buffers: int
+    macs: int
+    rf: ReceptiveField | None
+    activation_bytes: int
+    warnings: tuple[str, ...] = ()
+    sources: tuple[int, ...] = ()
+    layer: Layer | None = None
+    derivations: tuple[Derivation, ...] = ()
+    location: Location = field(default_factory=Location)
+
+    @property
+    def depth(self) -> int:
+        """How deeply the row is nested: the number of dots in its path."""
+        return self.path.count(".")
+
+    def to_document(self) -> dict[str, Any]:
+        """This row as SPEC.md §3's layer object."""
+        return {
+            "index": self.index,
+            "path": self.path,
+            "type": self.type,
+            "input": list(self.input),
+            "output": list(self.output),
+            "params": self.params,
+            "buffers": self.buffers,
+            "macs": self.macs,
+            "rf": rf_document(self.rf),
+            "activation_bytes": self.activation_bytes,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Sums over all rows. ``flops`` = 2 × MACs; ``param_bytes`` = params × bytes per value;
+    ``activation_bytes`` is the sum of every row's output (the forward pass's outputs, as
+    model-summary tools count them); ``rf`` is the last row's field."""
+
+    params: int
+    trainable_params: int
+    buffers: int
+    macs: int
+    activation_bytes: int
+    param_bytes: int
+    rf: ReceptiveField | None
+
+    @property
+    def flops(self) -> int:
+        """Floating-point operations: one multiply and one add per MAC."""
+        return 2 * self.macs
+
+    def to_document(self) -> dict[str, Any]:
+        """The totals as SPEC.md §3's ``totals`` object."""
+        return {
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "buffers": self.buffers,
+            "macs": self.macs,
+            "flops": self.flops,
+            "activation_bytes": self.activation_bytes,
+            "param_bytes": self.param_bytes,
+            "rf": rf_document(self.rf),
+        }
+
+
+@dataclass(frozen=True)
+class FoldedBN:
+    """A batchnorm that folds into the conv, deconv or fc at ``into`` (a row index)."""
+
+    bn: int
+    into: int
+
+
+@dataclass(frozen=True)
+class UnfoldedBN:
+    """A normalisation layer that stays at inference, and why."""
+
+    bn: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Folding:
+    """Which batchnorms fold where, and the totals of the network once they are folded."""
+
+    folded: tuple[FoldedBN, ...]
+    not_folded: tuple[UnfoldedBN, ...]
+    params_after: int
+    macs_after: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything ``analyze`` and ``layer`` print."""
+
+    name: str | None
+    input: Shape
+    batch: int
+    dtype: str
+    rows: tuple[Row, ...]
+    totals: Totals
+    folding: Folding
+
+    def to_document(self) -> dict[str, Any]:
+        """The whole report as SPEC.md §3's JSON document."""
+        path = {row.index: row.path for row in self.rows}
+        return {
+            "name": self.name,
+            "input": list(self.input),
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "layers": [row.to_document() for row in self.rows],
+            "totals": self.totals.to_document(),
+            "bn_folding": {
+                "folded": [{"bn": path[f.bn], "into": path[f.into]} for f in self.folding.folded],
+                "not_folded": [
+                    {"bn": path[n.bn], "reason": n.reason} for n in self.folding.not_folded
+                ],
+                "params_after": self.folding.params_after,
+                "macs_after": self.folding.macs_after,
+            },
+        }
+
+
+def number(value: float) -> int | float:
+    """Whole numbers as ints (``5`` not ``5.0``), others as they are."""
+    return int(value) if float(value).is_integer() else value
+
+
+def rf_document(rf: ReceptiveField | None) -> dict[str, Any] | None:
+    """A receptive field as JSON: size and jump per axis, start, and ``global`` when it is."""
+    if rf is None:
+        return None
+    document: dict[str, Any] = {
+        "size": [number(size) for size in rf.size],
+        "jump": [number(jump) for jump in rf.jump],
+    }
+    document["start"] = [float(start) for start in rf.start]
+    if rf.is_global:
+        document["global"] = True
+    return document

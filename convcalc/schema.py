@@ -1,0 +1,118 @@
+"""The JSON Schema of the spec format, for editors (``convcalc schema``).
+
+Each layer kind's options come from the same pydantic model the loader validates with, so the
+schema cannot drift from what convcalc accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convcalc.layers import LAYER_KINDS
+from convcalc.loader import options_model
+from convcalc.tensors import DTYPE_BYTES
+
+LAYER_LIST = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
+
+
+def kind_options(name: str) -> dict[str, Any]:
+    """The options object of one layer kind."""
+    schema = options_model(LAYER_KINDS[name]).model_json_schema()
+    schema.pop("title", None)
+    return schema
+
+
+def container_options() -> dict[str, dict[str, Any]]:
+    """The options of residual, concat, repeat and use."""
+    return {
+        "residual": {
+            "type": "object",
+            "properties": {
+                "body": LAYER_LIST,
+                "shortcut": {"anyOf": [LAYER_LIST, {"const": "project"}, {"type": "null"}]},
+            },
+            "required": ["body"],
+            "additionalProperties": False,
+        },
+        "concat": {
+            "type": "object",
+            "properties": {"branches": {"type": "array", "items": LAYER_LIST}},
+            "required": ["branches"],
+            "additionalProperties": False,
+        },
+        "repeat": {
+            "type": "object",
+            "properties": {
+                "times": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
+                "layers": LAYER_LIST,
+            },
+            "required": ["times", "layers"],
+            "additionalProperties": False,
+        },
+    }
+
+
+def spec_schema() -> dict[str, Any]:
+    """The whole spec's JSON Schema (draft 2020-12)."""
+    kinds = {name: kind_options(name) for name in LAYER_KINDS}
+    kinds.update(container_options())
+    one_key = [
+        {
+            "type": "object",
+            "properties": {
+                name: {"anyOf": [options, {"type": "null"}]},
+                "name": {"type": "string"},
+            },
+            "required": [name],
+            "additionalProperties": False,
+        }
+        for name, options in kinds.items()
+    ]
+    canonical = {
+        "type": "object",
+        "properties": {"type": {"enum": sorted(kinds)}, "name": {"type": "string"}},
+        "required": ["type"],
+    }
+    use = {
+        "type": "object",
+        "properties": {
+            "use": {"type": "string"},
+            "with": {"type": "object"},
+            "name": {"type": "string"},
+        },
+        "required": ["use"],
+        "additionalProperties": False,
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "convcalc network spec",
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "input": {
+                "description": "One sample's shape: CxHxW or D",
+                "anyOf": [
+                    {"type": "string", "pattern": r"^\s*\d+(\s*[xX×*]\s*\d+\s*){0,2}$"},
+                    {"type": "integer", "minimum": 1},
+                    {"type": "array", "items": {"type": "integer", "minimum": 1}},
+                ],
+            },
+            "batch": {"type": "integer", "minimum": 1, "default": 1},
+            "dtype": {"enum": list(DTYPE_BYTES), "default": "float32"},
+            "layers": LAYER_LIST,
+            "blocks": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {"params": {"type": "object"}, "layers": LAYER_LIST},
+                    "required": ["layers"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "required": ["input", "layers"],
+        "additionalProperties": False,
+        "$defs": {
+            "layer": {"anyOf": [{"enum": sorted(kinds)}, canonical, use, *one_key]},
+        },
+    }

@@ -1,0 +1,169 @@
+"""One layer on its own, as ``convcalc layer`` describes it: from flags to a one-row report.
+
+The arithmetic is the same as in ``analyze``: this module only turns command-line values into a
+layer and a one-layer network, and reads a previous document to continue a chain.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import MISSING, fields
+from typing import Any
+
+from convcalc.analysis import analyze
+from convcalc.errors import OptionError, SpecError, suggestion
+from convcalc.layers import LAYER_KINDS, Layer
+from convcalc.layers.base import Shape
+from convcalc.receptive import ReceptiveField
+from convcalc.report import Report
+from convcalc.spec import LayerNode, Network
+from convcalc.tensors import parse_shape
+
+_NUMBERS = re.compile(r"\s*[xX×*,]\s*")
+
+
+def parse_input(text: str) -> Shape:
+    """``--in``: a shape string."""
+    return parse_shape(text)
+
+
+def parse_ints(text: str) -> list[int]:
+    """``3x5`` → ``[3, 5]``; anything else is an error naming the bad part."""
+    parts = _NUMBERS.split(text.strip())
+    if not all(re.fullmatch(r"[+-]?[0-9]{1,12}", part) for part in parts):
+        raise SpecError(f"expected whole numbers like 3 or 3x5, got {text!r}")
+    return [int(part) for part in parts]
+
+
+def parse_pair(text: str) -> int | tuple[int, int]:
+    """An int or ``HxW``."""
+    numbers = parse_ints(text)
+    if len(numbers) == 1:
+        return numbers[0]
+    if len(numbers) == 2:
+        return (numbers[0], numbers[1])
+    raise SpecError(f"expected N or HxW, got {text!r}")
+
+
+def parse_filters(text: str) -> dict[str, Any]:
+    """``--filters``: F, F×K, F×KH×KW or F×C×KH×KW (C is the filters' channel count)."""
+    numbers = parse_ints(text)
+    if len(numbers) == 1:
+        return {"filters": numbers[0]}
+    if len(numbers) == 2:
+        return {"filters": numbers[0], "kernel": numbers[1]}
+    if len(numbers) == 3:
+        return {"filters": numbers[0], "kernel": (numbers[1], numbers[2])}
+    if len(numbers) == 4:
+        return {
+            "filters": numbers[0],
+            "in_channels": numbers[1],
+            "kernel": (numbers[2], numbers[3]),
+        }
+    raise SpecError(f"expected F, FxK, FxKxK or FxCxKxK, got {text!r}")
+
+
+def coerce(option: str, value: Any, annotation: str) -> Any:
+    """A command-line string for ``option`` as the value its annotation asks for."""
+    if not isinstance(value, str):
+        return value
+    if option in ("pad",) and value.strip().lower() in ("same", "valid"):
+        return value.strip().lower()
+    if option == "groups" and value.strip().lower() == "depthwise":
+        return "depthwise"
+    if "tuple" in annotation:
+        return parse_pair(value)
+    numbers = parse_ints(value)
+    if len(numbers) != 1:
+        raise SpecError(f"expected one whole number, got {value!r}")
+    return numbers[0]
+
+
+def build(kind_name: str, options: dict[str, Any], shape: Shape, flags: dict[str, str]) -> Layer:
+    """The layer of ``kind_name`` with ``options`` (command-line values), checked for the type.
+
+    ``flags`` names the flag each option comes from, for messages.
+    """
+    kind = LAYER_KINDS.get(kind_name)
+    if kind is None:
+        raise SpecError(
+            f"--type: unknown layer type {kind_name!r}{suggestion(kind_name, LAYER_KINDS)}; "
+            f"choose one of {', '.join(sorted(LAYER_KINDS))}"
+        )
+    declared = {field.name: field for field in fields(kind)}
+    if "out" in options and "output" in declared:
+        options["output"] = options.pop("out")
+    values = {}
+    for option, value in options.items():
+        flag = f"--{flags.get(option, option)}"
+        if option not in declared:
+            takes = ", ".join(f"--{flags.get(name, name)}" for name in declared) or "no options"
+            raise SpecError(f"{flag} does not apply to {kind.type_name} (it takes {takes})")
+        try:
+            values[option] = coerce(option, value, str(declared[option].type))
+        except SpecError as error:
+            raise SpecError(f"{flag}: {error.message}") from None
+    missing = [
+        name
+        for name, field in declared.items()
+        if name not in values and field.default is MISSING and field.default_factory is MISSING
+    ]
+    if missing:
+        needs = ", ".join(f"--{flags.get(name, name)}" for name in missing)
+        raise SpecError(f"{kind.type_name} needs {needs}")
+    try:
+        return kind(**values)
+    except OptionError as error:
+        raise SpecError(
+            f"--{flags.get(error.option, error.option)}: {error.message.split(': ', 1)[1]}"
+        ) from None
+
+
+def analyze_layer(
+    layer: Layer,
+    shape: Shape,
+    *,
+    batch: int = 1,
+    dtype: str = "float32",
+    strict: bool = False,
+    start: ReceptiveField | None = None,
+    extent: tuple[int, int] | None = None,
+) -> Report:
+    """The one-row report of ``layer`` applied to ``shape``."""
+    network = Network(
+        input=shape,
+        layers=(LayerNode(name=None, spec_path="layer", layer=layer),),
+        batch=batch,
+        dtype=dtype,
+    )
+    return analyze(network, strict=strict, start=start, extent=extent)
+
+
+def continue_from(
+    document: Any, batch: int | None, dtype: str | None
+) -> tuple[Shape, ReceptiveField | None, tuple[int, int] | None, int | None, str | None]:
+    """The final output shape, field, network extent, batch and dtype of a convcalc document."""
+    try:
+        shape = parse_shape(document["layers"][-1]["output"])
+        network_input = parse_shape(document["input"])
+        rf = document["totals"]["rf"]
+        field = None
+        if rf is not None:
+            field = ReceptiveField(
+                size=(float(rf["size"][0]), float(rf["size"][1])),
+                jump=(float(rf["jump"][0]), float(rf["jump"][1])),
+                start=(float(rf["start"][0]), float(rf["start"][1])),
+                is_global=bool(rf.get("global", False)),
+            )
+        extent = (network_input[1], network_input[2]) if len(network_input) == 3 else None
+        return (
+            shape,
+            field,
+            extent,
+            batch or int(document["batch"]),
+            dtype or str(document["dtype"]),
+        )
+    except (KeyError, IndexError, TypeError, ValueError, SpecError):
+        raise SpecError(
+            "--in -: stdin is not a convcalc JSON document (no layers, totals or input)"
+        ) from None

@@ -1,0 +1,74 @@
+"""The typed spec: a network of layers and containers, as the loader validated it.
+
+Nodes keep their position in the source (``location``) and their index path in the spec
+(``spec_path``, e.g. ``layers[3].body[0]``) so that later stages can say where a problem is.
+Blocks are already expanded: a ``use`` node holds the block's layers with its parameters filled in.
+This module is plain data; the loader validates the text into it with pydantic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from convcalc.errors import Location
+from convcalc.layers.base import Layer, Shape
+
+
+@dataclass(frozen=True, kw_only=True)
+class Node:
+    """Common to every node: an optional explicit name and where it was written."""
+
+    name: str | None
+    spec_path: str
+    location: Location = field(default_factory=Location)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerNode(Node):
+    """A leaf layer with validated options."""
+
+    layer: Layer
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResidualNode(Node):
+    """body(x) + shortcut(x); the shortcut is identity (``None``), ``project`` or layers."""
+
+    body: tuple[Node, ...] = ()
+    shortcut: tuple[Node, ...] | Literal["project"] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConcatNode(Node):
+    """Branches applied to the same input, joined along the channels."""
+
+    branches: tuple[tuple[Node, ...], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepeatNode(Node):
+    """``layers`` applied ``times`` times in sequence."""
+
+    times: int
+    layers: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class UseNode(Node):
+    """A use of a named block, expanded with its parameters."""
+
+    block: str
+    layers: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Network:
+    """A whole spec: input shape per sample, batch N, dtype and the layers in order."""
+
+    input: Shape
+    layers: tuple[Node, ...]
+    name: str | None = None
+    batch: int = 1
+    dtype: str = "float32"
+    source: str | None = None

@@ -1,0 +1,59 @@
+"""Shapes and value types as users write them: ``3x32x32``, ``[3, 32, 32]``, ``4096``."""
+
+from __future__ import annotations
+
+import re
+
+from convcalc.errors import SpecError
+from convcalc.layers.base import Shape
+
+DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+"""Bytes per value of each supported dtype."""
+
+MAX_DIMENSION = 2**31 - 1
+"""No real tensor dimension is larger; bigger numbers are typos or attacks."""
+
+_SEPARATORS = re.compile(r"\s*[xX×*]\s*")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
+
+
+def parse_shape(value: object) -> Shape:
+    """A per-sample shape from ``3x32x32`` (also ``X``, ``×``, ``*``), ``[3, 32, 32]`` or ``4096``.
+
+    Images are C×H×W, vectors a single D; every size must be a whole number ≥ 1.
+    """
+    if isinstance(value, bool):
+        raise SpecError(f"expected a shape like 3x32x32 or 4096, got {value}")
+    if isinstance(value, int):
+        sizes: list[object] = [value]
+    elif isinstance(value, str):
+        text = value.strip()
+        sizes = [
+            int(part) if _INTEGER.fullmatch(part) else part for part in _SEPARATORS.split(text)
+        ]
+    elif isinstance(value, list | tuple):
+        sizes = list(value)
+    else:
+        raise SpecError(f"expected a shape like 3x32x32 or 4096, got {value!r}")
+    if len(sizes) not in (1, 3):
+        raise SpecError(
+            f"expected C×H×W (an image) or D (a vector), got {len(sizes)} sizes in {value!r}"
+        )
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise SpecError(f"{size!r} in {value!r} is not a whole number")
+        if size < 1:
+            raise SpecError(f"sizes must be ≥ 1, got {size} in {value!r}")
+        if size > MAX_DIMENSION:
+            raise SpecError(f"{size} in {value!r} is larger than any real tensor dimension")
+    return tuple(sizes)  # type: ignore[arg-type]
+
+
+def dtype_bytes(dtype: str) -> int:
+    """Bytes per value of ``dtype``; a :class:`SpecError` names the choices otherwise."""
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        raise SpecError(
+            f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}"
+        ) from None

@@ -247,7 +247,7 @@ class Analyzer:
             file=node.location.file,
             line=node.location.line,
             column=node.location.column,
-            path=f'{node.spec_path} {kind} "{path}"',
+            path=f'{node.spec_path} {kind} "{path}"'.lstrip(),
         )
 
 

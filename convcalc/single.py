@@ -7,13 +7,13 @@ layer and a one-layer network, and reads a previous document to continue a chain
 from __future__ import annotations
 
 import re
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, replace
 from typing import Any
 
 from convcalc.analysis import analyze
 from convcalc.errors import OptionError, SpecError, suggestion
 from convcalc.layers import LAYER_KINDS, Layer
-from convcalc.layers.base import Shape
+from convcalc.layers.base import Derivation, RFStep, Shape
 from convcalc.receptive import ReceptiveField
 from convcalc.report import Report
 from convcalc.spec import LayerNode, Network
@@ -132,11 +132,34 @@ def analyze_layer(
     """The one-row report of ``layer`` applied to ``shape``."""
     network = Network(
         input=shape,
-        layers=(LayerNode(name=None, spec_path="layer", layer=layer),),
+        layers=(LayerNode(name=None, spec_path="", layer=layer),),
         batch=batch,
         dtype=dtype,
     )
-    return analyze(network, strict=strict, start=start, extent=extent)
+    report = analyze(network, strict=strict, start=start, extent=extent)
+    row = report.rows[0]
+    before = start if start is not None else ReceptiveField()
+    if row.rf is None:
+        return report
+    growth = rf_growth(before, layer.apply(shape).rf, row.rf)
+    return replace(report, rows=(replace(row, derivations=(*row.derivations, growth)),))
+
+
+def rf_growth(before: ReceptiveField, step: RFStep, after: ReceptiveField) -> Derivation:
+    """r = r_prev + (K_eff − 1)·j_prev per axis, with this layer's numbers."""
+    if after.is_global:
+        return Derivation("RF size", "every output sees the whole input", units_pair(after.size))
+    terms = [
+        f"{r:g} + {axis.span:g}·{j:g}"
+        for r, j, axis in zip(before.size, before.jump, step.axes, strict=True)
+    ]
+    formula = terms[0] if terms[0] == terms[1] else " , ".join(terms)
+    return Derivation("RF size", formula, units_pair(after.size))
+
+
+def units_pair(values: tuple[float, float]) -> str:
+    """``(5.0, 5.0)`` → ``5×5``."""
+    return "×".join(f"{value:g}" for value in values)
 
 
 def continue_from(

@@ -113,6 +113,11 @@ class Conv(Layer):
         )
 
 
+def filters_word(count: int) -> str:
+    """``1 filter``, ``10 filters``."""
+    return f"{count} filter" if count == 1 else f"{count} filters"
+
+
 def axis_derivations(rows: Window, cols: Window) -> tuple[Derivation, ...]:
     """The notes' output-size formula for each spatial axis."""
     return tuple(derive(window.axis, window.formula(), window.output) for window in (rows, cols))

@@ -84,8 +84,10 @@ def emit(
     as_json: bool,
     output: Path | None,
     table: Callable[[Report], Any],
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Render ``report`` in the chosen format to stdout or ``output``."""
+    """Render ``report`` in the chosen format to stdout or ``output``; ``extra`` keys are added
+    to the JSON document."""
     if as_json:
         fmt = OutputFormat.JSON
     if fmt is OutputFormat.TABLE:
@@ -108,6 +110,8 @@ def emit(
         OutputFormat.MARKDOWN: plain.to_markdown,
     }[fmt]
     text = renderer(report)
+    if extra and fmt is OutputFormat.JSON:
+        text = plain.dumps({**report.to_document(), **extra}) + "\n"
     if output is None:
         sys.stdout.write(text)
     else:
@@ -137,6 +141,13 @@ def analyze(
     batch: BatchOption = None,
     dtype: DtypeOption = None,
     strict: StrictOption = False,
+    fold_bn: Annotated[
+        bool,
+        typer.Option(
+            "--fold-bn",
+            help="Show the inference-time network: foldable batchnorms folded into their conv.",
+        ),
+    ] = False,
     traceback: TracebackOption = False,
 ) -> None:
     """Analyze a network spec layer by layer: shapes, params, MACs, receptive field, memory."""
@@ -160,6 +171,10 @@ def analyze(
             raise SpecError(f"--output {output} would overwrite the spec it reads")
         report = run_analysis(replace(network, **overrides), strict=strict)
         warn(report)
+        if fold_bn:
+            from convcalc.folding import fold_network
+
+            report = fold_network(report)
         from convcalc.render.table import network_table
 
         emit(report, fmt, as_json, output, network_table)
@@ -228,6 +243,12 @@ def layer(
     shared: Annotated[
         bool | None, typer.Option("--shared/--per-channel", help="PReLU slope.")
     ] = None,
+    fold: Annotated[
+        bool,
+        typer.Option(
+            "--fold", help="For --type bn: the folded form W', b' and what folding saves."
+        ),
+    ] = False,
     batch: BatchOption = None,
     dtype: DtypeOption = None,
     strict: StrictOption = False,
@@ -272,9 +293,28 @@ def layer(
             extent=extent,
         )
         warn(report)
+        extra: dict[str, Any] | None = None
+        if fold:
+            report, extra = with_folded_form(report)
         from convcalc.render.table import layer_table
 
-        emit(report, fmt, as_json, output, layer_table)
+        emit(report, fmt, as_json, output, layer_table, extra)
+
+
+def with_folded_form(report: Report) -> tuple[Report, dict[str, Any]]:
+    """``layer --fold``: the batchnorm's row with the folded form appended to its derivations,
+    and the same as the JSON key ``bn_fold``."""
+    from dataclasses import replace
+
+    from convcalc.folding import folded_form
+    from convcalc.tensors import dtype_bytes
+
+    row = report.rows[0]
+    form = folded_form(row, report.batch, dtype_bytes(report.dtype))
+    if form is None:
+        raise SpecError(f"--fold applies to --type bn only, not {row.type}")
+    row = replace(row, derivations=row.derivations + form.derivations())
+    return replace(report, rows=(row,)), {"bn_fold": form.to_document()}
 
 
 def build_layer(

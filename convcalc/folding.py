@@ -1,66 +1,384 @@
-"""Which batchnorms fold into the layer before them at inference, and what that saves.
+"""Which batchnorms fold into a neighbouring conv or fc at inference, and the network once they do.
 
-At test time a batchnorm is the per-channel affine map y = γ(x − μ)/√(σ² + ε) + β. When it
-directly follows a conv, deconv or fc whose output feeds nothing else, it folds into that layer:
-W' = W·γ/√(σ² + ε), b' = (b − μ)·γ/√(σ² + ε) + β. Its 2C params and 2C buffers disappear and the
-layer gains a bias of C if it had none. Dropout in between is the identity at test time.
-LayerNorm, GroupNorm and InstanceNorm use each sample's own statistics, so they never fold.
+At test time a batchnorm is the per-channel affine map y = a·x + c with a = γ/√(σ² + ε) and
+c = β − μ·a: its running statistics are constants, so it can be multiplied into a linear layer.
+
+*Backward* (SPEC.md §4): a BN that directly follows a conv, deconv or fc whose output feeds
+nothing else folds into it: W' = W·γ/√(σ² + ε), b' = (b − μ)·γ/√(σ² + ε) + β, scaling each output
+channel. Dropout in between is the identity at test time, and a second BN right after a folded
+one folds into the same layer (two affine maps compose into one).
+
+*Forward* (pre-activation nets, BN → conv): a BN whose output feeds nothing but a conv or fc
+folds into that layer's input channels: W'[f, c] = W[f, c]·a[c], b'[f] = b[f] + Σ W[f, c]·c[c].
+That is exact only when the conv does not zero-pad: its padded zeros are zeros *after* the BN,
+which no W' applied to the un-normalised input can reproduce at the border. Dropout and flatten
+in between are allowed (identity and reshape at test time). A transposed conv never takes a
+forward fold: its border outputs receive fewer taps, so the BN's shift is not one bias per channel.
+
+Either way the BN's 2C params and 2C buffers disappear, its output is never materialised, and the
+receiving layer gains a bias (C backward, its F outputs forward) if it had none. A BN that can fold
+backward does; forward is only tried for the others. LayerNorm, GroupNorm and InstanceNorm
+normalise with each sample's own statistics at test time too, so they are no fixed map and never
+fold.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Any
 
-from convcalc.report import NETWORK_INPUT, FoldedBN, Folding, Row, UnfoldedBN
+from convcalc.layers.activation import Dropout, Elementwise, PReLU
+from convcalc.layers.base import Derivation, derive, format_option, format_shape, pair
+from convcalc.layers.conv import Conv, Deconv
+from convcalc.layers.dense import FC, Flatten
+from convcalc.layers.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
+from convcalc.layers.pooling import AdaptivePool, GlobalPool, Pool
+from convcalc.layers.window import resolve_padding
+from convcalc.report import NETWORK_INPUT, FoldedBN, Folding, Report, Row, UnfoldedBN
 
 FOLD_TARGETS = frozenset({"conv", "deconv", "fc"})
 PER_SAMPLE_NORMS = frozenset({"layernorm", "groupnorm", "instancenorm"})
 
+FOLDED_WEIGHT = "W' = W·γ/√(σ²+ε)"
+"""The backward-folded weight, as convcalc prints it (one scale per output channel)."""
+FOLDED_BIAS = "b' = (b − μ)·γ/√(σ²+ε) + β"
+"""The backward-folded bias, as convcalc prints it (b = 0 when the layer had no bias)."""
+
+PER_SAMPLE_REASONS = {
+    "layernorm": "LayerNorm uses each sample's own statistics (over its C×H×W values) at test "
+    "time too, so it is no fixed affine map and cannot fold",
+    "groupnorm": "GroupNorm uses each sample's own statistics (over each group of channels) at "
+    "test time too, so it is no fixed affine map and cannot fold",
+    "instancenorm": "InstanceNorm uses each sample's own statistics (over each channel's H×W) at "
+    "test time too, so it is no fixed affine map and cannot fold",
+}
+
+
+def consumers_of(rows: tuple[Row, ...]) -> dict[int, tuple[int, ...]]:
+    """Each row index → the rows that read its output, in execution order (the inverse of
+    :attr:`Row.sources`)."""
+    readers: dict[int, tuple[int, ...]] = {}
+    for row in rows:
+        for source in row.sources:
+            readers[source] = (*readers.get(source, ()), row.index)
+    return readers
+
 
 def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
-    """Decide, for every normalisation row, whether it folds and into which row."""
-    consumers = Counter(source for row in rows for source in row.sources)
+    """Decide, for every normalisation row, whether it folds, which way and into which row.
+
+    Backward folds are preferred; forward folds are tried only for batchnorms that cannot fold
+    backward, and the reason of a batchnorm that folds neither way names both obstacles.
+
+    The ``*_after`` totals are the inference network's (what :func:`fold_network` builds): both
+    backward and forward folds are removed, since both are exact. params_after = params − the
+    removed BNs' 2C (0 without affine) + the bias each receiving layer gains if it had none;
+    buffers_after = buffers − their 2C running statistics; activation_bytes_after =
+    activation_bytes − their outputs; macs_after = MACs (a BN adds none, and bias adds are not
+    counted).
+    """
+    readers = consumers_of(rows)
     folded: list[FoldedBN] = []
+    forward: list[FoldedBN] = []
     not_folded: list[UnfoldedBN] = []
     for row in rows:
         if row.type in PER_SAMPLE_NORMS:
-            not_folded.append(
-                UnfoldedBN(
-                    row.index, f"{row.type} uses each sample's own statistics at test time too"
-                )
-            )
+            not_folded.append(UnfoldedBN(row.index, PER_SAMPLE_REASONS[row.type]))
         elif row.type == "batchnorm":
-            into, reason = fold_target(row, rows, consumers)
-            if into is None:
-                not_folded.append(UnfoldedBN(row.index, reason))
-            else:
+            into, reason = fold_target(row, rows, readers, {fold.bn for fold in folded})
+            if into is not None:
                 folded.append(FoldedBN(row.index, into))
-    removed = sum(rows[f.bn].params for f in folded)
-    gained = sum(
-        rows[f.bn].output[0]
-        for f in folded
-        if rows[f.into].layer is not None and not getattr(rows[f.into].layer, "bias", True)
-    )
+                continue
+            ahead, blocked = forward_target(row, rows, readers)
+            if ahead is not None:
+                forward.append(FoldedBN(row.index, ahead))
+            else:
+                not_folded.append(
+                    UnfoldedBN(row.index, f"{reason}; nor can it fold forward: {blocked}")
+                )
+    removed = [rows[fold.bn] for fold in (*folded, *forward)]
     return Folding(
         folded=tuple(folded),
         not_folded=tuple(not_folded),
-        params_after=sum(row.params for row in rows) - removed + gained,
+        params_after=sum(row.params for row in rows)
+        - sum(row.params for row in removed)
+        + sum(bias_gained(rows[into]) for into in {fold.into for fold in (*folded, *forward)}),
         macs_after=sum(row.macs for row in rows),
+        buffers_after=sum(row.buffers for row in rows) - sum(row.buffers for row in removed),
+        activation_bytes_after=sum(row.activation_bytes for row in rows)
+        - sum(row.activation_bytes for row in removed),
+        forward=tuple(forward),
     )
 
 
-def fold_target(row: Row, rows: tuple[Row, ...], consumers: Counter[int]) -> tuple[int | None, str]:
-    """The row a batchnorm folds into, or ``None`` and the reason it cannot."""
+def bias_gained(row: Row) -> int:
+    """The bias a receiving conv, deconv or fc gains: one per output channel if it had none."""
+    match row.layer:
+        case Conv() | Deconv() | FC() if not row.layer.bias:
+            return row.output[0]
+    return 0
+
+
+def kind_of(row: Row) -> str:
+    """What a row is, in words, for reasons: ``a nonlinearity``, ``a pool``, ``a residual add``…"""
+    match row.layer:
+        case Dropout():
+            return "dropout"
+        case Elementwise() | PReLU():
+            return "a nonlinearity"
+        case Pool() | AdaptivePool() | GlobalPool():
+            return "a pool"
+        case BatchNorm() | LayerNorm() | GroupNorm() | InstanceNorm():
+            return "another normalisation"
+        case Flatten():
+            return "a reshape"
+        case Conv():
+            return "a conv"
+        case Deconv():
+            return "a transposed conv"
+        case FC():
+            return "an fc"
+    if row.type == "add":
+        return "a residual add (the sum of two branches, not one layer's output)"
+    if row.type == "concat":
+        return "a concat (several branches' outputs side by side)"
+    return f"a {row.type}"
+
+
+def reader_name(row: Row) -> str:
+    """A row that reads a tensor, named for a reason; merges say which path the tensor takes."""
+    if row.type == "add":
+        return f"{row.path} (the residual's identity shortcut)"
+    if row.type == "concat":
+        return f"{row.path} (a pass-through branch)"
+    return row.path
+
+
+def also_feeds(
+    row: Row, rows: tuple[Row, ...], readers: dict[int, tuple[int, ...]], me: int
+) -> str:
+    """``row`` feeds more than ``me``: name the other readers."""
+    others = ", ".join(reader_name(rows[index]) for index in readers[row.index] if index != me)
+    return (
+        f"its producer {row.path} also feeds {others}, so folding would change that branch's "
+        "input too"
+    )
+
+
+def fold_target(
+    row: Row,
+    rows: tuple[Row, ...],
+    readers: dict[int, tuple[int, ...]],
+    folded: frozenset[int] | set[int] = frozenset(),
+) -> tuple[int | None, str]:
+    """The row a batchnorm folds backward into, or ``None`` and the reason it cannot.
+
+    The walk back passes dropout (the identity at test time) and the batchnorms in ``folded``
+    (already folded backward: conv → BN → BN composes two affine maps into the same conv).
+    """
+    reader = row.index
     source = row.sources[0]
-    while source != NETWORK_INPUT and rows[source].type == "dropout":
-        if consumers[source] > 1:
-            return None, f"{rows[source].path} also feeds another layer"
-        source = rows[source].sources[0]
+    while source != NETWORK_INPUT and (rows[source].type == "dropout" or source in folded):
+        if len(readers[source]) > 1:
+            return None, also_feeds(rows[source], rows, readers, reader)
+        reader, source = source, rows[source].sources[0]
     if source == NETWORK_INPUT:
-        return None, "it normalises the network input; no layer precedes it"
+        return None, "it normalises the network input, so no layer precedes it"
     producer = rows[source]
     if producer.type not in FOLD_TARGETS:
-        return None, f"it follows {producer.path} ({producer.type}), not a conv, deconv or fc"
-    if consumers[source] > 1:
-        return None, f"the output of {producer.path} also feeds another branch"
+        return None, f"it follows {producer.path}, {kind_of(producer)}, not a conv, deconv or fc"
+    if len(readers[source]) > 1:
+        return None, also_feeds(producer, rows, readers, reader)
     return source, ""
+
+
+def forward_target(
+    row: Row, rows: tuple[Row, ...], readers: dict[int, tuple[int, ...]]
+) -> tuple[int | None, str]:
+    """The conv or fc a batchnorm folds forward into, or ``None`` and the reason it cannot.
+
+    The BN's output must reach the layer through nothing but dropout or flatten, and feed nothing
+    else; a conv must not zero-pad (see the module docstring).
+    """
+    current = row
+    while True:
+        following = readers.get(current.index, ())
+        if not following:
+            return None, f"nothing reads the output of {current.path}"
+        if len(following) > 1:
+            names = ", ".join(reader_name(rows[index]) for index in following)
+            return None, f"the output of {current.path} feeds several layers ({names})"
+        current = rows[following[0]]
+        if current.type not in ("dropout", "flatten"):
+            break
+    match current.layer:
+        case FC():
+            return current.index, ""
+        case Conv():
+            padding = zero_padding(current)
+            if padding:
+                return None, (
+                    f"it feeds {current.path}, which zero-pads its input ({padding}), and those "
+                    "padded zeros would not be normalised"
+                )
+            return current.index, ""
+        case Deconv():
+            return None, (
+                f"it feeds {current.path}, a transposed conv, whose border outputs receive fewer "
+                "taps, so the BN's shift is not one bias per channel"
+            )
+    return None, f"it feeds {current.path}, {kind_of(current)}, not a conv or fc"
+
+
+def zero_padding(row: Row) -> str:
+    """How a conv row pads its input, e.g. ``pad 1`` or ``pad same = 0+1 × 0+1``; empty if not."""
+    layer = row.layer
+    if not isinstance(layer, Conv):
+        return ""
+    pads = resolve_padding(
+        layer.pad,
+        (row.input[1], row.input[2]),
+        pair(layer.kernel),
+        pair(layer.stride),
+        pair(layer.dilation),
+    )
+    if not any(before or after for before, after in pads):
+        return ""
+    if isinstance(layer.pad, str):
+        sides = " × ".join(f"{before}+{after}" for before, after in pads)
+        return f"pad {layer.pad} = {sides}"
+    return f"pad {format_option(layer.pad)}"
+
+
+def fold_network(report: Report) -> Report:
+    """The inference-time network: ``report`` with its folded batchnorms (backward and forward)
+    removed.
+
+    Rows are re-indexed in order; a source that was a removed BN becomes that BN's own source, so
+    the dataflow graph stays connected. Each receiving conv, deconv or fc gets ``bias: true`` and
+    its params recomputed (a bias of one per output channel if it had none; MACs are unchanged,
+    bias adds are not counted). Totals are recomputed; ``folding`` stays the analysis of the
+    original rows, which the result keeps as ``before``. A report that is already folded is
+    returned as it is.
+    """
+    # A local import: analysis imports this module to decide the folding of every report.
+    from convcalc.analysis import totals_of
+    from convcalc.tensors import dtype_bytes
+
+    if report.before is not None:
+        return report
+    removed = {fold.bn for fold in report.folding.removed}
+    receivers = {fold.into for fold in report.folding.removed}
+    renumbered: dict[int, int] = {}
+    for row in report.rows:
+        if row.index not in removed:
+            renumbered[row.index] = len(renumbered)
+
+    def remap(source: int) -> int:
+        while source in removed:
+            source = report.rows[source].sources[0]
+        return renumbered.get(source, NETWORK_INPUT)
+
+    rows = tuple(
+        with_bias(
+            replace(
+                row,
+                index=renumbered[row.index],
+                sources=tuple(remap(source) for source in row.sources),
+            ),
+            row.index in receivers,
+        )
+        for row in report.rows
+        if row.index not in removed
+    )
+    return replace(
+        report,
+        rows=rows,
+        totals=totals_of(rows, dtype_bytes(report.dtype)),
+        before=report,
+    )
+
+
+def with_bias(row: Row, receives: bool) -> Row:
+    """``row`` with a bias added when it receives a folded BN and had none (params and the
+    derivations recomputed by the layer itself)."""
+    if not receives:
+        return row
+    match row.layer:
+        case Conv() | Deconv() | FC() if not row.layer.bias:
+            layer = replace(row.layer, bias=True)
+            outcome = layer.apply(row.input)
+            return replace(row, layer=layer, params=outcome.params, derivations=outcome.derivations)
+    return row
+
+
+@dataclass(frozen=True)
+class FoldedForm:
+    """What folding one batchnorm of ``channels`` channels into the conv or fc before it does.
+
+    The layer's weight and bias become :data:`FOLDED_WEIGHT` and :data:`FOLDED_BIAS`; the BN's
+    ``params_removed`` (2C γ, β; 0 without affine) and ``buffers_removed`` (2C running μ, σ²)
+    vanish, as does its output (``activation_bytes_saved``); the layer gains ``bias_gained`` = C
+    biases only if it had none. MACs do not change.
+    """
+
+    channels: int
+    eps: float
+    params_removed: int
+    buffers_removed: int
+    activation_bytes_saved: int
+    output: tuple[int, ...]
+    batch: int
+    bytes_per_value: int
+
+    @property
+    def bias_gained(self) -> int:
+        """The most biases the layer before can gain: C, when it had no bias."""
+        return self.channels
+
+    def derivations(self) -> tuple[Derivation, ...]:
+        """The folded form and its savings, as lines of ``convcalc layer --fold``."""
+        c = self.channels
+        return (
+            derive("folded weight", f"{FOLDED_WEIGHT}, ε = {self.eps:g}", f"{c} scales"),
+            derive("folded bias", f"{FOLDED_BIAS}, b = 0 if there was none", f"{c} biases"),
+            derive("params removed", f"2 × {c} (γ, β)", self.params_removed),
+            derive("buffers removed", f"2 × {c} (running μ, σ²)", self.buffers_removed),
+            derive("bias gained", f"{c} if the layer before had no bias, else 0", f"≤ {c:,}"),
+            derive(
+                "memory saved",
+                f"the BN's output is never stored: {format_shape(self.output)} × batch "
+                f"{self.batch} × {self.bytes_per_value} B",
+                f"{self.activation_bytes_saved:,} B",
+            ),
+            derive("MACs", "unchanged (bias adds are not counted)", 0),
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        """The folded form as JSON (``bn_fold`` in ``convcalc layer --type bn --fold --json``)."""
+        return {
+            "weight": FOLDED_WEIGHT,
+            "bias": FOLDED_BIAS,
+            "eps": self.eps,
+            "params_removed": self.params_removed,
+            "buffers_removed": self.buffers_removed,
+            "bias_gained_if_none": self.bias_gained,
+            "activation_bytes_saved": self.activation_bytes_saved,
+            "macs_saved": 0,
+        }
+
+
+def folded_form(row: Row, batch: int, bytes_per_value: int) -> FoldedForm | None:
+    """The folded form of a batchnorm row, or ``None`` if the row is not a batchnorm."""
+    if not isinstance(row.layer, BatchNorm):
+        return None
+    return FoldedForm(
+        channels=row.output[0],
+        eps=row.layer.eps,
+        params_removed=row.params,
+        buffers_removed=row.buffers,
+        activation_bytes_saved=row.activation_bytes,
+        output=row.output,
+        batch=batch,
+        bytes_per_value=bytes_per_value,
+    )

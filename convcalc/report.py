@@ -100,7 +100,8 @@ class Totals:
 
 @dataclass(frozen=True)
 class FoldedBN:
-    """A batchnorm that folds into the conv, deconv or fc at ``into`` (a row index)."""
+    """A batchnorm that folds into the conv, deconv or fc at ``into`` (a row index): the layer
+    before it (backward) or, in :attr:`Folding.forward`, the conv or fc after it."""
 
     bn: int
     into: int
@@ -116,17 +117,56 @@ class UnfoldedBN:
 
 @dataclass(frozen=True)
 class Folding:
-    """Which batchnorms fold where, and the totals of the network once they are folded."""
+    """Which batchnorms fold where, and the totals of the network once they are folded.
+
+    ``folded`` fold backward into the layer before them, ``forward`` into the conv or fc after
+    them (only when no backward fold exists). The ``*_after`` totals are those of the inference
+    network with both kinds removed; row indices refer to the analyzed (unfolded) rows.
+    """
 
     folded: tuple[FoldedBN, ...]
     not_folded: tuple[UnfoldedBN, ...]
     params_after: int
     macs_after: int
+    buffers_after: int
+    activation_bytes_after: int
+    forward: tuple[FoldedBN, ...] = ()
+
+    @property
+    def removed(self) -> tuple[FoldedBN, ...]:
+        """Every batchnorm that disappears at inference, backward folds first."""
+        return self.folded + self.forward
+
+    def to_document(self, rows: tuple[Row, ...]) -> dict[str, Any]:
+        """SPEC.md §3's ``bn_folding`` object; ``rows`` are the rows the indices refer to."""
+        path = {row.index: row.path for row in rows}
+        return {
+            "folded": [{"bn": path[f.bn], "into": path[f.into]} for f in self.folded],
+            "not_folded": [{"bn": path[n.bn], "reason": n.reason} for n in self.not_folded],
+            "params_after": self.params_after,
+            "macs_after": self.macs_after,
+            "forward": [{"bn": path[f.bn], "into": path[f.into]} for f in self.forward],
+            "buffers_after": self.buffers_after,
+            "activation_bytes_after": self.activation_bytes_after,
+        }
+
+    def receivers(self, rows: tuple[Row, ...]) -> dict[str, tuple[str, ...]]:
+        """The path of each layer that absorbs batchnorms → the paths of those batchnorms."""
+        received: dict[str, tuple[str, ...]] = {}
+        for fold in self.removed:
+            into = rows[fold.into].path
+            received[into] = (*received.get(into, ()), rows[fold.bn].path)
+        return received
 
 
 @dataclass(frozen=True)
 class Report:
-    """Everything ``analyze`` and ``layer`` print."""
+    """Everything ``analyze`` and ``layer`` print.
+
+    ``before`` is set on the inference-time view (``--fold-bn``): the report this one was folded
+    from. ``folding``'s row indices then refer to ``before.rows``, as the folded batchnorms have no
+    rows of their own any more.
+    """
 
     name: str | None
     input: Shape
@@ -135,26 +175,31 @@ class Report:
     rows: tuple[Row, ...]
     totals: Totals
     folding: Folding
+    before: Report | None = None
 
     def to_document(self) -> dict[str, Any]:
-        """The whole report as SPEC.md §3's JSON document."""
-        path = {row.index: row.path for row in self.rows}
-        return {
+        """The whole report as SPEC.md §3's JSON document.
+
+        The folded view adds ``"bn_folded": true`` and, on each layer that absorbed batchnorms,
+        ``"absorbs": [bn paths]``.
+        """
+        layers = [row.to_document() for row in self.rows]
+        document: dict[str, Any] = {
             "name": self.name,
             "input": list(self.input),
             "batch": self.batch,
             "dtype": self.dtype,
-            "layers": [row.to_document() for row in self.rows],
-            "totals": self.totals.to_document(),
-            "bn_folding": {
-                "folded": [{"bn": path[f.bn], "into": path[f.into]} for f in self.folding.folded],
-                "not_folded": [
-                    {"bn": path[n.bn], "reason": n.reason} for n in self.folding.not_folded
-                ],
-                "params_after": self.folding.params_after,
-                "macs_after": self.folding.macs_after,
-            },
         }
+        if self.before is not None:
+            document["bn_folded"] = True
+            received = self.folding.receivers(self.before.rows)
+            for layer in layers:
+                if layer["path"] in received:
+                    layer["absorbs"] = list(received[layer["path"]])
+        document["layers"] = layers
+        document["totals"] = self.totals.to_document()
+        document["bn_folding"] = self.folding.to_document((self.before or self).rows)
+        return document
 
 
 def number(value: float) -> int | float:

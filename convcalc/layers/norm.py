@@ -25,8 +25,8 @@ class BatchNorm(Layer):
     """Batch normalisation over the C channels (or the D features of a vector).
 
     Params: 2C (γ, β) when affine. Buffers: 2C (running mean μ and variance σ²).
-    Train: y = γ(x − mean_batch)/√(var_batch + ε) + β. Test: y = γ(x − μ)/√(σ² + ε) + β,
-    a per-channel affine map.
+    Train: y = γ(x − mean_batch)/√(var_batch + ε) + β, and μ, σ² move towards the batch's
+    statistics by ``momentum``. Test: y = γ(x − μ)/√(σ² + ε) + β, a per-channel affine map.
     """
 
     type_name = "batchnorm"
@@ -42,6 +42,9 @@ class BatchNorm(Layer):
     def output_of(self, shape: Shape) -> Outcome:
         channels = shape[0]
         params = 2 * channels if self.affine else 0
+        scale, shift = ("y = γ·", " + β") if self.affine else ("y = ", "")
+        # Training statistics are per channel over every value of the batch in that channel.
+        over = "the batch's N×H×W per channel" if len(shape) == 3 else "the batch, per feature"
         return Outcome(
             output=shape,
             params=params,
@@ -53,6 +56,15 @@ class BatchNorm(Layer):
                     params,
                 ),
                 derive("buffers", f"2 × {channels} (running μ, σ²)", 2 * channels),
+                derive("train", f"{scale}(x − mean)/√(var + ε){shift}, over {over}", "batch stats"),
+                derive(
+                    "",
+                    f"μ ← {1 - self.momentum:g}·μ + {self.momentum:g}·mean, "
+                    f"σ² ← {1 - self.momentum:g}·σ² + {self.momentum:g}·var",
+                    "",
+                ),
+                derive("eval", f"{scale}(x − μ)/√(σ² + ε){shift}, ε = {self.eps:g}", "fixed"),
+                derive("", "one affine map per channel: it can fold into a conv or fc", ""),
             ),
         )
 

@@ -123,6 +123,16 @@ def to_markdown(report: Report) -> str:
         f"- **BN folding**: {len(folding.folded)} folded, {len(folding.not_folded)} not; "
         f"params after {folding.params_after:,}",
     ]
+    if folding.forward:
+        lines.append(f"- **BN folding forward** (BN → conv): {len(folding.forward)}")
+    if report.before is not None:
+        before = report.before.totals
+        lines.append(
+            f"- **before → after folding**: params {before.params:,} → {totals.params:,}, "
+            f"buffers {before.buffers:,} → {totals.buffers:,}, MACs {before.macs:,} → "
+            f"{totals.macs:,}, memory {units.size(before.activation_bytes)} → "
+            f"{units.size(totals.activation_bytes)}"
+        )
     warnings = [f"- `{row.path}`: {w}" for row in report.rows for w in row.warnings]
     if warnings:
         lines += ["", "**Warnings**", "", *warnings]

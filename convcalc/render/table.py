@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from convcalc.render import units
-from convcalc.report import Report
+from convcalc.report import Report, Row
 from convcalc.tensors import dtype_bytes
 
 
@@ -17,6 +17,12 @@ def network_table(report: Report) -> RenderableType:
         f"{report.name or 'network'} — input {units.shape(report.input)}, "
         f"batch {report.batch}, {report.dtype}"
     )
+    received: dict[str, tuple[str, ...]] = {}
+    before_params: dict[str, int] = {}
+    if report.before is not None:
+        title += " — inference view, batchnorms folded"
+        received = report.folding.receivers(report.before.rows)
+        before_params = {row.path: row.params for row in report.before.rows}
     table = Table(
         title=title,
         show_edge=False,
@@ -39,6 +45,8 @@ def network_table(report: Report) -> RenderableType:
         name = Text("  " * row.depth + row.path)
         if row.warnings:
             name.append(" ⚠", style="bold yellow")
+        if row.path in received:
+            name.append(absorbed(row, received[row.path], before_params), style="green")
         style = "dim" if row.type in ("add", "concat") else None
         table.add_row(
             str(row.index),
@@ -61,10 +69,21 @@ def network_table(report: Report) -> RenderableType:
     return Group(*parts)
 
 
+def absorbed(row: Row, batchnorms: tuple[str, ...], before_params: dict[str, int]) -> str:
+    """`` ⊕ bn1, bias +64``: the batchnorms a layer absorbed (named relative to the layer's own
+    scope) and the bias it gained, if any."""
+    scope = row.path.rpartition(".")[0]
+    names = [
+        bn.removeprefix(f"{scope}.") if scope and bn.startswith(f"{scope}.") else bn
+        for bn in batchnorms
+    ]
+    gained = row.params - before_params.get(row.path, row.params)
+    return " ⊕ " + ", ".join(names) + (f", bias +{gained:,}" if gained else "")
+
+
 def summary(report: Report) -> Text:
     """Totals in words, with the BN folding line."""
     totals = report.totals
-    folding = report.folding
     text = Text()
     text.append("params ", style="bold")
     text.append(f"{totals.params:,} ({units.size(totals.param_bytes)})   ")
@@ -78,14 +97,55 @@ def summary(report: Report) -> Text:
     text.append(f"{units.size(totals.activation_bytes)}   ")
     text.append("receptive field ", style="bold")
     text.append(units.field_detail(totals.rf) + "\n")
-    batchnorms = len(folding.folded) + sum(
-        1 for n in folding.not_folded if report.rows[n.bn].type == "batchnorm"
+    text.append_text(folding_lines(report))
+    return text
+
+
+def folding_lines(report: Report) -> Text:
+    """The BN folding line: how many fold which way; then, for the inference view, before →
+    after totals; then each norm that stays, with its reason."""
+    folding = report.folding
+    original = report.before or report
+    rows = original.rows
+    batchnorms = len(folding.removed) + sum(
+        1 for n in folding.not_folded if rows[n.bn].type == "batchnorm"
     )
+    text = Text()
     text.append("BN folding ", style="bold")
-    text.append(
-        f"{len(folding.folded)} of {batchnorms} batchnorms fold; params "
-        f"{totals.params:,} → {folding.params_after:,}"
+    forward = (
+        f" ({len(folding.forward)} forward into the conv after them)" if folding.forward else ""
     )
+    text.append(f"{len(folding.removed)} of {batchnorms} batchnorms fold{forward}; ")
+    if report.before is None:
+        text.append(
+            f"params {report.totals.params:,} → {folding.params_after:,}, buffers "
+            f"{report.totals.buffers:,} → {folding.buffers_after:,} (--fold-bn shows the "
+            "inference network)"
+        )
+    else:
+        before, after = original.totals, report.totals
+        text.append("before → after:\n  ")
+        text.append(
+            f"params {before.params:,} → {after.params:,}   "
+            f"buffers {before.buffers:,} → {after.buffers:,}   "
+            f"MACs {units.count(before.macs)} → {units.count(after.macs)}   "
+            f"memory {units.size(before.activation_bytes)} → "
+            f"{units.size(after.activation_bytes)}"
+        )
+        if folding.removed:
+            text.append(
+                "\n  ⊕ marks a layer that absorbs folded batchnorms: "
+                "W' = W·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β",
+                style="green",
+            )
+    for fold in folding.forward:
+        text.append(
+            f"\n  {rows[fold.bn].path} folds forward into {rows[fold.into].path} "
+            "(it does not zero-pad)",
+            style="dim",
+        )
+    for stays in folding.not_folded:
+        text.append(f"\n  {rows[stays.bn].path} stays: {stays.reason}", style="dim")
     return text
 
 

@@ -1,18 +1,35 @@
-"""Built-in architectures, shipped as YAML specs beside this module."""
+"""Built-in architectures, shipped as YAML specs beside this module.
+
+Each spec's first comment line is its one-line note; the listing's params and MACs are not
+written down anywhere but computed by analyzing the spec, so they cannot drift from it.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from importlib import resources
 
 from convcalc.errors import SpecError, suggestion
+from convcalc.layers.base import Shape
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders embedded numbers by value: resnet18 < resnet50 < resnet101."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part
+    )
 
 
 def names() -> list[str]:
-    """The names of the built-in models, sorted."""
+    """The names of the built-in models, in natural order (vgg11, vgg11_bn, vgg16 …)."""
     return sorted(
-        entry.name.removesuffix(".yaml")
-        for entry in resources.files(__package__).iterdir()
-        if entry.name.endswith(".yaml")
+        (
+            entry.name.removesuffix(".yaml")
+            for entry in resources.files(__package__).iterdir()
+            if entry.name.endswith(".yaml")
+        ),
+        key=natural_key,
     )
 
 
@@ -25,10 +42,63 @@ def zoo_text(name: str) -> str:
     return resources.files(__package__).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
 
 
+def note_of(text: str) -> str:
+    """A spec's one-line note: its first comment line, without the ``#``."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+    return ""
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One built-in model as the listing shows it: params and MACs (batch 1) from its analysis."""
+
+    name: str
+    input: Shape
+    params: int
+    macs: int
+    note: str
+
+
+def entry(name: str) -> ZooEntry:
+    """Analyze the built-in model ``name`` at its spec's input size and batch 1."""
+    from dataclasses import replace
+
+    from convcalc.analysis import analyze
+    from convcalc.loader import parse_spec
+
+    text = zoo_text(name)
+    network = parse_spec(text, f"zoo:{name}")
+    report = analyze(replace(network, batch=1))
+    return ZooEntry(
+        name=name,
+        input=network.input,
+        params=report.totals.params,
+        macs=report.totals.macs,
+        note=note_of(text),
+    )
+
+
+def entries() -> list[ZooEntry]:
+    """Every built-in model, analyzed (about 0.5 s for the whole zoo)."""
+    return [entry(name) for name in names()]
+
+
 def listing() -> list[str]:
-    """One line per model: name and the first comment line of its spec."""
-    lines = []
-    for name in names():
-        first = zoo_text(name).splitlines()[0].lstrip("# ").strip()
-        lines.append(f"{name:<16} {first}")
-    return lines
+    """The ``convcalc zoo`` table as lines: name, input, params, MACs (batch 1) and the note."""
+    from convcalc.render import units
+
+    items = entries()
+    header = ("name", "input", "params", "MACs")
+    rows = [header] + [
+        (item.name, units.shape(item.input), units.count(item.params), units.count(item.macs))
+        for item in items
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    notes = ["note"] + [item.note for item in items]
+    return [
+        f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {params:>{widths[2]}}  "
+        f"{macs:>{widths[3]}}  {note}"
+        for (name, shape, params, macs), note in zip(rows, notes, strict=True)
+    ]

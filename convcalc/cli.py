@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from convcalc.errors import ConvcalcError, ExitCode, SpecError, SpecErrors
+from convcalc.memory import Optimizer
 from convcalc.render import OutputFormat
 
 if TYPE_CHECKING:
@@ -148,6 +149,25 @@ def analyze(
             help="Show the inference-time network: foldable batchnorms folded into their conv.",
         ),
     ] = False,
+    train: Annotated[
+        bool,
+        typer.Option(
+            "--train",
+            help="Training memory: what backward keeps, gradients and optimizer state.",
+        ),
+    ] = False,
+    optimizer: Annotated[
+        Optimizer, typer.Option(help="Optimizer state for --train.", case_sensitive=False)
+    ] = Optimizer.SGD,
+    memory: Annotated[
+        str | None,
+        typer.Option(
+            "--memory", help="A memory budget such as 16GiB: the largest batch that trains in it."
+        ),
+    ] = None,
+    jacobian: Annotated[
+        bool, typer.Option("--jacobian", help="Each layer's explicit Jacobian: size, non-zeros.")
+    ] = False,
     traceback: TracebackOption = False,
 ) -> None:
     """Analyze a network spec layer by layer: shapes, params, MACs, receptive field, memory."""
@@ -175,6 +195,13 @@ def analyze(
             from convcalc.folding import fold_network
 
             report = fold_network(report)
+        from convcalc.memory import parse_size
+        from convcalc.views import with_views
+
+        budget = None if memory is None else with_flag("--memory", parse_size, memory)
+        report = with_views(
+            report, train=train, optimizer=optimizer.value, budget=budget, jacobian=jacobian
+        )
         from convcalc.render.table import network_table
 
         emit(report, fmt, as_json, output, network_table)
@@ -292,6 +319,9 @@ def layer(
             start=start,
             extent=extent,
         )
+        from convcalc.views import with_views
+
+        report = with_views(report, memory=False, jacobian=True)
         warn(report)
         extra: dict[str, Any] | None = None
         if fold:

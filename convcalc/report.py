@@ -7,11 +7,13 @@ and nothing else, so the numbers in a table, a CSV and the JSON are the same num
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from convcalc.errors import Location
 from convcalc.layers.base import Derivation, Layer, Shape
 from convcalc.receptive import ReceptiveField
+
+ExtraT = TypeVar("ExtraT")
 
 NETWORK_INPUT = -1
 """The source index that stands for the network's input in :attr:`Row.sources`."""
@@ -159,9 +161,17 @@ class Folding:
         return received
 
 
+class Extra(Protocol):
+    """An optional view computed from a report (memory, Jacobians) that adds its own keys to the
+    JSON document; SPEC.md §3's keys are never changed, only added to."""
+
+    def annotate(self, document: dict[str, Any]) -> None:
+        """Add this view's keys to ``document`` (a §3 document of the same report) in place."""
+
+
 @dataclass(frozen=True)
 class Report:
-    """Everything ``analyze`` and ``layer`` print.
+    """Everything ``analyze`` and ``layer`` print; ``extras`` are the optional views asked for.
 
     ``before`` is set on the inference-time view (``--fold-bn``): the report this one was folded
     from. ``folding``'s row indices then refer to ``before.rows``, as the folded batchnorms have no
@@ -176,9 +186,21 @@ class Report:
     totals: Totals
     folding: Folding
     before: Report | None = None
+    extras: tuple[Extra, ...] = ()
 
     def to_document(self) -> dict[str, Any]:
-        """The whole report as SPEC.md §3's JSON document.
+        """The whole report as SPEC.md §3's JSON document, with each extra's keys added."""
+        document = self.core_document()
+        for extra in self.extras:
+            extra.annotate(document)
+        return document
+
+    def extra(self, kind: type[ExtraT]) -> ExtraT | None:
+        """The extra of type ``kind``, if the report carries one."""
+        return next((extra for extra in self.extras if isinstance(extra, kind)), None)
+
+    def core_document(self) -> dict[str, Any]:
+        """SPEC.md §3's document alone.
 
         The folded view adds ``"bn_folded": true`` and, on each layer that absorbed batchnorms,
         ``"absorbs": [bn paths]``.

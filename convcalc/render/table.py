@@ -6,7 +6,9 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from convcalc.jacobian import JacobianView
 from convcalc.render import units
+from convcalc.render.memory import jacobian_cells, memory_columns, memory_summary
 from convcalc.report import Report, Row
 from convcalc.tensors import dtype_bytes
 
@@ -41,6 +43,14 @@ def network_table(report: Report) -> RenderableType:
     table.add_column("MACs", justify="right", footer=units.count(totals.macs))
     table.add_column("RF", justify="right", footer=units.field(totals.rf))
     table.add_column("memory", justify="right", footer=units.size(totals.activation_bytes))
+    extra = memory_columns(report)
+    for column in extra:
+        table.add_column(
+            column.header,
+            footer=column.footer,
+            justify=column.justify,  # type: ignore[arg-type]
+            no_wrap=column.no_wrap,
+        )
     for row in report.rows:
         name = Text("  " * row.depth + row.path)
         if row.warnings:
@@ -58,9 +68,13 @@ def network_table(report: Report) -> RenderableType:
             units.count(row.macs) if row.macs else "",
             units.field(row.rf),
             units.size(row.activation_bytes),
+            *(column.cells[row.index] for column in extra),
             style=style,
         )
     parts: list[RenderableType] = [table, summary(report)]
+    memory = memory_summary(report)
+    if memory is not None:
+        parts.append(memory)
     warnings = [(row.path, warning) for row in report.rows for warning in row.warnings]
     if warnings:
         parts.append(
@@ -170,6 +184,23 @@ def layer_table(report: Report) -> RenderableType:
         f"{units.shape(row.output)} × batch {report.batch} × {dtype_bytes(report.dtype)} B",
         units.size(row.activation_bytes),
     )
+    view = report.extra(JacobianView)
+    if view is not None:
+        matrix = view.jacobians[0]
+        size, nonzeros = jacobian_cells(matrix, full=True)
+        table.add_row(
+            "Jacobian",
+            f"(N·{units.shape(row.output)}) × (N·{units.shape(row.input)}) × "
+            f"{dtype_bytes(report.dtype)} B, never formed",
+            size,
+        )
+        table.add_row("non-zeros", "structural, block-diagonal over the batch", nonzeros)
+        if matrix.window_nonzeros is not None:
+            table.add_row(
+                "window non-zeros",
+                "every window cell could be the max; backward uses the argmax",
+                units.count(matrix.window_nonzeros),
+            )
     parts: list[RenderableType] = [table]
     for warning in row.warnings:
         parts.append(Text(f"⚠ {warning}", style="yellow"))

@@ -127,6 +127,8 @@ def show(value: Any) -> str:
     """A value as the user wrote it, shortened."""
     if isinstance(value, SpecMap):
         return "a mapping"
+    if isinstance(value, SpecList | tuple) and not value:
+        return "[]"
     if isinstance(value, SpecList | tuple):
         return "a list" if len(value) != 2 else f"[{show(value[0])}, {show(value[1])}]"
     if value is None:
@@ -157,6 +159,9 @@ class SpecParser:
         self.expanding: list[str] = []
         self.expanded: dict[tuple[str, Any], tuple[Node, ...]] = {}
         self.layer_cache: dict[tuple[Any, ...], Layer] = {}
+        # Items read so far, blocks' expansions included: blocks whose parameters combine can
+        # multiply the work far beyond the text's size, so the walk stops at MAX_LAYERS.
+        self.items = 0
 
     # errors
 
@@ -165,7 +170,11 @@ class SpecParser:
         self.errors.append(SpecError(message, mark.location(self.file, path)))
 
     def raise_collected(self) -> None:
-        """Raise what was collected: one error as itself, several together."""
+        """Raise what was collected: one error as itself, several together.
+
+        A block expanded with different parameters repeats its own mistakes; each is kept once.
+        """
+        self.errors = list({str(error): error for error in self.errors}.values())
         if len(self.errors) == 1:
             raise self.errors[0]
         if self.errors:
@@ -263,10 +272,11 @@ class SpecParser:
         """The layers under ``parent[key]``."""
         if key not in parent:
             if required:
+                # Located at the parent (the list does not exist), so named by the parent's path.
                 self.error(
                     f"missing `{key}`: a list of layers",
                     parent.mark,
-                    path,
+                    path.rpartition(".")[0] or None,
                 )
             return ()
         return self.nodes(parent[key], parent.value_mark(key), path, bindings, depth)
@@ -294,6 +304,12 @@ class SpecParser:
         self, item: Any, mark: Mark, path: str, bindings: dict[str, Any] | None, depth: int
     ) -> Node | None:
         """One layer item in any of the three forms."""
+        self.items += 1
+        if self.items > MAX_LAYERS:
+            raise SpecError(
+                f"the spec expands to more than {MAX_LAYERS:,} layers, the most convcalc analyzes",
+                mark.location(self.file, path),
+            )
         item = self.substitute(item, bindings, mark, path)
         if isinstance(item, str):
             return self.typed(item, SpecMap(), mark, mark, path, None, bindings, depth)
@@ -400,6 +416,7 @@ class SpecParser:
     ) -> Layer | None:
         """Validate a leaf layer's options into its dataclass."""
         values = {}
+        problems = len(self.errors)
         for key, value in options.items():
             value = self.substitute(value, bindings, options.value_mark(key), path)
             if isinstance(value, list):
@@ -407,6 +424,9 @@ class SpecParser:
                     self.substitute(item, bindings, options.value_mark(key), path) for item in value
                 )
             values[key] = value
+        if len(self.errors) > problems:
+            # A `$name` that could not be substituted is reported; its `None` is not news.
+            return None
         try:
             cache_key: tuple[Any, ...] | None = (
                 kind,

@@ -14,11 +14,16 @@ from convcalc.tensors import DTYPE_BYTES
 
 LAYER_LIST = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
 
+PARAMETER = {"type": "string", "pattern": r"^\$"}
+"""``$name``: inside a block, any option value may be one of the block's parameters."""
+
 
 def kind_options(name: str) -> dict[str, Any]:
     """The options object of one layer kind."""
     schema = options_model(LAYER_KINDS[name]).model_json_schema()
     schema.pop("title", None)
+    for option, value in schema.get("properties", {}).items():
+        schema["properties"][option] = {"anyOf": [value, PARAMETER]}
     return schema
 
 

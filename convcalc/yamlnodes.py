@@ -16,7 +16,7 @@ import yaml
 from convcalc.errors import Location, SpecError
 
 MAX_NODES = 2_000_000
-"""Distinct YAML nodes one spec may hold."""
+"""YAML nodes one spec may hold, counting an aliased node again at every use (alias bombs)."""
 
 MAX_DEPTH = 200
 """How deeply mappings and lists may nest."""
@@ -95,6 +95,7 @@ def parse_yaml(text: str, file: str | None) -> Any:
     """Parse spec text (YAML or JSON) into plain values with positions; errors are located."""
     loader = _Loader(text)
     try:
+        check_nesting(text)
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -103,11 +104,45 @@ def parse_yaml(text: str, file: str | None) -> Any:
         raise SpecError(f"YAML syntax error: {problem}", where) from None
     except yaml.YAMLError as error:
         raise SpecError(f"YAML error: {error}", Location(file)) from None
+    except _TooDeep as error:
+        raise SpecError(
+            f"the spec nests deeper than {MAX_DEPTH} levels",
+            Location(file, error.line, error.column),
+        ) from None
     finally:
         loader.dispose()
     if root is None:
         raise SpecError("the spec is empty", Location(file))
     return _Converter(loader, file).convert(root, 0)
+
+
+def check_nesting(text: str) -> None:
+    """Refuse documents nested deeper than :data:`MAX_DEPTH` before composing them.
+
+    libyaml's composer recurses once per level (100,000 levels crash the interpreter) and its
+    scanner slows down quadratically with flow nesting, so the depth is measured on the event
+    stream, which is produced lazily: stopping at the first level too deep costs almost nothing.
+    """
+    depth = 0
+    starts = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, starts):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise _TooDeep(mark.line + 1, mark.column + 1) if mark else _TooDeep(0, 0)
+        elif isinstance(event, ends):
+            depth -= 1
+
+
+class _TooDeep(Exception):
+    """Raised by :func:`check_nesting` with the 1-based position of the first level too deep."""
+
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(line, column)
+        self.line = line
+        self.column = column
 
 
 class _Converter:
@@ -117,24 +152,45 @@ class _Converter:
         self.loader = loader
         self.file = file
         self.done: dict[int, Any] = {}
+        # Expanded size of each converted node (aliases counted at every use), the running total
+        # and the collections being converted: a spec is walked as a tree later, so an alias
+        # used a million times costs a million nodes, and an alias inside its own anchor, forever.
+        self.sizes: dict[int, int] = {}
+        self.total = 0
+        self.active: set[int] = set()
 
-    def convert(self, node: yaml.Node, depth: int) -> Any:
-        known = self.done.get(id(node))
-        if known is not None:
-            return known
-        if len(self.done) >= MAX_NODES:
+    def count(self, nodes: int, node: yaml.Node) -> None:
+        """Add ``nodes`` to the expanded size; refuse the spec once it exceeds :data:`MAX_NODES`."""
+        self.total += nodes
+        if self.total > MAX_NODES:
             raise SpecError(
-                f"the spec has more than {MAX_NODES:,} YAML nodes",
+                f"the spec has more than {MAX_NODES:,} YAML nodes once its aliases are expanded",
                 mark_of(node).location(self.file),
             )
+
+    def convert(self, node: yaml.Node, depth: int) -> Any:
+        key = id(node)
+        if key in self.done:
+            if key in self.active:
+                raise SpecError(
+                    "an alias refers to a collection that contains it (a recursive structure)",
+                    mark_of(node).location(self.file),
+                )
+            self.count(self.sizes[key], node)
+            return self.done[key]
+        before = self.total
+        self.count(1, node)
         if depth > MAX_DEPTH:
             raise SpecError(
                 f"the spec nests deeper than {MAX_DEPTH} levels", mark_of(node).location(self.file)
             )
-        if isinstance(node, yaml.MappingNode):
-            value: Any = self.mapping(node, depth)
-        elif isinstance(node, yaml.SequenceNode):
-            value = self.sequence(node, depth)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            self.active.add(key)
+            if isinstance(node, yaml.MappingNode):
+                value: Any = self.mapping(node, depth)
+            else:
+                value = self.sequence(node, depth)
+            self.active.discard(key)
         else:
             try:
                 value = self.loader.construct_object(node, deep=True)
@@ -142,7 +198,8 @@ class _Converter:
                 raise SpecError(
                     f"invalid value: {error}", mark_of(node).location(self.file)
                 ) from None
-        self.done[id(node)] = value
+        self.done[key] = value
+        self.sizes[key] = self.total - before
         return value
 
     def mapping(self, node: yaml.MappingNode, depth: int) -> SpecMap:

@@ -216,6 +216,7 @@ def with_flag(flag: str, parse: Callable[[str], Any], value: str) -> Any:
 
 
 LAYER_FLAGS = {
+    "filters": "filters",
     "kernel": "kernel",
     "stride": "stride",
     "pad": "pad",
@@ -303,10 +304,14 @@ def layer(
         "shared": shared,
     }
     with reported(traceback):
+        if dtype is not None:
+            from convcalc.tensors import dtype_bytes
+
+            with_flag("--dtype", dtype_bytes, dtype)
         start: ReceptiveField | None = None
-        extent: tuple[int, int] | None = None
+        origin: tuple[int, ...] | None = None
         if input_shape == "-":
-            shape, start, extent, batch, dtype = chained_input(batch, dtype)
+            shape, start, origin, batch, dtype = chained_input(batch, dtype)
         else:
             shape = with_flag("--in", single.parse_input, input_shape)
         chosen = build_layer(layer_type, filters, given, shape)
@@ -317,7 +322,7 @@ def layer(
             dtype=dtype or "float32",
             strict=strict,
             start=start,
-            extent=extent,
+            origin=origin,
         )
         from convcalc.views import with_views
 
@@ -356,14 +361,19 @@ def build_layer(
     kind_name = (layer_type or "conv").lower()
     options = {name: value for name, value in given.items() if value is not None}
     if filters is not None:
-        options.update(with_flag("--filters", single.parse_filters, filters))
+        from_filters = with_flag("--filters", single.parse_filters, filters)
+        if "kernel" in from_filters and "kernel" in options:
+            # Two kernels for one layer: refuse rather than silently keep one of them.
+            raise SpecError(f"--kernel conflicts with the kernel in --filters {filters}; give one")
+        options.update(from_filters)
     return single.build(kind_name, options, shape, LAYER_FLAGS)
 
 
 def chained_input(
     batch: int | None, dtype: str | None
-) -> tuple[tuple[int, ...], ReceptiveField | None, tuple[int, int] | None, int | None, str | None]:
-    """Continue from a convcalc JSON document on stdin: its final shape, field, batch, dtype."""
+) -> tuple[tuple[int, ...], ReceptiveField | None, tuple[int, ...], int | None, str | None]:
+    """Continue from a convcalc JSON document on stdin: its final shape, field, network input,
+    batch and dtype."""
     from convcalc import single
 
     text = sys.stdin.read()

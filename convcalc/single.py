@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import MISSING, fields, replace
-from typing import Any
+from typing import Any, get_type_hints
 
 from convcalc.analysis import analyze
 from convcalc.errors import OptionError, SpecError, suggestion
@@ -64,13 +64,17 @@ def parse_filters(text: str) -> dict[str, Any]:
 
 
 def coerce(option: str, value: Any, annotation: str) -> Any:
-    """A command-line string for ``option`` as the value its annotation asks for."""
+    """A command-line string for ``option`` as the value its annotation asks for.
+
+    ``annotation`` is the option's resolved type as text (e.g. ``int | tuple[int, int] |
+    Literal['same', 'valid']``): words such as ``same`` or ``depthwise`` are accepted only where
+    the type lists them, and ``HxW`` only where it takes a pair.
+    """
     if not isinstance(value, str):
         return value
-    if option in ("pad",) and value.strip().lower() in ("same", "valid"):
-        return value.strip().lower()
-    if option == "groups" and value.strip().lower() == "depthwise":
-        return "depthwise"
+    word = value.strip().lower()
+    if word in ("same", "valid", "depthwise") and repr(word) in annotation:
+        return word
     if "tuple" in annotation:
         return parse_pair(value)
     numbers = parse_ints(value)
@@ -91,16 +95,22 @@ def build(kind_name: str, options: dict[str, Any], shape: Shape, flags: dict[str
             f"choose one of {', '.join(sorted(LAYER_KINDS))}"
         )
     declared = {field.name: field for field in fields(kind)}
+    # The layer modules use postponed annotations: resolve them, so that `IntPair` reads as
+    # `int | tuple[int, int]` and `coerce` can tell which options take a pair or a word.
+    types = get_type_hints(kind)
     if "out" in options and "output" in declared:
         options["output"] = options.pop("out")
     values = {}
     for option, value in options.items():
         flag = f"--{flags.get(option, option)}"
         if option not in declared:
-            takes = ", ".join(f"--{flags.get(name, name)}" for name in declared) or "no options"
+            # Options without a command-line flag (e.g. avgpool's count_include_pad) are not
+            # offered; in_channels comes from --filters, which is listed once.
+            offered = dict.fromkeys(f"--{flags[name]}" for name in declared if name in flags)
+            takes = ", ".join(offered) or "no options"
             raise SpecError(f"{flag} does not apply to {kind.type_name} (it takes {takes})")
         try:
-            values[option] = coerce(option, value, str(declared[option].type))
+            values[option] = coerce(option, value, str(types[option]))
         except SpecError as error:
             raise SpecError(f"{flag}: {error.message}") from None
     missing = [
@@ -127,20 +137,29 @@ def analyze_layer(
     dtype: str = "float32",
     strict: bool = False,
     start: ReceptiveField | None = None,
-    extent: tuple[int, int] | None = None,
+    origin: Shape | None = None,
 ) -> Report:
-    """The one-row report of ``layer`` applied to ``shape``."""
+    """The one-row report of ``layer`` applied to ``shape``.
+
+    When continuing a chain, ``start`` is the previous document's final field and ``origin`` the
+    input of the network the chain started from: the field is measured in that input's pixels (a
+    global field spans its H×W), so the document names it as its ``input`` and the next link in the
+    chain keeps measuring against it.
+    """
     network = Network(
         input=shape,
         layers=(LayerNode(name=None, spec_path="", layer=layer),),
         batch=batch,
         dtype=dtype,
     )
+    extent = (origin[1], origin[2]) if origin is not None and len(origin) == 3 else None
     report = analyze(network, strict=strict, start=start, extent=extent)
+    if origin is not None:
+        report = replace(report, input=origin)
     row = report.rows[0]
-    before = start if start is not None else ReceptiveField()
     if row.rf is None:
         return report
+    before = start if start is not None else ReceptiveField()
     growth = rf_growth(before, layer.apply(shape).rf, row.rf)
     return replace(report, rows=(replace(row, derivations=(*row.derivations, growth)),))
 
@@ -164,8 +183,8 @@ def units_pair(values: tuple[float, float]) -> str:
 
 def continue_from(
     document: Any, batch: int | None, dtype: str | None
-) -> tuple[Shape, ReceptiveField | None, tuple[int, int] | None, int | None, str | None]:
-    """The final output shape, field, network extent, batch and dtype of a convcalc document."""
+) -> tuple[Shape, ReceptiveField | None, Shape, int | None, str | None]:
+    """The final output shape, field, network input, batch and dtype of a convcalc document."""
     try:
         shape = parse_shape(document["layers"][-1]["output"])
         network_input = parse_shape(document["input"])
@@ -178,11 +197,10 @@ def continue_from(
                 start=(float(rf["start"][0]), float(rf["start"][1])),
                 is_global=bool(rf.get("global", False)),
             )
-        extent = (network_input[1], network_input[2]) if len(network_input) == 3 else None
         return (
             shape,
             field,
-            extent,
+            network_input,
             batch or int(document["batch"]),
             dtype or str(document["dtype"]),
         )

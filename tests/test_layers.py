@@ -150,3 +150,26 @@ def test_elementwise() -> None:
     assert ReLU().apply((3, 4, 4)).output == (3, 4, 4)
     assert PReLU(shared=False).apply((16, 4, 4)).params == 16
     assert PReLU().apply((16, 4, 4)).params == 1
+
+
+def test_pool_padding_limit_is_half_the_kernel_not_the_dilated_kernel() -> None:
+    """PyTorch's pool2d_shape_check refuses P > K/2 even when the dilated kernel is wider."""
+    with pytest.raises(OptionError, match=r"more than half the kernel \(3\)"):
+        MaxPool(kernel=3, dilation=2, pad=2).apply((1, 11, 17))
+    assert MaxPool(kernel=3, dilation=2, pad=1).apply((1, 11, 17)).output == (1, 3, 5)
+
+
+def test_ceil_mode_window_may_overhang_a_small_input() -> None:
+    """As PyTorch: ⌈(1 − 4)/4⌉ + 1 = 1 window over a 1-row input with ceil_mode, none without."""
+    assert MaxPool(kernel=4, ceil_mode=True).apply((1, 1, 15)).output == (1, 1, 4)
+    assert AvgPool(kernel=3, ceil_mode=True).apply((1, 2, 2)).output == (1, 1, 1)
+    with pytest.raises(ShapeError, match="kernel covers 4 but the padded input is only 1"):
+        MaxPool(kernel=4).apply((1, 1, 15))
+
+
+def test_grouped_filter_depth_may_be_per_group() -> None:
+    """F × C/groups × K × K is the weight shape of a grouped conv; C is accepted too."""
+    assert Conv(filters=8, kernel=3, groups=2, in_channels=2).apply((4, 8, 8)).params == 152
+    assert Conv(filters=8, kernel=3, groups=2, in_channels=4).apply((4, 8, 8)).params == 152
+    with pytest.raises(ShapeError, match="filters have 3 channels"):
+        Conv(filters=8, kernel=3, groups=2, in_channels=3).apply((4, 8, 8))

@@ -36,13 +36,20 @@ def resolve_groups(groups: Groups, channels: int, filters: int) -> int:
 
 
 def check_filter_channels(declared: int | None, channels: int, groups: int) -> None:
-    """The channel rule: a filter has as many channels as its input (per group)."""
-    if declared is not None and declared != channels:
-        per_group = f" ({channels // groups} per group)" if groups > 1 else ""
-        raise ShapeError(
-            f"in_channels: the filters have {declared} channels but the input has {channels}"
-            f"{per_group}; a filter has as many channels as its input"
-        )
+    """The channel rule: a filter has as many channels as its input.
+
+    With groups, each filter sees only its group's C/groups channels (PyTorch's weight shape is
+    F × C/groups × KH × KW), so either the input's C or the per-group C/groups is accepted.
+    """
+    if declared is None or declared == channels:
+        return
+    if groups > 1 and declared == channels // groups:
+        return
+    per_group = f" ({channels // groups} per group)" if groups > 1 else ""
+    raise ShapeError(
+        f"in_channels: the filters have {declared} channels but the input has {channels}"
+        f"{per_group}; a filter has as many channels as its input"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

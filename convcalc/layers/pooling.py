@@ -33,7 +33,7 @@ class Pool(Layer):
     """A sliding-window pool over each channel: out = ⌊(W + 2P − K_eff)/S⌋ + 1 per axis
     (with ``ceil_mode``, rounded up unless that window would start beyond the input plus the
     leading padding, as PyTorch does). Stride defaults to the kernel. Padding may be at most half
-    the effective kernel. No params, no MACs."""
+    the kernel (PyTorch checks K, not the dilated K_eff). No params, no MACs."""
 
     needs_image = True
 
@@ -59,14 +59,14 @@ class Pool(Layer):
         stride = pair(self.stride if self.stride is not None else self.kernel)
         dilation = self.dilation_pair
         pads = resolve_padding(self.pad, (height, width), kernel, stride, dilation)
-        for axis, k, d, (before, after) in zip(
-            ("height", "width"), kernel, dilation, pads, strict=True
-        ):
-            if 2 * max(before, after) > d * (k - 1) + 1:
+        for axis, k, (before, after) in zip(("height", "width"), kernel, pads, strict=True):
+            # PyTorch checks the kernel itself (pool2d_shape_check: K/2 ≥ P), not the dilated
+            # kernel, which is the stricter of its two padding checks.
+            if 2 * max(before, after) > k:
                 raise OptionError(
                     "pad",
                     f"{max(before, after)} on the {axis} is more than half the kernel "
-                    f"({d * (k - 1) + 1}); PyTorch refuses that",
+                    f"({k}); PyTorch refuses that",
                 )
         rows, cols = windows((height, width), kernel, stride, self.pad, dilation, self.ceil_mode)
         out = (channels, rows.output, cols.output)

@@ -46,17 +46,24 @@ class Window:
 
     @property
     def output(self) -> int:
-        """The number of window positions: ⌊span/S⌋ + 1, or the ceil_mode count."""
-        if self.span < 0:
+        """The number of window positions: ⌊span/S⌋ + 1, or the ceil_mode count.
+
+        ceil_mode is PyTorch's ``pooling_output_shape``: ⌈span/S⌉ + 1, minus one if that last
+        window would start at or beyond W + P_before. Its windows may run past the padded input,
+        so (as in PyTorch) a kernel up to S − 1 cells larger than the padded input still gives
+        one window there.
+        """
+        if self.ceil_mode:
+            count = -(-self.span // self.stride) + 1
+            if (count - 1) * self.stride >= self.size + self.pad_before:
+                count -= 1
+        else:
+            count = self.span // self.stride + 1 if self.span >= 0 else 0
+        if count < 1:
             raise ShapeError(
                 f"{self.axis}: the kernel covers {self.effective_kernel} but the padded input is "
                 f"only {self.size + self.pad_before + self.pad_after}"
             )
-        count = self.span // self.stride + 1
-        if self.ceil_mode and self.span % self.stride:
-            count += 1
-            if (count - 1) * self.stride >= self.size + self.pad_before:
-                count -= 1
         return count
 
     @property

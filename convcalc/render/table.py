@@ -178,6 +178,13 @@ def layer_table(report: Report) -> RenderableType:
     table.add_column("value", justify="right", style="green")
     for step in row.derivations:
         table.add_row(step.quantity, step.formula, step.value)
+    if report.batch > 1 and row.macs:
+        # The derivation counts one sample; the row (like the JSON) counts the whole batch.
+        table.add_row(
+            "MACs per batch",
+            f"{row.macs // report.batch:,} × batch {report.batch}",
+            f"{row.macs:,}",
+        )
     table.add_row("receptive field", units.field_detail(row.rf), units.field(row.rf))
     table.add_row(
         "activations",

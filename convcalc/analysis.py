@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from convcalc.errors import ConvcalcError, Location, ShapeError, StrictError
 from convcalc.folding import fold_batchnorms
-from convcalc.layers.base import Layer, Shape, elements, format_shape
+from convcalc.layers.base import Layer, Outcome, Shape, elements, format_shape
 from convcalc.layers.conv import Conv
 from convcalc.layers.norm import BatchNorm
 from convcalc.receptive import ReceptiveField, union
@@ -83,6 +83,7 @@ class Analyzer:
             extent = (network.input[1], network.input[2]) if len(network.input) == 3 else (1, 1)
         self.extent = extent
         self.rows: list[Row] = []
+        self.outcomes: dict[tuple[Layer, Shape], Outcome] = {}
 
     def run(self, start: ReceptiveField | None = None) -> list[Row]:
         """Analyze the whole network; ``start`` continues from an earlier field (chaining)."""
@@ -119,10 +120,7 @@ class Analyzer:
     def leaf(self, layer: Layer, flow: Flow, path: str, node: Node) -> Flow:
         """Apply one layer and record its row."""
         where = self.where(node, layer.type_name, path)
-        try:
-            outcome = layer.apply(flow.shape)
-        except ConvcalcError as error:
-            raise error.located(**where.__dict__) from None
+        outcome = self.outcome(layer, flow.shape, where)
         if self.strict and outcome.warnings:
             raise StrictError(outcome.warnings[0] + " (--strict)", where)
         rf = flow.rf.then(outcome.rf, self.extent) if flow.rf else None
@@ -145,6 +143,28 @@ class Analyzer:
                 location=where,
             )
         )
+
+    def outcome(self, layer: Layer, shape: Shape, where: Location) -> Outcome:
+        """``layer.apply(shape)``, worked out once per distinct layer and input shape.
+
+        Networks repeat the same layer on the same shape many times (every block of a stage),
+        and layers are frozen values, so one outcome serves them all: this keeps the cost per
+        row of a large spec to bookkeeping.
+        """
+        try:
+            key: tuple[Layer, Shape] | None = (layer, shape)
+            known = self.outcomes.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a layer with an unhashable option value: not cached
+            key, known = None, None
+        if known is not None:
+            return known
+        try:
+            outcome = layer.apply(shape)
+        except ConvcalcError as error:
+            raise error.located(**where.__dict__) from None
+        if key is not None:
+            self.outcomes[key] = outcome
+        return outcome
 
     def residual(self, node: ResidualNode, entry: Flow, path: str) -> Flow:
         """body(x) + shortcut(x): both shapes must match exactly."""

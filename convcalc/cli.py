@@ -6,6 +6,7 @@ Heavy modules (pydantic, YAML, rich) are imported inside the commands that need 
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import sys
@@ -16,9 +17,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from convcalc import fastcoerce
 from convcalc.errors import ConvcalcError, ExitCode, SpecError, SpecErrors
 from convcalc.memory import Optimizer
 from convcalc.render import OutputFormat
+
+# Parse options without pydantic (typer would import it for every command): see fastcoerce.
+fastcoerce.install()
 
 if TYPE_CHECKING:
     from convcalc.layers.base import Layer
@@ -119,6 +124,18 @@ def emit(
         write_output(output, text)
 
 
+def lazy_table(name: str) -> Callable[[Report], Any]:
+    """The rich renderer ``convcalc.render.table.<name>``, imported only when a table is printed
+    (rich costs more start-up time than the rest of ``--json``)."""
+
+    def render(report: Report) -> Any:
+        from convcalc.render import table
+
+        return getattr(table, name)(report)
+
+    return render
+
+
 def write_output(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically: a failed run never leaves half a file."""
     temporary = path.with_name(f".{path.name}.convcalc-tmp")
@@ -202,9 +219,7 @@ def analyze(
         report = with_views(
             report, train=train, optimizer=optimizer.value, budget=budget, jacobian=jacobian
         )
-        from convcalc.render.table import network_table
-
-        emit(report, fmt, as_json, output, network_table)
+        emit(report, fmt, as_json, output, lazy_table("network_table"))
 
 
 def with_flag(flag: str, parse: Callable[[str], Any], value: str) -> Any:
@@ -331,9 +346,7 @@ def layer(
         extra: dict[str, Any] | None = None
         if fold:
             report, extra = with_folded_form(report)
-        from convcalc.render.table import layer_table
-
-        emit(report, fmt, as_json, output, layer_table, extra)
+        emit(report, fmt, as_json, output, lazy_table("layer_table"), extra)
 
 
 def with_folded_form(report: Report) -> tuple[Report, dict[str, Any]]:
@@ -412,6 +425,10 @@ def schema() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # One short run builds a large tree of objects that all live until the end (the spec, the
+    # rows): the cyclic collector would re-scan it again and again as it grows (a third of the
+    # time of a 100,000-layer spec) and find nothing to free. Reference counting still frees.
+    gc.disable()
     try:
         app()
     except KeyboardInterrupt:
@@ -424,3 +441,5 @@ def main() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(ExitCode.OK)
+    finally:
+        gc.enable()

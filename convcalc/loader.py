@@ -99,6 +99,14 @@ def options_model(kind: type[Layer]) -> type[pydantic.BaseModel]:
     return model
 
 
+def _all_defaulted(kind: type[Layer]) -> bool:
+    """Whether every option of ``kind`` has a default (so ``kind()`` is valid)."""
+    return all(
+        field.default is not MISSING or field.default_factory is not MISSING
+        for field in fields(kind)
+    )
+
+
 def describe(annotation: Any) -> str:
     """What a value of ``annotation`` looks like, in a user's words."""
     choices = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
@@ -438,6 +446,13 @@ class SpecParser:
         if cached is not None:
             return cached
         label = f"{path} {kind.type_name}"
+        if not values and kind not in _OPTION_MODELS and _all_defaulted(kind):
+            # `- relu`, `- bn`: nothing to validate, so no pydantic model to build (each costs
+            # milliseconds, a noticeable share of analysing a whole network).
+            layer = kind()
+            if cache_key is not None:
+                self.layer_cache[cache_key] = layer
+            return layer
         try:
             validated = options_model(kind).model_validate(values)
             layer = kind(**dict(validated))

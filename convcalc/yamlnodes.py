@@ -30,6 +30,21 @@ except AttributeError:  # PyYAML built without libyaml
 class _Loader(_BaseLoader):  # type: ignore[valid-type, misc]
     """Safe loading, plus YAML 1.2 floats such as ``1e-5`` (YAML 1.1 reads them as strings)."""
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.resolved: dict[str, str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: tuple[bool, bool]) -> str:
+        """The tag of a node; a plain scalar's depends on its text alone, so it is looked up
+        once per distinct text (specs repeat ``conv``, ``filters``, ``3`` thousands of times,
+        and each lookup runs PyYAML's regular expressions in Python)."""
+        if kind is yaml.ScalarNode and implicit[0] and isinstance(value, str):
+            tag = self.resolved.get(value)
+            if tag is None:
+                tag = self.resolved[value] = super().resolve(kind, value, implicit)
+            return tag
+        return str(super().resolve(kind, value, implicit))
+
 
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
@@ -158,6 +173,8 @@ class _Converter:
         self.sizes: dict[int, int] = {}
         self.total = 0
         self.active: set[int] = set()
+        # Scalars are immutable and built from their tag and text alone: build each once.
+        self.scalars: dict[tuple[str, str], Any] = {}
 
     def count(self, nodes: int, node: yaml.Node) -> None:
         """Add ``nodes`` to the expanded size; refuse the spec once it exceeds :data:`MAX_NODES`."""
@@ -192,12 +209,17 @@ class _Converter:
                 value = self.sequence(node, depth)
             self.active.discard(key)
         else:
-            try:
-                value = self.loader.construct_object(node, deep=True)
-            except (yaml.YAMLError, ValueError, OverflowError) as error:
-                raise SpecError(
-                    f"invalid value: {error}", mark_of(node).location(self.file)
-                ) from None
+            text = (node.tag, node.value)
+            if text in self.scalars:
+                value = self.scalars[text]
+            else:
+                try:
+                    value = self.loader.construct_object(node, deep=True)
+                except (yaml.YAMLError, ValueError, OverflowError) as error:
+                    raise SpecError(
+                        f"invalid value: {error}", mark_of(node).location(self.file)
+                    ) from None
+                self.scalars[text] = value
         self.done[key] = value
         self.sizes[key] = self.total - before
         return value

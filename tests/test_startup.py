@@ -1,0 +1,132 @@
+"""Start-up structure: what each command imports (never timed; see benchmarks/run.py for speed).
+
+``convcalc layer --json`` must not load rich, PyYAML or pydantic, and ``analyze --json`` must not
+load rich: those imports are most of a run's start-up time. Each case runs the real entry point
+in a fresh interpreter and reads ``sys.modules`` at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from convcalc.fastcoerce import UNCHANGED, install, plain_value
+from convcalc.render import OutputFormat
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROBE = """
+import contextlib, io, json, sys
+from convcalc.cli import main
+sys.argv = ["convcalc", *json.loads(sys.argv[1])]
+output = io.StringIO()
+code = 0
+try:
+    with contextlib.redirect_stdout(output):
+        main()
+except SystemExit as exit:
+    code = exit.code or 0
+roots = sorted({name.split(".")[0] for name in sys.modules})
+print(json.dumps({"code": code, "output": output.getvalue(), "modules": roots}))
+"""
+
+
+def loaded_modules(*arguments: str) -> tuple[set[str], str]:
+    """Run convcalc with ``arguments`` in a fresh interpreter: its top-level modules and output."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(arguments)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    )
+    report = json.loads(result.stdout)
+    assert report["code"] == 0, result.stderr
+    return set(report["modules"]), report["output"]
+
+
+def test_layer_json_imports_neither_rich_nor_yaml_nor_pydantic() -> None:
+    modules, output = loaded_modules(
+        "layer", "--in", "3x32x32", "--filters", "10x5x5", "--pad", "2", "--json"
+    )
+    assert json.loads(output)["layers"][0]["output"] == [10, 32, 32]
+    assert not modules & {"rich", "yaml", "pydantic", "pydantic_core"}, sorted(modules)
+
+
+def test_analyze_json_does_not_import_rich() -> None:
+    modules, output = loaded_modules("analyze", "zoo:cs231n", "--json", "--batch", "2")
+    assert json.loads(output)["batch"] == 2
+    assert "rich" not in modules
+    assert "yaml" in modules  # the probe really ran the analysis
+
+
+def test_a_table_does_import_rich() -> None:
+    # The counterpart: the structure test above would pass vacuously if nothing imported rich.
+    modules, output = loaded_modules("layer", "--in", "3x32x32", "--filters", "10x5x5")
+    assert "rich" in modules
+    assert "10×28×28" in output
+
+
+# --- the plain coercion must agree with typer's own -------------------------------------------
+
+
+class Colour(Enum):
+    RED = "red"
+    BLUE = "Blue"
+
+
+def typer_coercion(annotation: Any, **options: Any) -> tuple[Any, Any]:
+    """Typer's own (pydantic) runtime coercion for ``annotation``, and its ParameterInfo."""
+    coercion = pytest.importorskip("typer._coercion", reason="typer without runtime coercion")
+    models = pytest.importorskip("typer.models")
+    info = models.OptionInfo(**options)
+    descriptor = coercion.resolve_type_descriptor(annotation, info)
+    return coercion.build_runtime_param(descriptor), info
+
+
+CASES: list[tuple[Any, dict[str, Any], list[Any]]] = [
+    (int, {}, ["0", "7", "-3", "007", "+5", " 4", "4 ", "1_000", "3.0", "x", "", 12, 2.5, True]),
+    (int, {"min": 1}, ["1", "0", "-1", "64", 0]),
+    (int, {"min": 1, "max": 8, "clamp": True}, ["0", "5", "9"]),
+    (float, {}, ["0.5", "1e-5", "1E3", "-2", ".5", "5.", "nan", "inf", "1e400", "x", 3, 0.25]),
+    (str, {}, ["abc", "", "3x32x32"]),
+    (Colour, {}, ["red", "RED", "Blue", "blue", "green", Colour.RED]),
+    (Colour, {"case_sensitive": False}, ["red", "RED", "blue", "BLUE", "green"]),
+    (OutputFormat, {"case_sensitive": False}, ["json", "JSON", "Table", "yaml"]),
+    (Path, {}, ["out.json", "", "-", Path("x")]),
+    (bool, {}, [True, False, "true"]),
+]
+
+
+@pytest.mark.parametrize(("annotation", "options", "values"), CASES)
+def test_plain_coercion_matches_typer(
+    annotation: Any, options: dict[str, Any], values: list[Any]
+) -> None:
+    original, info = typer_coercion(annotation, **options)
+    for value in values:
+        try:
+            expected = original._coerce_value(value, param=None, ctx=None)
+        except Exception:
+            expected = UNCHANGED
+        result = plain_value(annotation, info, value)
+        if result is UNCHANGED:
+            continue  # typer's own coercion decides (and words any error)
+        assert expected is not UNCHANGED, f"{value!r}: typer refuses it, plain gave {result!r}"
+        assert type(result) is type(expected), value
+        assert result == expected, value
+
+
+def test_install_is_idempotent() -> None:
+    assert install() is install()

@@ -57,11 +57,11 @@ PER_SAMPLE_REASONS = {
 def consumers_of(rows: tuple[Row, ...]) -> dict[int, tuple[int, ...]]:
     """Each row index → the rows that read its output, in execution order (the inverse of
     :attr:`Row.sources`)."""
-    readers: dict[int, tuple[int, ...]] = {}
+    readers: dict[int, list[int]] = {}
     for row in rows:
         for source in row.sources:
-            readers[source] = (*readers.get(source, ()), row.index)
-    return readers
+            readers.setdefault(source, []).append(row.index)
+    return {source: tuple(indices) for source, indices in readers.items()}
 
 
 def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
@@ -78,6 +78,7 @@ def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
     counted).
     """
     readers = consumers_of(rows)
+    folded_bns: set[int] = set()
     folded: list[FoldedBN] = []
     forward: list[FoldedBN] = []
     not_folded: list[UnfoldedBN] = []
@@ -85,9 +86,10 @@ def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
         if row.type in PER_SAMPLE_NORMS:
             not_folded.append(UnfoldedBN(row.index, PER_SAMPLE_REASONS[row.type]))
         elif row.type == "batchnorm":
-            into, reason = fold_target(row, rows, readers, {fold.bn for fold in folded})
+            into, reason = fold_target(row, rows, readers, folded_bns)
             if into is not None:
                 folded.append(FoldedBN(row.index, into))
+                folded_bns.add(row.index)
                 continue
             ahead, blocked = forward_target(row, rows, readers)
             if ahead is not None:

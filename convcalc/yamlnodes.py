@@ -138,6 +138,8 @@ def check_nesting(text: str) -> None:
     scanner slows down quadratically with flow nesting, so the depth is measured on the event
     stream, which is produced lazily: stopping at the first level too deep costs almost nothing.
     """
+    if nesting_bound(text) <= COMPOSER_SAFE_DEPTH:
+        return  # the converter enforces MAX_DEPTH exactly on the composed tree
     depth = 0
     starts = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
     ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
@@ -149,6 +151,34 @@ def check_nesting(text: str) -> None:
                 raise _TooDeep(mark.line + 1, mark.column + 1) if mark else _TooDeep(0, 0)
         elif isinstance(event, ends):
             depth -= 1
+
+
+COMPOSER_SAFE_DEPTH = 5_000
+"""Nesting that libyaml's recursive composer handles quickly; beyond ~20,000 levels it crashes."""
+
+_BRACKETS = re.compile(r"[\[\]{}]")
+_LINE_PREFIX = re.compile(r"^[ \t?:-]*", re.MULTILINE)
+
+
+def nesting_bound(text: str) -> int:
+    """An upper bound of the nesting depth, read off the text without YAML events.
+
+    A flow level needs a ``[`` or ``{``; a block level needs a deeper indent, one more
+    ``-``/``?``/``:`` indicator at the start of its line, or sits below the key on the line above:
+    so depth ≤ flow depth + 2 × (the longest run of indentation and indicators that starts a
+    line) + 1. Without quotes and comments, brackets can only stand for flow collections (or
+    inside block scalars, outside any flow collection), so the flow depth is the deepest running
+    bracket count; otherwise every opening bracket counts, as quoted text could hide closing ones.
+    """
+    if '"' in text or "'" in text or "#" in text:
+        flow = text.count("[") + text.count("{")
+    else:
+        depth = flow = 0
+        for bracket in _BRACKETS.finditer(text):
+            depth = depth + 1 if bracket.group() in "[{" else max(depth - 1, 0)
+            flow = max(flow, depth)
+    prefix = max((len(match) for match in _LINE_PREFIX.findall(text)), default=0)
+    return flow + 2 * prefix + 1
 
 
 class _TooDeep(Exception):

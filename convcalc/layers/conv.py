@@ -101,7 +101,9 @@ class Conv(Layer):
         derivations = (
             *axis_derivations(rows, cols),
             derive(
-                "output", f"{self.filters} filters × {rows.output}×{cols.output}", format_shape(out)
+                "output",
+                f"{filters_word(self.filters)} × {rows.output}×{cols.output}",
+                format_shape(out),
             ),
             derive("params", f"{self.filters} × ({channels // groups}·{kh}·{kw}{bias})", params),
             derive(
@@ -238,7 +240,9 @@ class Deconv(Layer):
         out_shape = (self.filters, sizes[0], sizes[1])
         derivations += [
             derive(
-                "output", f"{self.filters} filters × {sizes[0]}×{sizes[1]}", format_shape(out_shape)
+                "output",
+                f"{filters_word(self.filters)} × {sizes[0]}×{sizes[1]}",
+                format_shape(out_shape),
             ),
             derive("params", f"{channels}·{self.filters // groups}·{kh}·{kw}{bias}", params),
             derive(

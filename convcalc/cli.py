@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -24,6 +25,17 @@ from convcalc.render import OutputFormat
 
 # Parse options without pydantic (typer would import it for every command): see fastcoerce.
 fastcoerce.install()
+
+
+class Dtype(StrEnum):
+    """The ``--dtype`` choices (the keys of :data:`convcalc.tensors.DTYPE_BYTES`)."""
+
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+    INT8 = "int8"
+    FLOAT64 = "float64"
+
 
 if TYPE_CHECKING:
     from convcalc.layers.base import Layer
@@ -48,7 +60,7 @@ OutputOption = Annotated[
 ]
 BatchOption = Annotated[int | None, typer.Option("--batch", "-n", min=1, help="Batch size N.")]
 DtypeOption = Annotated[
-    str | None, typer.Option("--dtype", help="float32, float16, bfloat16, int8 or float64.")
+    Dtype | None, typer.Option("--dtype", help="Bytes per value.", case_sensitive=False)
 ]
 StrictOption = Annotated[
     bool, typer.Option("--strict", help="Treat warnings (a stride that drops input) as errors.")
@@ -192,7 +204,7 @@ def analyze(
 
     from convcalc.analysis import analyze as run_analysis
     from convcalc.loader import load
-    from convcalc.tensors import dtype_bytes, parse_shape
+    from convcalc.tensors import parse_shape
 
     with reported(traceback):
         network = load(spec)
@@ -202,8 +214,7 @@ def analyze(
         if batch is not None:
             overrides["batch"] = batch
         if dtype is not None:
-            with_flag("--dtype", dtype_bytes, dtype)
-            overrides["dtype"] = dtype
+            overrides["dtype"] = dtype.value
         if output is not None and spec != "-" and output.resolve() == Path(spec).resolve():
             raise SpecError(f"--output {output} would overwrite the spec it reads")
         report = run_analysis(replace(network, **overrides), strict=strict)
@@ -319,14 +330,11 @@ def layer(
         "shared": shared,
     }
     with reported(traceback):
-        if dtype is not None:
-            from convcalc.tensors import dtype_bytes
-
-            with_flag("--dtype", dtype_bytes, dtype)
+        dtype_name = None if dtype is None else dtype.value
         start: ReceptiveField | None = None
         origin: tuple[int, ...] | None = None
         if input_shape == "-":
-            shape, start, origin, batch, dtype = chained_input(batch, dtype)
+            shape, start, origin, batch, dtype_name = chained_input(batch, dtype_name)
         else:
             shape = with_flag("--in", single.parse_input, input_shape)
         chosen = build_layer(layer_type, filters, given, shape)
@@ -334,7 +342,7 @@ def layer(
             chosen,
             shape,
             batch=batch or 1,
-            dtype=dtype or "float32",
+            dtype=dtype_name or "float32",
             strict=strict,
             start=start,
             origin=origin,
@@ -402,15 +410,26 @@ def chained_input(
 @app.command()
 def zoo(
     name: Annotated[str | None, typer.Argument(help="A model to print as YAML.")] = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+    as_json: JsonOption = False,
     traceback: TracebackOption = False,
 ) -> None:
-    """List the built-in architectures, or print one's spec as YAML to start from."""
+    """List the built-in architectures, or print one's spec as YAML (JSON with --json) to
+    start from."""
     from convcalc import zoo as models
 
+    if as_json:
+        fmt = OutputFormat.JSON
     with reported(traceback):
         if name is None:
-            for entry in models.listing():
-                sys.stdout.write(f"{entry}\n")
+            from convcalc.render.plain import zoo_listing
+
+            sys.stdout.write(zoo_listing(models.entries(), fmt.value))
+        elif fmt is OutputFormat.JSON:
+            import yaml
+
+            spec = yaml.safe_load(models.zoo_text(name))
+            sys.stdout.write(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
         else:
             sys.stdout.write(models.zoo_text(name))
 

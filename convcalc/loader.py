@@ -166,6 +166,7 @@ class SpecParser:
         self.blocks: dict[str, SpecMap] = {}
         self.expanding: list[str] = []
         self.expanded: dict[tuple[str, Any], tuple[Node, ...]] = {}
+        self.implicit_params: dict[str, list[str]] = {}
         self.layer_cache: dict[tuple[Any, ...], Layer] = {}
         # Items read so far, blocks' expansions included: blocks whose parameters combine can
         # multiply the work far beyond the text's size, so the walk stops at MAX_LAYERS.
@@ -294,6 +295,8 @@ class SpecParser:
     ) -> tuple[Node, ...]:
         """A list of layer items."""
         value = self.substitute(value, bindings, mark, path)
+        if value is UNRESOLVED:
+            return ()
         if not isinstance(value, list):
             self.error(f"expected a list of layers, got {show(value)}", mark, path)
             return ()
@@ -319,6 +322,8 @@ class SpecParser:
                 mark.location(self.file, path),
             )
         item = self.substitute(item, bindings, mark, path)
+        if item is UNRESOLVED:
+            return None
         if isinstance(item, str):
             return self.typed(item, SpecMap(), mark, mark, path, None, bindings, depth)
         if not isinstance(item, SpecMap):
@@ -338,6 +343,8 @@ class SpecParser:
             options.key_marks = item.key_marks
             options.value_marks = item.value_marks
             kind = self.substitute(item["type"], bindings, item.value_mark("type"), path)
+            if kind is UNRESOLVED:
+                return None
             return self.typed(
                 kind, options, mark, item.value_mark("type"), path, name, bindings, depth
             )
@@ -367,6 +374,8 @@ class SpecParser:
         if "name" not in item:
             return None
         name = self.substitute(item["name"], bindings, item.value_mark("name"), path)
+        if name is UNRESOLVED:
+            return None
         if not isinstance(name, str) or not name or "." in name:
             self.error(
                 f"name: expected a name without dots, got {show(name)}",
@@ -521,6 +530,8 @@ class SpecParser:
         raw = self.substitute(
             options.get("shortcut"), bindings, options.value_mark("shortcut"), path
         )
+        if raw is UNRESOLVED:
+            raw = None
         if raw == "project":
             shortcut = "project"
         elif isinstance(raw, list):
@@ -554,6 +565,8 @@ class SpecParser:
         raw = self.substitute(
             options.get("branches"), bindings, options.value_mark("branches"), path
         )
+        if raw is UNRESOLVED:
+            return None
         if not isinstance(raw, list) or not raw:
             self.error(
                 f"branches: expected a list of branches (each a list of layers), got {show(raw)}",
@@ -587,6 +600,8 @@ class SpecParser:
         self.only(options, ("times", "layers"), "repeat", path)
         times = self.substitute(options.get("times"), bindings, options.value_mark("times"), path)
         layers = self.layer_list(options, "layers", f"{path}.layers", bindings, depth)
+        if times is UNRESOLVED:
+            return None
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             self.error(
                 f"times: expected a whole number ≥ 1, got {show(times)}",
@@ -642,6 +657,8 @@ class SpecParser:
                 )
                 continue
             self.blocks[str(name)] = block
+            if params is None:
+                self.implicit_params[str(name)] = parameters_used(block.get("layers"))
 
     def use(
         self,
@@ -655,6 +672,8 @@ class SpecParser:
         """A use of a block: substitute its parameters and read its layers."""
         self.only(item, ("use", "with", "name", "type"), "use", path)
         block_name = self.substitute(item.get("use"), bindings, item.value_mark("use"), path)
+        if block_name is UNRESOLVED:
+            return None
         if not isinstance(block_name, str) or block_name not in self.blocks:
             self.error(
                 f"use: no block named {show(block_name)}{suggestion(str(block_name), self.blocks)}"
@@ -688,7 +707,8 @@ class SpecParser:
     ) -> dict[str, Any] | None:
         """The block's parameters: its defaults overridden by ``with``."""
         block = self.blocks[block_name]
-        params = block.get("params") or SpecMap()
+        declared = block.get("params")
+        params = SpecMap() if declared is None else declared
         given = item.get("with") or SpecMap()
         if not isinstance(given, SpecMap):
             self.error(
@@ -697,20 +717,33 @@ class SpecParser:
                 path,
             )
             return None
+        if declared is None:
+            # Without `params`, every `$name` the block uses is a parameter with no default.
+            params = SpecMap(dict.fromkeys(self.implicit_params[block_name], None))
+            missing = [f"`{key}`" for key in params if key not in given]
+            if missing:
+                self.error(
+                    f"use: block `{block_name}` declares no defaults; give {', '.join(missing)} "
+                    "in `with:`",
+                    item.value_mark("use"),
+                    path,
+                )
+                return None
         arguments = dict(params)
         ok = True
         for key, value in given.items():
             if key not in params:
-                declared = ", ".join(params) or "no parameters"
+                names = ", ".join(params) or "no parameters"
                 self.error(
                     f"with: block `{block_name}` has no parameter `{key}`"
-                    f"{suggestion(str(key), params)} (it declares {declared})",
+                    f"{suggestion(str(key), params)} (it declares {names})",
                     given.key_mark(key),
                     path,
                 )
                 ok = False
                 continue
             arguments[key] = self.substitute(value, bindings, given.value_mark(key), path)
+            ok = ok and arguments[key] is not UNRESOLVED
         return arguments if ok else None
 
     def expand(self, block_name: str, arguments: dict[str, Any], depth: int) -> tuple[Node, ...]:
@@ -744,7 +777,8 @@ class SpecParser:
         """Validate blocks nobody uses, with their defaults, so their mistakes are reported too."""
         used = {name for name, _ in self.expanded}
         for name, block in self.blocks.items():
-            if name not in used:
+            # A block whose parameters have no defaults can only be checked where it is used.
+            if name not in used and not self.implicit_params.get(name):
                 self.expand(name, dict(block.get("params") or {}), 0)
 
     def substitute(self, value: Any, bindings: dict[str, Any] | None, mark: Mark, path: str) -> Any:
@@ -754,7 +788,7 @@ class SpecParser:
         parameter = value[1:]
         if bindings is None:
             self.error(f"{value}: parameters only exist inside blocks", mark, path)
-            return None
+            return UNRESOLVED
         if parameter not in bindings:
             declared = ", ".join(bindings) or "no parameters"
             self.error(
@@ -763,8 +797,28 @@ class SpecParser:
                 mark,
                 path,
             )
-            return None
+            return UNRESOLVED
         return bindings[parameter]
+
+
+UNRESOLVED: Any = object()
+"""What :meth:`SpecParser.substitute` gives for a ``$name`` it reported: callers stop quietly,
+so one mistake is one message."""
+
+
+def parameters_used(value: Any) -> list[str]:
+    """The ``$names`` a block's layers use, in order of first use."""
+    names: dict[str, None] = {}
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and item.startswith("$"):
+            names[item[1:]] = None
+        elif isinstance(item, dict):
+            pending.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            pending.extend(reversed(item))
+    return list(names)
 
 
 def count_layers(nodes: tuple[Node, ...], memo: dict[int, int]) -> int:

@@ -33,23 +33,32 @@ def container_options() -> dict[str, dict[str, Any]]:
         "residual": {
             "type": "object",
             "properties": {
-                "body": LAYER_LIST,
-                "shortcut": {"anyOf": [LAYER_LIST, {"const": "project"}, {"type": "null"}]},
+                "body": {"anyOf": [LAYER_LIST, PARAMETER]},
+                "shortcut": {
+                    "anyOf": [LAYER_LIST, {"const": "project"}, {"type": "null"}, PARAMETER]
+                },
             },
             "required": ["body"],
             "additionalProperties": False,
         },
         "concat": {
             "type": "object",
-            "properties": {"branches": {"type": "array", "items": LAYER_LIST}},
+            "properties": {
+                "branches": {
+                    "anyOf": [
+                        {"type": "array", "items": {"anyOf": [LAYER_LIST, PARAMETER]}},
+                        PARAMETER,
+                    ]
+                }
+            },
             "required": ["branches"],
             "additionalProperties": False,
         },
         "repeat": {
             "type": "object",
             "properties": {
-                "times": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
-                "layers": LAYER_LIST,
+                "times": {"anyOf": [{"type": "integer", "minimum": 1}, PARAMETER]},
+                "layers": {"anyOf": [LAYER_LIST, PARAMETER]},
             },
             "required": ["times", "layers"],
             "additionalProperties": False,

@@ -690,9 +690,13 @@ def test_dtype_sets_bytes_per_value(dtype: str, size: int) -> None:
     assert parsed["totals"]["param_bytes"] == 760 * size
 
 
-def test_unknown_dtype() -> None:
-    assert error(*NOTES, "--dtype", "float8") == (
-        "--dtype: unknown dtype 'float8'; choose one of float64, float32, float16, bfloat16, int8"
+def test_unknown_dtype_is_a_usage_error() -> None:
+    result = run(*NOTES, "--dtype", "float8")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "Invalid value for '--dtype'" in result.stderr
+    assert "'float8' is not one of 'float32', 'float16', 'bfloat16', 'int8', 'float64'" in (
+        result.stderr
     )
 
 

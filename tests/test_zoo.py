@@ -7,6 +7,7 @@ numbers, and every stage's shape, against torchvision itself when torch is insta
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -264,3 +265,21 @@ def test_unknown_zoo_name_suggests_and_exits_1() -> None:
 def test_unknown_zoo_spec_path_is_a_spec_error() -> None:
     with pytest.raises(SpecError, match="did you mean `densenet121`"):
         load("zoo:densenet12")
+
+
+def test_zoo_listing_in_every_format() -> None:
+    listed = json.loads(run("zoo", "--json").stdout)["models"]
+    assert [model["name"] for model in listed] == zoo.names()
+    resnet50 = next(model for model in listed if model["name"] == "resnet50")
+    assert (resnet50["params"], resnet50["macs"]) == (25_557_032, 4_089_184_256)
+    csv_lines = run("zoo", "--format", "csv").stdout.splitlines()
+    assert csv_lines[0] == "name,input,params,macs,note"
+    assert any(line.startswith("resnet50,3x224x224,25557032,4089184256,") for line in csv_lines)
+    markdown = run("zoo", "--format", "markdown").stdout.splitlines()
+    assert markdown[:2] == ["| name | input | params | MACs | note |", "|---|---|---:|---:|---|"]
+
+
+def test_zoo_name_as_json() -> None:
+    spec = json.loads(run("zoo", "cs231n", "--json").stdout)
+    assert spec["input"] == "3x32x32"
+    assert spec["layers"][0] == {"conv": {"filters": 10, "kernel": 5, "stride": 1, "pad": 2}}

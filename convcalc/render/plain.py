@@ -9,6 +9,7 @@ from typing import Any
 
 from convcalc.render import units
 from convcalc.report import Report
+from convcalc.zoo import ZooEntry
 
 
 def to_json(report: Report) -> str:
@@ -141,3 +142,43 @@ def to_markdown(report: Report) -> str:
     if warnings:
         lines += ["", "**Warnings**", "", *warnings]
     return "\n".join(lines) + "\n"
+
+
+def zoo_listing(entries: list[ZooEntry], fmt: str) -> str:
+    """The ``convcalc zoo`` listing: name, input, params, MACs (batch 1), note."""
+    if fmt == "json":
+        return dumps({"models": [zoo_document(entry) for entry in entries]}) + "\n"
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(("name", "input", "params", "macs", "note"))
+        for entry in entries:
+            writer.writerow(
+                (entry.name, "x".join(map(str, entry.input)), entry.params, entry.macs, entry.note)
+            )
+        return buffer.getvalue()
+    rows = [("name", "input", "params", "MACs", "note")] + [
+        (e.name, units.shape(e.input), units.count(e.params), units.count(e.macs), e.note)
+        for e in entries
+    ]
+    if fmt == "markdown":
+        lines = [f"| {' | '.join(row)} |" for row in rows]
+        lines.insert(1, "|---|---|---:|---:|---|")
+        return "\n".join(lines) + "\n"
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    return "".join(
+        f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {params:>{widths[2]}}  "
+        f"{macs:>{widths[3]}}  {note}\n"
+        for name, shape, params, macs, note in rows
+    )
+
+
+def zoo_document(entry: ZooEntry) -> dict[str, Any]:
+    """One zoo model as JSON."""
+    return {
+        "name": entry.name,
+        "input": list(entry.input),
+        "params": entry.params,
+        "macs": entry.macs,
+        "note": entry.note,
+    }

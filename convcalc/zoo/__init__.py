@@ -83,22 +83,3 @@ def entry(name: str) -> ZooEntry:
 def entries() -> list[ZooEntry]:
     """Every built-in model, analyzed (about 0.5 s for the whole zoo)."""
     return [entry(name) for name in names()]
-
-
-def listing() -> list[str]:
-    """The ``convcalc zoo`` table as lines: name, input, params, MACs (batch 1) and the note."""
-    from convcalc.render import units
-
-    items = entries()
-    header = ("name", "input", "params", "MACs")
-    rows = [header] + [
-        (item.name, units.shape(item.input), units.count(item.params), units.count(item.macs))
-        for item in items
-    ]
-    widths = [max(len(row[column]) for row in rows) for column in range(4)]
-    notes = ["note"] + [item.note for item in items]
-    return [
-        f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {params:>{widths[2]}}  "
-        f"{macs:>{widths[3]}}  {note}"
-        for (name, shape, params, macs), note in zip(rows, notes, strict=True)
-    ]

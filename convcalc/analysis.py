@@ -249,6 +249,7 @@ class Analyzer:
                 activation_bytes=self.activation_bytes(output),
                 sources=tuple(flow.source for flow in inputs),
                 location=where,
+                merged=tuple(flow.shape for flow in inputs),
             )
         )
 

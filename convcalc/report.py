@@ -26,7 +26,7 @@ class Row:
     ``macs`` and ``activation_bytes`` cover the whole batch; ``params`` and ``buffers`` do not
     depend on it. ``sources`` are the indices of the rows whose outputs this row reads
     (``NETWORK_INPUT`` for the network's input): the dataflow graph that folding and memory
-    analyses walk.
+    analyses walk. A merge's ``input`` is its first input; ``merged`` holds all of them.
     """
 
     index: int
@@ -44,6 +44,7 @@ class Row:
     layer: Layer | None = None
     derivations: tuple[Derivation, ...] = ()
     location: Location = field(default_factory=Location)
+    merged: tuple[Shape, ...] = ()
 
     @property
     def depth(self) -> int:
@@ -51,8 +52,8 @@ class Row:
         return self.path.count(".")
 
     def to_document(self) -> dict[str, Any]:
-        """This row as SPEC.md §3's layer object."""
-        return {
+        """This row as SPEC.md §3's layer object (a merge adds ``inputs``: every input shape)."""
+        document = {
             "index": self.index,
             "path": self.path,
             "type": self.type,
@@ -65,6 +66,9 @@ class Row:
             "activation_bytes": self.activation_bytes,
             "warnings": list(self.warnings),
         }
+        if self.merged:
+            document["inputs"] = [list(shape) for shape in self.merged]
+        return document
 
 
 @dataclass(frozen=True)

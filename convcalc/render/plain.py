@@ -112,7 +112,7 @@ def to_markdown(report: Report) -> str:
     for row in report.rows:
         warning = " ⚠" if row.warnings else ""
         lines.append(
-            f"| {row.index} | `{row.path}`{warning} | {row.type} | {units.shape(row.input)} | "
+            f"| {row.index} | `{row.path}`{warning} | {row.type} | {units.row_input(row)} | "
             f"{units.shape(row.output)} | {row.params:,} | {row.macs:,} | {units.field(row.rf)} | "
             f"{units.size(row.activation_bytes)} |"
         )

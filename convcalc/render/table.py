@@ -12,6 +12,9 @@ from convcalc.render.memory import jacobian_cells, memory_columns, memory_summar
 from convcalc.report import Report, Row
 from convcalc.tensors import dtype_bytes
 
+PATH_WIDTH = 40
+"""Layer paths longer than this lose their outer scopes on the left (``…body.conv1``)."""
+
 
 def network_table(report: Report) -> RenderableType:
     """The layer table of ``analyze``, with totals as its footer, then warnings and folding."""
@@ -35,7 +38,8 @@ def network_table(report: Report) -> RenderableType:
     )
     totals = report.totals
     table.add_column("#", justify="right", style="dim")
-    table.add_column("layer", footer="total")
+    widest = max((len(row.path) for row in report.rows), default=5)
+    table.add_column("layer", footer="total", no_wrap=True, min_width=min(widest, PATH_WIDTH))
     table.add_column("type", style="cyan")
     table.add_column("input")
     table.add_column("output", footer=units.shape(report.rows[-1].output) if report.rows else "")
@@ -52,7 +56,7 @@ def network_table(report: Report) -> RenderableType:
             no_wrap=column.no_wrap,
         )
     for row in report.rows:
-        name = Text("  " * row.depth + row.path)
+        name = Text(units.short_path(row.path, PATH_WIDTH))
         if row.warnings:
             name.append(" ⚠", style="bold yellow")
         if row.path in received:
@@ -62,7 +66,7 @@ def network_table(report: Report) -> RenderableType:
             str(row.index),
             name,
             row.type,
-            units.shape(row.input),
+            units.row_input(row),
             units.shape(row.output),
             f"{row.params:,}" if row.params else "",
             units.count(row.macs) if row.macs else "",
@@ -75,11 +79,11 @@ def network_table(report: Report) -> RenderableType:
     memory = memory_summary(report)
     if memory is not None:
         parts.append(memory)
-    warnings = [(row.path, warning) for row in report.rows for warning in row.warnings]
-    if warnings:
-        parts.append(
-            Text("\n".join(f"⚠ {path}: {warning}" for path, warning in warnings), style="yellow")
-        )
+    warned = [row.path for row in report.rows if row.warnings]
+    if warned:
+        # The warnings themselves go to stderr, located; the table only points at them.
+        rows = "row" if len(warned) == 1 else "rows"
+        parts.append(Text(f"⚠ warnings on {len(warned)} {rows}, printed on stderr", style="yellow"))
     return Group(*parts)
 
 

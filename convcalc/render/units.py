@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from convcalc.layers.base import Shape, format_shape
 from convcalc.receptive import ReceptiveField
-from convcalc.report import number
+from convcalc.report import Row, number
 
 __all__ = ["format_shape"]
 
@@ -53,3 +53,26 @@ def field_detail(rf: ReceptiveField | None) -> str:
 def shape(value: Shape) -> str:
     """A shape as ``10×32×32``."""
     return format_shape(value)
+
+
+def row_input(row: Row) -> str:
+    """A row's input shape; a concat shows each input's channels: ``64+32×28×28``."""
+    if row.type != "concat" or not row.merged:
+        return shape(row.input)
+    channels = "+".join(str(merged[0]) for merged in row.merged)
+    spatial = {merged[1:] for merged in row.merged}
+    if len(spatial) == 1:
+        return "×".join([channels, *map(str, spatial.pop())])
+    return " + ".join(shape(merged) for merged in row.merged)
+
+
+def short_path(path: str, limit: int = 48) -> str:
+    """``path`` cut from the left at a dot to fit ``limit`` characters (the leaf names tell rows
+    apart, the outer scopes are in the rows above): ``…residual1.body.conv1``."""
+    if len(path) <= limit:
+        return path
+    parts = path.split(".")
+    kept: list[str] = []
+    while parts and len(".".join([parts[-1], *kept])) + 1 <= limit:
+        kept.insert(0, parts.pop())
+    return "…" + ".".join(kept) if kept else "…" + path[-(limit - 1) :]

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from convcalc.jacobian import JacobianView
 from convcalc.render import units
-from convcalc.render.memory import jacobian_cells, memory_columns, memory_summary
+from convcalc.render.memory import Column, jacobian_cells, memory_columns, memory_summary
 from convcalc.report import Report, Row
 from convcalc.tensors import dtype_bytes
 
@@ -16,66 +16,26 @@ PATH_WIDTH = 40
 """Layer paths longer than this lose their outer scopes on the left (``…body.conv1``)."""
 
 
+RICH_ROW_LIMIT = 500
+"""Beyond this many rows the table is laid out as plain aligned text: rich takes milliseconds
+per row, which would make a 100,000-layer table take minutes."""
+
+
 def network_table(report: Report) -> RenderableType:
-    """The layer table of ``analyze``, with totals as its footer, then warnings and folding."""
+    """The layer table of ``analyze``, with totals as its footer, then folding and memory."""
     title = (
         f"{report.name or 'network'} — input {units.shape(report.input)}, "
         f"batch {report.batch}, {report.dtype}"
     )
-    received: dict[str, tuple[str, ...]] = {}
-    before_params: dict[str, int] = {}
     if report.before is not None:
         title += " — inference view, batchnorms folded"
-        received = report.folding.receivers(report.before.rows)
-        before_params = {row.path: row.params for row in report.before.rows}
-    table = Table(
-        title=title,
-        show_edge=False,
-        title_justify="left",
-        show_footer=True,
-        header_style="bold",
-        footer_style="bold",
-    )
-    totals = report.totals
-    table.add_column("#", justify="right", style="dim")
-    widest = max((len(row.path) for row in report.rows), default=5)
-    table.add_column("layer", footer="total", no_wrap=True, min_width=min(widest, PATH_WIDTH))
-    table.add_column("type", style="cyan")
-    table.add_column("input")
-    table.add_column("output", footer=units.shape(report.rows[-1].output) if report.rows else "")
-    table.add_column("params", justify="right", footer=f"{totals.params:,}")
-    table.add_column("MACs", justify="right", footer=units.count(totals.macs))
-    table.add_column("RF", justify="right", footer=units.field(totals.rf))
-    table.add_column("memory", justify="right", footer=units.size(totals.activation_bytes))
-    extra = memory_columns(report)
-    for column in extra:
-        table.add_column(
-            column.header,
-            footer=column.footer,
-            justify=column.justify,  # type: ignore[arg-type]
-            no_wrap=column.no_wrap,
-        )
-    for row in report.rows:
-        name = Text(units.short_path(row.path, PATH_WIDTH))
-        if row.warnings:
-            name.append(" ⚠", style="bold yellow")
-        if row.path in received:
-            name.append(absorbed(row, received[row.path], before_params), style="green")
-        style = "dim" if row.type in ("add", "concat") else None
-        table.add_row(
-            str(row.index),
-            name,
-            row.type,
-            units.row_input(row),
-            units.shape(row.output),
-            f"{row.params:,}" if row.params else "",
-            units.count(row.macs) if row.macs else "",
-            units.field(row.rf),
-            units.size(row.activation_bytes),
-            *(column.cells[row.index] for column in extra),
-            style=style,
-        )
-    parts: list[RenderableType] = [table, summary(report)]
+    columns = layer_columns(report) + memory_columns(report)
+    merges = [row.type in ("add", "concat") for row in report.rows]
+    if len(report.rows) <= RICH_ROW_LIMIT:
+        grid: RenderableType = rich_grid(title, columns, merges)
+    else:
+        grid = plain_grid(title, columns)
+    parts: list[RenderableType] = [grid, summary(report)]
     memory = memory_summary(report)
     if memory is not None:
         parts.append(memory)
@@ -85,6 +45,90 @@ def network_table(report: Report) -> RenderableType:
         rows = "row" if len(warned) == 1 else "rows"
         parts.append(Text(f"⚠ warnings on {len(warned)} {rows}, printed on stderr", style="yellow"))
     return Group(*parts)
+
+
+def layer_columns(report: Report) -> list[Column]:
+    """The core columns: index, path (⚠ for warnings, ⊕ for absorbed batchnorms), type,
+    shapes, params, MACs, receptive field, output memory."""
+    received: dict[str, tuple[str, ...]] = {}
+    before_params: dict[str, int] = {}
+    if report.before is not None:
+        received = report.folding.receivers(report.before.rows)
+        before_params = {row.path: row.params for row in report.before.rows}
+    totals = report.totals
+    rows = report.rows
+    names: list[Text | str] = []
+    for row in rows:
+        name = Text(units.short_path(row.path, PATH_WIDTH))
+        if row.warnings:
+            name.append(" ⚠", style="bold yellow")
+        if row.path in received:
+            name.append(absorbed(row, received[row.path], before_params), style="green")
+        names.append(name)
+    return [
+        Column("#", "", [str(row.index) for row in rows]),
+        Column("layer", "total", names, justify="left"),
+        Column("type", "", [Text(row.type, style="cyan") for row in rows], justify="left"),
+        Column("input", "", [units.row_input(row) for row in rows], justify="left"),
+        Column(
+            "output",
+            units.shape(rows[-1].output) if rows else "",
+            [units.shape(row.output) for row in rows],
+            justify="left",
+        ),
+        Column("params", f"{totals.params:,}", [f"{r.params:,}" if r.params else "" for r in rows]),
+        Column(
+            "MACs", units.count(totals.macs), [units.count(r.macs) if r.macs else "" for r in rows]
+        ),
+        Column("RF", units.field(totals.rf), [units.field(row.rf) for row in rows]),
+        Column(
+            "memory",
+            units.size(totals.activation_bytes),
+            [units.size(row.activation_bytes) for row in rows],
+        ),
+    ]
+
+
+def rich_grid(title: str, columns: list[Column], dim: list[bool]) -> Table:
+    """``columns`` as a rich table; ``dim`` rows (merges) are drawn faint."""
+    table = Table(
+        title=title,
+        show_edge=False,
+        title_justify="left",
+        show_footer=True,
+        header_style="bold",
+        footer_style="bold",
+    )
+    for column in columns:
+        widest = max((len(str(cell)) for cell in column.cells), default=0)
+        table.add_column(
+            column.header,
+            footer=column.footer,
+            justify=column.justify,  # type: ignore[arg-type]
+            no_wrap=column.no_wrap,
+            min_width=min(widest, PATH_WIDTH) if column.header == "layer" else None,
+        )
+    for index, faint in enumerate(dim):
+        table.add_row(*(column.cells[index] for column in columns), style="dim" if faint else None)
+    return table
+
+
+def plain_grid(title: str, columns: list[Column]) -> Text:
+    """``columns`` as aligned plain text, header and footer included (for very long tables)."""
+    texts = [
+        [column.header, *(str(cell) for cell in column.cells), column.footer] for column in columns
+    ]
+    widths = [max(len(cell) for cell in cells) for cells in texts]
+    lines = [title]
+    for line in range(len(texts[0])):
+        cells = [
+            cells[line].ljust(width) if column.justify == "left" else cells[line].rjust(width)
+            for cells, width, column in zip(texts, widths, columns, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if line in (0, len(texts[0]) - 2):
+            lines.append("  ".join("─" * width for width in widths))
+    return Text("\n".join(lines), no_wrap=True, overflow="ignore")
 
 
 def absorbed(row: Row, batchnorms: tuple[str, ...], before_params: dict[str, int]) -> str:

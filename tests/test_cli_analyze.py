@@ -307,3 +307,22 @@ def test_golden_json(example: Path) -> None:
     totals = actual["totals"]
     for key in ("params", "buffers", "macs", "activation_bytes"):
         assert totals[key] == sum(layer[key] for layer in actual["layers"]), key
+
+
+def test_long_tables_are_laid_out_as_plain_text() -> None:
+    """Beyond RICH_ROW_LIMIT rows the table is aligned text with the same columns and footer."""
+    from convcalc.render.table import RICH_ROW_LIMIT
+
+    layers = "\n".join("  - relu" for _ in range(RICH_ROW_LIMIT + 1))
+    result = invoke(
+        "analyze",
+        "-",
+        stdin=f"input: 2x4x4\nlayers:\n  - conv: {{filters: 2, kernel: 1}}\n{layers}\n",
+    )
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:6] == ["#", "layer", "type", "input", "output", "params"]
+    assert lines[3].split()[:5] == ["0", "conv1", "conv", "2×4×4", "2×4×4"]
+    footer = next(line for line in lines if line.lstrip().startswith("total"))
+    assert footer.split()[:3] == ["total", "2×4×4", "6"]
+    assert f"relu{RICH_ROW_LIMIT + 1}" in result.stdout

@@ -27,31 +27,24 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from convcalc.layers.activation import Dropout, Elementwise, PReLU
-from convcalc.layers.base import Derivation, derive, format_option, format_shape, pair
-from convcalc.layers.conv import Conv, Deconv
-from convcalc.layers.dense import FC, Flatten
-from convcalc.layers.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
-from convcalc.layers.pooling import AdaptivePool, GlobalPool, Pool
-from convcalc.layers.window import resolve_padding
+from convcalc.layers.base import Derivation, derive, format_shape
+from convcalc.layers.norm import BatchNorm, PerSampleNorm
 from convcalc.report import NETWORK_INPUT, FoldedBN, Folding, Report, Row, UnfoldedBN
-
-FOLD_TARGETS = frozenset({"conv", "deconv", "fc"})
-PER_SAMPLE_NORMS = frozenset({"layernorm", "groupnorm", "instancenorm"})
 
 FOLDED_WEIGHT = "W' = W·γ/√(σ²+ε)"
 """The backward-folded weight, as convcalc prints it (one scale per output channel)."""
 FOLDED_BIAS = "b' = (b − μ)·γ/√(σ²+ε) + β"
 """The backward-folded bias, as convcalc prints it (b = 0 when the layer had no bias)."""
 
-PER_SAMPLE_REASONS = {
-    "layernorm": "LayerNorm uses each sample's own statistics (over its C×H×W values) at test "
-    "time too, so it is no fixed affine map and cannot fold",
-    "groupnorm": "GroupNorm uses each sample's own statistics (over each group of channels) at "
-    "test time too, so it is no fixed affine map and cannot fold",
-    "instancenorm": "InstanceNorm uses each sample's own statistics (over each channel's H×W) at "
-    "test time too, so it is no fixed affine map and cannot fold",
+MERGE_WORDS = {
+    "add": (
+        "a residual add (the sum of two branches, not one layer's output)",
+        "the residual's identity shortcut",
+    ),
+    "concat": ("a concat (several branches' outputs side by side)", "a pass-through branch"),
 }
+"""The merge rows, which have no layer object: what each is in words, and which path a tensor that
+one reads takes (for reasons)."""
 
 
 def consumers_of(rows: tuple[Row, ...]) -> dict[int, tuple[int, ...]]:
@@ -83,9 +76,9 @@ def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
     forward: list[FoldedBN] = []
     not_folded: list[UnfoldedBN] = []
     for row in rows:
-        if row.type in PER_SAMPLE_NORMS:
-            not_folded.append(UnfoldedBN(row.index, PER_SAMPLE_REASONS[row.type]))
-        elif row.type == "batchnorm":
+        if isinstance(row.layer, PerSampleNorm):
+            not_folded.append(UnfoldedBN(row.index, row.layer.fold_refusal))
+        elif isinstance(row.layer, BatchNorm):
             into, reason = fold_target(row, rows, readers, folded_bns)
             if into is not None:
                 folded.append(FoldedBN(row.index, into))
@@ -115,45 +108,35 @@ def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
 
 def bias_gained(row: Row) -> int:
     """The bias a receiving conv, deconv or fc gains: one per output channel if it had none."""
-    match row.layer:
-        case Conv() | Deconv() | FC() if not row.layer.bias:
-            return row.output[0]
-    return 0
+    if row.layer is None or row.layer.with_folded_bias() is None:
+        return 0
+    return row.output[0]
 
 
 def kind_of(row: Row) -> str:
     """What a row is, in words, for reasons: ``a nonlinearity``, ``a pool``, ``a residual add``…"""
-    match row.layer:
-        case Dropout():
-            return "dropout"
-        case Elementwise() | PReLU():
-            return "a nonlinearity"
-        case Pool() | AdaptivePool() | GlobalPool():
-            return "a pool"
-        case BatchNorm() | LayerNorm() | GroupNorm() | InstanceNorm():
-            return "another normalisation"
-        case Flatten():
-            return "a reshape"
-        case Conv():
-            return "a conv"
-        case Deconv():
-            return "a transposed conv"
-        case FC():
-            return "an fc"
-    if row.type == "add":
-        return "a residual add (the sum of two branches, not one layer's output)"
-    if row.type == "concat":
-        return "a concat (several branches' outputs side by side)"
+    if row.layer is not None:
+        return row.layer.description
+    if row.type in MERGE_WORDS:
+        return MERGE_WORDS[row.type][0]
     return f"a {row.type}"
 
 
 def reader_name(row: Row) -> str:
     """A row that reads a tensor, named for a reason; merges say which path the tensor takes."""
-    if row.type == "add":
-        return f"{row.path} (the residual's identity shortcut)"
-    if row.type == "concat":
-        return f"{row.path} (a pass-through branch)"
+    if row.type in MERGE_WORDS:
+        return f"{row.path} ({MERGE_WORDS[row.type][1]})"
     return row.path
+
+
+def is_identity(row: Row) -> bool:
+    """Whether ``row`` passes its input on unchanged at test time (dropout)."""
+    return row.layer is not None and row.layer.is_identity(training=False)
+
+
+def is_reshape(row: Row) -> bool:
+    """Whether ``row`` only rearranges its input's values (flatten)."""
+    return row.layer is not None and row.layer.is_reshape
 
 
 def also_feeds(
@@ -180,14 +163,14 @@ def fold_target(
     """
     reader = row.index
     source = row.sources[0]
-    while source != NETWORK_INPUT and (rows[source].type == "dropout" or source in folded):
+    while source != NETWORK_INPUT and (is_identity(rows[source]) or source in folded):
         if len(readers[source]) > 1:
             return None, also_feeds(rows[source], rows, readers, reader)
         reader, source = source, rows[source].sources[0]
     if source == NETWORK_INPUT:
         return None, "it normalises the network input, so no layer precedes it"
     producer = rows[source]
-    if producer.type not in FOLD_TARGETS:
+    if producer.layer is None or not producer.layer.folds_batchnorm:
         return None, f"it follows {producer.path}, {kind_of(producer)}, not a conv, deconv or fc"
     if len(readers[source]) > 1:
         return None, also_feeds(producer, rows, readers, reader)
@@ -211,45 +194,14 @@ def forward_target(
             names = ", ".join(reader_name(rows[index]) for index in following)
             return None, f"the output of {current.path} feeds several layers ({names})"
         current = rows[following[0]]
-        if current.type not in ("dropout", "flatten"):
+        if not (is_identity(current) or is_reshape(current)):
             break
-    match current.layer:
-        case FC():
-            return current.index, ""
-        case Conv():
-            padding = zero_padding(current)
-            if padding:
-                return None, (
-                    f"it feeds {current.path}, which zero-pads its input ({padding}), and those "
-                    "padded zeros would not be normalised"
-                )
-            return current.index, ""
-        case Deconv():
-            return None, (
-                f"it feeds {current.path}, a transposed conv, whose border outputs receive fewer "
-                "taps, so the BN's shift is not one bias per channel"
-            )
-    return None, f"it feeds {current.path}, {kind_of(current)}, not a conv or fc"
-
-
-def zero_padding(row: Row) -> str:
-    """How a conv row pads its input, e.g. ``pad 1`` or ``pad same = 0+1 × 0+1``; empty if not."""
-    layer = row.layer
-    if not isinstance(layer, Conv):
-        return ""
-    pads = resolve_padding(
-        layer.pad,
-        (row.input[1], row.input[2]),
-        pair(layer.kernel),
-        pair(layer.stride),
-        pair(layer.dilation),
-    )
-    if not any(before or after for before, after in pads):
-        return ""
-    if isinstance(layer.pad, str):
-        sides = " × ".join(f"{before}+{after}" for before, after in pads)
-        return f"pad {layer.pad} = {sides}"
-    return f"pad {format_option(layer.pad)}"
+    if current.layer is None:
+        return None, f"it feeds {current.path}, {kind_of(current)}, not a conv or fc"
+    refusal = current.layer.forward_fold_refusal(current.input)
+    if refusal is not None:
+        return None, f"it feeds {current.path}, {refusal}"
+    return current.index, ""
 
 
 def fold_network(report: Report) -> Report:
@@ -304,14 +256,11 @@ def fold_network(report: Report) -> Report:
 def with_bias(row: Row, receives: bool) -> Row:
     """``row`` with a bias added when it receives a folded BN and had none (params and the
     derivations recomputed by the layer itself)."""
-    if not receives:
+    layer = row.layer.with_folded_bias() if receives and row.layer is not None else None
+    if layer is None:
         return row
-    match row.layer:
-        case Conv() | Deconv() | FC() if not row.layer.bias:
-            layer = replace(row.layer, bias=True)
-            outcome = layer.apply(row.input)
-            return replace(row, layer=layer, params=outcome.params, derivations=outcome.derivations)
-    return row
+    outcome = layer.apply(row.input)
+    return replace(row, layer=layer, params=outcome.params, derivations=outcome.derivations)
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,11 @@ of all outputs. ``flatten`` (a view) and, at inference, ``dropout`` (the identit
 Layers are taken to run out of place.
 
 Training (``training_memory``): what each layer's backward keeps, as PyTorch 2.x keeps it on the
-CPU (measured layer by layer with ``torch.autograd.graph.saved_tensors_hooks``):
+CPU (measured layer by layer with ``torch.autograd.graph.saved_tensors_hooks``). Each layer kind
+states its own rule (:meth:`Layer.saved_tensors`: its input, its output, and at most one extra
+tensor such as batchnorm's statistics or max pooling's int64 indices); this module applies them:
 
-- conv, deconv, fc, avg-pool, adaptive avg-pool, relu6, leakyrelu, elu, gelu, silu, hardswish,
-  prelu: their input;
-- relu, sigmoid, tanh, softmax: their output;
-- max-pool (also adaptive and global max): its input and int64 indices of its output's size;
-- batchnorm: its input and 2·C values per batch (the batch mean and inverse std); layernorm: its
-  input and 2·N values; groupnorm: its input and 2·N·G; instancenorm: its input and 2·N·C
-  (3·N·C when affine: the weight repeated per sample);
-- dropout: its mask, one value at the dtype per element (PyTorch's CPU dropout multiplies by a
-  mask of the input's dtype; p = 0 is the identity and keeps nothing);
-- flatten, add, concat, global (and 1×1 adaptive) average pooling: nothing;
+- add and concat keep nothing (they route gradients without a saved value);
 - a layer without learnable params whose input does not need a gradient (no layer with params
   before it, e.g. a pool straight on the network input) keeps nothing.
 
@@ -35,23 +28,12 @@ optimizer state (``OPTIMIZER_STATES`` copies of the params) + the kept tensors.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from convcalc.errors import SpecError
-from convcalc.layers.activation import Dropout, ReLU, Sigmoid, Softmax, Tanh
-from convcalc.layers.base import Layer, Shape, elements, pair
-from convcalc.layers.dense import Flatten
-from convcalc.layers.norm import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
-from convcalc.layers.pooling import (
-    AdaptiveAvgPool,
-    AdaptiveMaxPool,
-    GlobalAvgPool,
-    GlobalMaxPool,
-    MaxPool,
-)
+from convcalc.layers.base import Shape, elements
 from convcalc.report import NETWORK_INPUT, Report, Row
 from convcalc.tensors import dtype_bytes
 
@@ -69,9 +51,6 @@ OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 """Copies of the params each optimizer keeps: SGD none, SGD with momentum the velocity, Adam and
 AdamW the first and second moments (their per-tensor step counters are negligible)."""
 
-INDEX_BYTES = 8
-"""Max pooling's argmax indices are int64 whatever the dtype."""
-
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(?:([kmgt])(i?))?b?\s*", re.IGNORECASE)
 
 
@@ -88,14 +67,10 @@ def parse_size(text: str) -> int:
 
 
 def is_alias(row: Row, training: bool) -> bool:
-    """Whether ``row``'s output is its input's storage: ``flatten`` is a view; ``dropout`` is the
-    identity at inference (and with p = 0 in training too)."""
-    match row.layer:
-        case Flatten():
-            return True
-        case Dropout(p=p):
-            return not training or p == 0
-    return False
+    """Whether ``row``'s output is its input's storage: a reshape (``flatten``, a view) or a layer
+    that is the identity (``dropout`` at inference, and with p = 0 in training too)."""
+    layer = row.layer
+    return layer is not None and (layer.is_reshape or layer.is_identity(training))
 
 
 def storage_of(rows: tuple[Row, ...], training: bool) -> list[int]:
@@ -210,47 +185,18 @@ def kept_by(row: Row, batch: int, bytes_per_value: int, input_needs_grad: bool) 
         # add and concat route gradients without any saved value; a parameter-free layer whose
         # input needs no gradient is not recorded by autograd at all.
         return []
-    source = row.sources[0]
-    values_in = tensor_bytes(row.input, batch, bytes_per_value)
-    values_out = tensor_bytes(row.output, batch, bytes_per_value)
-    given = Kept(("tensor", source), values_in, "input")
-    made = Kept(("tensor", row.index), values_out, "output")
-
-    def extra(count: int, what: str, width: int = bytes_per_value) -> Kept:
-        return Kept(("extra", row.index), count * width, what)
-
-    return keeps_of(layer, row, batch, given, made, extra)
-
-
-def keeps_of(
-    layer: Layer, row: Row, batch: int, given: Kept, made: Kept, extra: Callable[..., Kept]
-) -> list[Kept]:
-    """Dispatch on the layer kind: which of input, output and extra tensors it keeps."""
-    channels = row.input[0]
-    match layer:
-        case Flatten() | GlobalAvgPool():
-            return []
-        case AdaptiveAvgPool(output=output) if pair(output) == (1, 1):
-            # PyTorch computes a 1×1 adaptive average as a mean, which keeps nothing.
-            return []
-        case ReLU() | Sigmoid() | Tanh() | Softmax():
-            return [made]
-        case MaxPool() | AdaptiveMaxPool() | GlobalMaxPool():
-            indices = elements(row.output) * batch
-            return [given, extra(indices, "int64 argmax indices", INDEX_BYTES)]
-        case BatchNorm():
-            return [given, extra(2 * channels, "batch mean and inverse std")]
-        case LayerNorm():
-            return [given, extra(2 * batch, "per-sample mean and inverse std")]
-        case GroupNorm(groups=groups):
-            return [given, extra(2 * batch * groups, "per-group mean and inverse std")]
-        case InstanceNorm(affine=affine):
-            copies = 3 if affine else 2
-            return [given, extra(copies * batch * channels, "per-instance statistics")]
-        case Dropout(p=p):
-            return [] if p == 0 else [Kept(("extra", row.index), made.bytes, "dropout mask")]
-    # conv, deconv, fc, avg-pool, prelu and the remaining activations keep their input.
-    return [given]
+    saved = layer.saved_tensors(row.input, row.output, batch)
+    kept = []
+    if saved.input:
+        values_in = tensor_bytes(row.input, batch, bytes_per_value)
+        kept.append(Kept(("tensor", row.sources[0]), values_in, "input"))
+    if saved.output:
+        values_out = tensor_bytes(row.output, batch, bytes_per_value)
+        kept.append(Kept(("tensor", row.index), values_out, "output"))
+    if saved.extra is not None:
+        width = bytes_per_value if saved.extra.width is None else saved.extra.width
+        kept.append(Kept(("extra", row.index), saved.extra.values * width, saved.extra.what))
+    return kept
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from convcalc.errors import OptionError
-from convcalc.layers.base import Layer, Outcome, Shape, derive
+from convcalc.layers.base import (
+    SAVES_INPUT,
+    SAVES_NOTHING,
+    Extra,
+    Layer,
+    Outcome,
+    Saved,
+    Shape,
+    derive,
+    elements,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Elementwise(Layer):
-    """A layer applied to each value on its own: output shape = input shape, no params."""
+    """A layer applied to each value on its own: output shape = input shape, no params.
+
+    Its Jacobian is diagonal (one entry per output). Backward keeps what the derivative is
+    computed from: the output where it can be (:attr:`derivative_from_output`), else the input.
+    """
+
+    description = "a nonlinearity"
+    derivative_from_output: ClassVar[bool] = False
+    """Whether f′ is a function of y = f(x) (relu: 1[y > 0], sigmoid: y(1 − y), tanh: 1 − y²,
+    softmax), so that PyTorch keeps the output instead of the input."""
+
+    def saved_tensors(self, shape_in: Shape, shape_out: Shape, batch: int) -> Saved:
+        """The output when the derivative is a function of it, else the input."""
+        return Saved(output=True) if self.derivative_from_output else SAVES_INPUT
 
     def output_of(self, shape: Shape) -> Outcome:
         return Outcome(output=shape)
@@ -21,6 +45,7 @@ class ReLU(Elementwise):
     """max(0, x)."""
 
     type_name = "relu"
+    derivative_from_output = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +93,7 @@ class Sigmoid(Elementwise):
     """1/(1 + e⁻ˣ)."""
 
     type_name = "sigmoid"
+    derivative_from_output = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +101,7 @@ class Tanh(Elementwise):
     """tanh(x)."""
 
     type_name = "tanh"
+    derivative_from_output = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,9 +113,15 @@ class Hardswish(Elementwise):
 
 @dataclass(frozen=True, kw_only=True)
 class Softmax(Elementwise):
-    """eˣⁱ/Σⱼ eˣʲ over the channels (or the features of a vector)."""
+    """eˣⁱ/Σⱼ eˣʲ over the channels (or the features of a vector). Each output depends on all C
+    values at its position: C Jacobian entries per output."""
 
     type_name = "softmax"
+    derivative_from_output = True
+
+    def jacobian_nonzeros(self, shape_in: Shape, shape_out: Shape) -> int:
+        """C per output."""
+        return elements(shape_out) * shape_in[0]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +130,7 @@ class PReLU(Layer):
     Params: 1 when shared, C otherwise."""
 
     type_name = "prelu"
+    description = "a nonlinearity"
 
     shared: bool = True
 
@@ -118,13 +152,25 @@ class PReLU(Layer):
 @dataclass(frozen=True, kw_only=True)
 class Dropout(Elementwise):
     """Zeroes each value with probability p while training (scaling the rest by 1/(1 − p));
-    the identity at test time."""
+    the identity at test time, and with p = 0 while training too."""
 
     type_name = "dropout"
     aliases = ("dropout2d",)
+    description = "dropout"
 
     p: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 <= self.p <= 1:
             raise OptionError("p", f"must be between 0 and 1, got {self.p}")
+
+    def is_identity(self, training: bool) -> bool:
+        """At test time, and while training with p = 0."""
+        return not training or self.p == 0
+
+    def saved_tensors(self, shape_in: Shape, shape_out: Shape, batch: int) -> Saved:
+        """Its mask, one value at the dtype per element (PyTorch's CPU dropout multiplies by a
+        mask of the input's dtype); nothing when p = 0."""
+        if self.p == 0:
+            return SAVES_NOTHING
+        return Saved(extra=Extra(elements(shape_out) * batch, "dropout mask"))

@@ -59,6 +59,31 @@ GLOBAL_STEP = RFStep(is_global=True)
 
 
 @dataclass(frozen=True)
+class Extra:
+    """A tensor a layer's backward keeps besides its input or output: ``values`` values for the
+    whole batch, ``what`` they are, ``width`` bytes each (``None``: the network's dtype)."""
+
+    values: int
+    what: str
+    width: int | None = None
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a layer's backward keeps for a batch, as PyTorch 2.x keeps it on the CPU (measured
+    with ``torch.autograd.graph.saved_tensors_hooks``): its input, its output, and at most one
+    extra tensor of its own (statistics, indices, a mask)."""
+
+    input: bool = False
+    output: bool = False
+    extra: Extra | None = None
+
+
+SAVES_NOTHING = Saved()
+SAVES_INPUT = Saved(input=True)
+
+
+@dataclass(frozen=True)
 class Derivation:
     """One quantity worked out with its numbers, e.g. ``height: (32 − 5 + 2·2)/1 + 1 = 32``."""
 
@@ -84,15 +109,31 @@ class Outcome:
 
 @dataclass(frozen=True, kw_only=True)
 class Layer(ABC):
-    """A layer kind: its options are the dataclass fields; ``apply`` does the arithmetic."""
+    """A layer kind: its options are the dataclass fields; ``apply`` does the arithmetic.
+
+    Besides the arithmetic, a kind states what the other analyses need to know about it (what
+    backward keeps, its Jacobian's non-zeros, how BN folding treats it), so that adding a kind
+    touches its own module only. The defaults suit a layer that computes a new tensor from its
+    input and is no fold target.
+    """
 
     type_name: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
     needs_image: ClassVar[bool] = False
+    description: ClassVar[str] = ""
+    """What the layer is, in words, for BN folding's reasons: ``a pool``, ``a nonlinearity``…
+    (``a <type_name>`` when a registered kind does not say)."""
+    folds_batchnorm: ClassVar[bool] = False
+    """Whether a batchnorm right after it can fold into it: its output channels are a linear map
+    of its input with one (possibly missing) bias each, as for conv, deconv and fc."""
+    is_reshape: ClassVar[bool] = False
+    """Whether the output is the input's values in another shape, a view of the same storage."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.type_name:
+            if not cls.description:
+                cls.description = f"a {cls.type_name}"
             for name in (cls.type_name, *cls.aliases):
                 LAYER_KINDS[name] = cls
 
@@ -107,6 +148,35 @@ class Layer(ABC):
                 f"{self.type_name} needs a C×H×W input, but receives a vector of {shape[0]}"
             )
         return self.output_of(shape)
+
+    def is_identity(self, training: bool) -> bool:
+        """Whether the output is the input itself, unchanged (dropout at test time)."""
+        return False
+
+    def saved_tensors(self, shape_in: Shape, shape_out: Shape, batch: int) -> Saved:
+        """What backward keeps for ``batch`` samples of ``shape_in`` → ``shape_out``; by default
+        the input (what a weight gradient or a derivative of the input needs)."""
+        return SAVES_INPUT
+
+    def jacobian_nonzeros(self, shape_in: Shape, shape_out: Shape) -> int:
+        """Structurally non-zero entries of one sample's Jacobian block ∂y/∂x; by default one
+        per output (an elementwise map's diagonal, or a reshape's permutation)."""
+        return elements(shape_out)
+
+    def window_nonzeros(self, shape_in: Shape, shape_out: Shape) -> int | None:
+        """The structural count where the realised Jacobian is sparser (max pooling routes each
+        gradient to one argmax, though every window cell could be it); ``None`` elsewhere."""
+        return None
+
+    def forward_fold_refusal(self, shape_in: Shape) -> str | None:
+        """Why a batchnorm whose output feeds only this layer cannot fold into its input
+        channels, as words after the layer's path; ``None`` when it can (see folding.py)."""
+        return f"{self.description}, not a conv or fc"
+
+    def with_folded_bias(self) -> Layer | None:
+        """This layer once a batchnorm folds into it, when that gives it a bias it lacked (one per
+        output channel); ``None`` when it gains none."""
+        return None
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:

@@ -1,8 +1,13 @@
-"""Convolution and transposed convolution (deconvolution)."""
+"""Convolution and transposed convolution (deconvolution).
+
+Both are fold targets: a batchnorm right after one is a per-channel affine map of its outputs and
+multiplies into its weights and bias. Only a conv takes a batchnorm *before* it (forward), and
+only without zero padding; see convcalc/folding.py.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from convcalc.errors import OptionError, ShapeError
@@ -16,6 +21,7 @@ from convcalc.layers.base import (
     RFStep,
     Shape,
     derive,
+    format_option,
     format_shape,
     pair,
     require_at_least,
@@ -53,7 +59,20 @@ def check_filter_channels(declared: int | None, channels: int, groups: int) -> N
 
 
 @dataclass(frozen=True, kw_only=True)
-class Conv(Layer):
+class FilterBank(Layer):
+    """What conv and deconv share: F filters of KH×KW moved over an image with a stride (their
+    first options, in this order), and being fold targets for a batchnorm right after them."""
+
+    needs_image = True
+    folds_batchnorm = True
+
+    filters: int
+    kernel: IntPair
+    stride: IntPair = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conv(FilterBank):
     """2-D convolution with F filters of C/groups × KH × KW.
 
     Output, per axis: ⌊(W + 2P − D(K−1) − 1)/S⌋ + 1 (the notes' (W − K + 2P)/S + 1).
@@ -63,11 +82,8 @@ class Conv(Layer):
 
     type_name = "conv"
     aliases = ("conv2d",)
-    needs_image = True
+    description = "a conv"
 
-    filters: int
-    kernel: IntPair
-    stride: IntPair = 1
     pad: Padding = 0
     dilation: IntPair = 1
     groups: Groups = 1
@@ -75,51 +91,125 @@ class Conv(Layer):
     in_channels: int | None = None
 
     def __post_init__(self) -> None:
-        require_at_least("filters", self.filters, 1)
-        require_at_least("kernel", self.kernel, 1)
-        require_at_least("stride", self.stride, 1)
-        require_at_least("dilation", self.dilation, 1)
-        require_at_least("in_channels", self.in_channels, 1)
-        if not isinstance(self.pad, str):
-            require_at_least("pad", self.pad, 0)
-        if self.groups != "depthwise":
-            require_at_least("groups", self.groups, 1)
+        check_filter_options(self)
+
+    def windows_of(self, shape: Shape) -> tuple[Window, Window]:
+        """The height and width windows of this conv on a C×H×W input (padding resolved once)."""
+        return windows(
+            (shape[1], shape[2]),
+            pair(self.kernel),
+            pair(self.stride),
+            self.pad,
+            pair(self.dilation),
+        )
 
     def output_of(self, shape: Shape) -> Outcome:
-        channels, height, width = shape
-        groups = resolve_groups(self.groups, channels, self.filters)
-        check_filter_channels(self.in_channels, channels, groups)
-        rows, cols = windows(
-            (height, width), pair(self.kernel), pair(self.stride), self.pad, pair(self.dilation)
-        )
-        out = (self.filters, rows.output, cols.output)
+        channels = shape[0]
+        groups = grouping(self, channels)
+        rows, cols = self.windows_of(shape)
         kh, kw = pair(self.kernel)
         per_filter = channels // groups * kh * kw
-        params = self.filters * (per_filter + int(self.bias))
-        macs = self.filters * per_filter * rows.output * cols.output
         bias = " + 1" if self.bias else ""
-        derivations = (
-            *axis_derivations(rows, cols),
-            derive(
-                "output",
-                f"{filters_word(self.filters)} × {rows.output}×{cols.output}",
-                format_shape(out),
-            ),
-            derive("params", f"{self.filters} × ({channels // groups}·{kh}·{kw}{bias})", params),
-            derive(
-                "MACs",
-                f"{self.filters}·{channels // groups}·{kh}·{kw} × {rows.output}·{cols.output}",
-                macs,
-            ),
-        )
-        return Outcome(
-            output=out,
-            params=params,
-            macs=macs,
+        return filter_outcome(
+            self.filters,
+            (rows.output, cols.output),
+            axis_derivations(rows, cols),
+            params=self.filters * (per_filter + int(self.bias)),
+            params_formula=f"{self.filters} × ({channels // groups}·{kh}·{kw}{bias})",
+            weights=(self.filters, channels // groups, kh, kw),
+            positions=(rows.output, cols.output),
             rf=RFStep((rows.rf_step, cols.rf_step)),
             warnings=window_warnings(rows, cols),
-            derivations=derivations,
         )
+
+    def jacobian_nonzeros(self, shape_in: Shape, shape_out: Shape) -> int:
+        """F·(C/groups)·Σ taps_h·Σ taps_w: each output reads C/groups channels through the
+        kernel taps that land on real input cells (see :attr:`Window.real_taps`)."""
+        rows, cols = self.windows_of(shape_in)
+        groups = resolve_groups(self.groups, shape_in[0], self.filters)
+        return self.filters * (shape_in[0] // groups) * rows.real_taps * cols.real_taps
+
+    def zero_padding(self, shape: Shape) -> str:
+        """How this conv pads a C×H×W input, e.g. ``pad 1`` or ``pad same = 0+1 × 0+1``; empty if
+        it does not."""
+        pads = [(window.pad_before, window.pad_after) for window in self.windows_of(shape)]
+        if not any(before or after for before, after in pads):
+            return ""
+        if isinstance(self.pad, str):
+            sides = " × ".join(f"{before}+{after}" for before, after in pads)
+            return f"pad {self.pad} = {sides}"
+        return f"pad {format_option(self.pad)}"
+
+    def forward_fold_refusal(self, shape_in: Shape) -> str | None:
+        """A BN before a conv folds into its input channels, W'[f, c] = W[f, c]·a[c], unless the
+        conv zero-pads: its padded zeros come after the BN, which no W' can reproduce."""
+        padding = self.zero_padding(shape_in)
+        if padding:
+            return (
+                f"which zero-pads its input ({padding}), and those padded zeros would not be "
+                "normalised"
+            )
+        return None
+
+    def with_folded_bias(self) -> Conv | None:
+        """A folded BN gives a conv without bias one bias per filter."""
+        return None if self.bias else replace(self, bias=True)
+
+
+def check_filter_options(layer: Conv | Deconv) -> None:
+    """The checks conv and deconv share: filters, kernel, stride, dilation and in_channels ≥ 1,
+    a numeric pad ≥ 0, groups ≥ 1 unless ``depthwise``."""
+    require_at_least("filters", layer.filters, 1)
+    require_at_least("kernel", layer.kernel, 1)
+    require_at_least("stride", layer.stride, 1)
+    require_at_least("dilation", layer.dilation, 1)
+    require_at_least("in_channels", layer.in_channels, 1)
+    if not isinstance(layer.pad, str):
+        require_at_least("pad", layer.pad, 0)
+    if layer.groups != "depthwise":
+        require_at_least("groups", layer.groups, 1)
+
+
+def grouping(layer: Conv | Deconv, channels: int) -> int:
+    """The number of groups on ``channels`` input channels, once the channel rule is checked."""
+    groups = resolve_groups(layer.groups, channels, layer.filters)
+    check_filter_channels(layer.in_channels, channels, groups)
+    return groups
+
+
+def filter_outcome(
+    filters: int,
+    sizes: tuple[int, int],
+    axes: tuple[Derivation, ...],
+    *,
+    params: int,
+    params_formula: str,
+    weights: tuple[int, int, int, int],
+    positions: tuple[int, int],
+    rf: RFStep,
+    warnings: tuple[str, ...] = (),
+) -> Outcome:
+    """The outcome of a conv or deconv with ``filters`` output channels of ``sizes``.
+
+    MACs = the product of ``weights`` (the kernel elements one position meets) × the product of
+    ``positions`` (the positions the kernel visits: outputs for a conv, inputs for a deconv).
+    """
+    out = (filters, *sizes)
+    a, b, kh, kw = weights
+    macs = a * b * kh * kw * positions[0] * positions[1]
+    return Outcome(
+        output=out,
+        params=params,
+        macs=macs,
+        rf=rf,
+        warnings=warnings,
+        derivations=(
+            *axes,
+            derive("output", f"{filters_word(filters)} × {sizes[0]}×{sizes[1]}", format_shape(out)),
+            derive("params", params_formula, params),
+            derive("MACs", f"{a}·{b}·{kh}·{kw} × {positions[0]}·{positions[1]}", macs),
+        ),
+    )
 
 
 def filters_word(count: int) -> str:
@@ -164,7 +254,7 @@ def transposed_rf_step(kernel: int, stride: int, pad: int, dilation: int) -> Axi
 
 
 @dataclass(frozen=True, kw_only=True)
-class Deconv(Layer):
+class Deconv(FilterBank):
     """2-D transposed convolution ("deconvolution") with F filters.
 
     Output, per axis: (W − 1)·S − 2P + D(K − 1) + output_padding + 1.
@@ -174,11 +264,8 @@ class Deconv(Layer):
 
     type_name = "deconv"
     aliases = ("convtranspose", "convtranspose2d", "deconv2d")
-    needs_image = True
+    description = "a transposed conv"
 
-    filters: int
-    kernel: IntPair
-    stride: IntPair = 1
     pad: IntPair = 0
     output_padding: IntPair = 0
     dilation: IntPair = 1
@@ -187,15 +274,8 @@ class Deconv(Layer):
     in_channels: int | None = None
 
     def __post_init__(self) -> None:
-        require_at_least("filters", self.filters, 1)
-        require_at_least("kernel", self.kernel, 1)
-        require_at_least("stride", self.stride, 1)
-        require_at_least("dilation", self.dilation, 1)
-        require_at_least("pad", self.pad, 0)
+        check_filter_options(self)
         require_at_least("output_padding", self.output_padding, 0)
-        require_at_least("in_channels", self.in_channels, 1)
-        if self.groups != "depthwise":
-            require_at_least("groups", self.groups, 1)
         for extra, stride, dilation in zip(
             pair(self.output_padding), pair(self.stride), pair(self.dilation), strict=True
         ):
@@ -207,8 +287,7 @@ class Deconv(Layer):
 
     def output_of(self, shape: Shape) -> Outcome:
         channels, height, width = shape
-        groups = resolve_groups(self.groups, channels, self.filters)
-        check_filter_channels(self.in_channels, channels, groups)
+        groups = grouping(self, channels)
         geometry = list(
             zip(
                 ("height", "width"),
@@ -222,38 +301,63 @@ class Deconv(Layer):
             )
         )
         sizes = []
-        derivations = []
+        axes = []
         for axis, size, k, s, p, extra, d in geometry:
             out = transposed_axis(size, k, s, p, extra, d)
             if out < 1:
                 raise ShapeError(f"{axis}: the output would have {out} cells; reduce pad")
             sizes.append(out)
             kernel = f"{d}·({k} − 1)" if d != 1 else f"({k} − 1)"
-            derivations.append(
-                derive(axis, f"({size} − 1)·{s} − 2·{p} + {kernel} + {extra} + 1", out)
-            )
+            axes.append(derive(axis, f"({size} − 1)·{s} − 2·{p} + {kernel} + {extra} + 1", out))
         kh, kw = pair(self.kernel)
         per_input = self.filters // groups * kh * kw
-        params = channels * per_input + self.filters * int(self.bias)
-        macs = channels * per_input * height * width
         bias = f" + {self.filters}" if self.bias else ""
-        out_shape = (self.filters, sizes[0], sizes[1])
-        derivations += [
-            derive(
-                "output",
-                f"{filters_word(self.filters)} × {sizes[0]}×{sizes[1]}",
-                format_shape(out_shape),
-            ),
-            derive("params", f"{channels}·{self.filters // groups}·{kh}·{kw}{bias}", params),
-            derive(
-                "MACs", f"{channels}·{self.filters // groups}·{kh}·{kw} × {height}·{width}", macs
-            ),
-        ]
         steps = tuple(transposed_rf_step(k, s, p, d) for _, _, k, s, p, _, d in geometry)
-        return Outcome(
-            output=out_shape,
-            params=params,
-            macs=macs,
+        return filter_outcome(
+            self.filters,
+            (sizes[0], sizes[1]),
+            tuple(axes),
+            params=channels * per_input + self.filters * int(self.bias),
+            params_formula=f"{channels}·{self.filters // groups}·{kh}·{kw}{bias}",
+            weights=(channels, self.filters // groups, kh, kw),
+            positions=(height, width),
             rf=RFStep((steps[0], steps[1])),
-            derivations=tuple(derivations),
         )
+
+    def jacobian_nonzeros(self, shape_in: Shape, shape_out: Shape) -> int:
+        """F·(C/groups) × per axis the (input i, tap k) pairs that reach an output (see
+        :func:`transposed_taps`)."""
+        groups = resolve_groups(self.groups, shape_in[0], self.filters)
+        rows, cols = (
+            transposed_taps(size, k, s, p, d, out)
+            for size, k, s, p, d, out in zip(
+                shape_in[1:],
+                pair(self.kernel),
+                pair(self.stride),
+                pair(self.pad),
+                pair(self.dilation),
+                shape_out[1:],
+                strict=True,
+            )
+        )
+        return self.filters * (shape_in[0] // groups) * rows * cols
+
+    def forward_fold_refusal(self, shape_in: Shape) -> str | None:
+        """A transposed conv never takes a BN before it: its border outputs receive fewer taps,
+        so the BN's shift is not one bias per channel."""
+        return (
+            f"{self.description}, whose border outputs receive fewer taps, so the BN's shift is "
+            "not one bias per channel"
+        )
+
+    def with_folded_bias(self) -> Deconv | None:
+        """A folded BN gives a deconv without bias one bias per filter."""
+        return None if self.bias else replace(self, bias=True)
+
+
+def transposed_taps(size: int, kernel: int, stride: int, pad: int, dilation: int, out: int) -> int:
+    """The (input i, tap k) pairs of a transposed conv axis that reach an output:
+    0 ≤ i·S − P + k·D < W_out (each pair reaches exactly one output)."""
+    return sum(
+        1 for i in range(size) for k in range(kernel) if 0 <= i * stride - pad + k * dilation < out
+    )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from convcalc.errors import ShapeError
 from convcalc.layers.base import (
     GLOBAL_STEP,
+    SAVES_NOTHING,
     Layer,
     Outcome,
+    Saved,
     Shape,
     derive,
     elements,
@@ -19,9 +21,19 @@ from convcalc.layers.base import (
 
 @dataclass(frozen=True, kw_only=True)
 class Flatten(Layer):
-    """C×H×W → a vector of C·H·W values. No params; the field becomes the whole input."""
+    """C×H×W → a vector of C·H·W values. No params; the field becomes the whole input.
+
+    A reshape: the output is a view of the input's storage, backward keeps nothing, and the
+    Jacobian is a permutation (one entry per output).
+    """
 
     type_name = "flatten"
+    description = "a reshape"
+    is_reshape = True
+
+    def saved_tensors(self, shape_in: Shape, shape_out: Shape, batch: int) -> Saved:
+        """Nothing: the gradient is only reshaped back."""
+        return SAVES_NOTHING
 
     def output_of(self, shape: Shape) -> Outcome:
         size = elements(shape)
@@ -35,10 +47,12 @@ class Flatten(Layer):
 @dataclass(frozen=True, kw_only=True)
 class FC(Layer):
     """Fully connected: a vector of D_in → ``out``. Params: D_in·out + out·bias. MACs: D_in·out.
-    Every output sees the whole input."""
+    Every output sees the whole input. Backward keeps the input (for the weight gradient)."""
 
     type_name = "fc"
     aliases = ("linear", "dense")
+    description = "an fc"
+    folds_batchnorm = True
 
     out: int
     bias: bool = True
@@ -71,3 +85,15 @@ class FC(Layer):
                 derive("MACs", f"{inputs}·{self.out}", inputs * self.out),
             ),
         )
+
+    def jacobian_nonzeros(self, shape_in: Shape, shape_out: Shape) -> int:
+        """D_in per output: the Jacobian is the dense weight matrix."""
+        return elements(shape_in) * elements(shape_out)
+
+    def forward_fold_refusal(self, shape_in: Shape) -> str | None:
+        """A BN before an fc always folds into its input features (an fc has no padding)."""
+        return None
+
+    def with_folded_bias(self) -> FC | None:
+        """A folded BN gives an fc without bias one bias per output."""
+        return None if self.bias else replace(self, bias=True)

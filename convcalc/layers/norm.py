@@ -8,10 +8,21 @@ each sample's own statistics, at test time too, so they never fold.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar
 
 from convcalc.errors import OptionError, ShapeError
-from convcalc.layers.base import Layer, Outcome, Shape, derive, elements, require_at_least
+from convcalc.layers.base import (
+    Extra,
+    Layer,
+    Outcome,
+    Saved,
+    Shape,
+    derive,
+    elements,
+    require_at_least,
+)
 
 
 def check_eps(eps: float) -> None:
@@ -26,11 +37,13 @@ class BatchNorm(Layer):
 
     Params: 2C (γ, β) when affine. Buffers: 2C (running mean μ and variance σ²).
     Train: y = γ(x − mean_batch)/√(var_batch + ε) + β, and μ, σ² move towards the batch's
-    statistics by ``momentum``. Test: y = γ(x − μ)/√(σ² + ε) + β, a per-channel affine map.
+    statistics by ``momentum``. Test: y = γ(x − μ)/√(σ² + ε) + β, a per-channel affine map,
+    which is what folding folds and what the Jacobian counts (its diagonal).
     """
 
     type_name = "batchnorm"
     aliases = ("bn", "batchnorm2d", "batchnorm1d")
+    description = "another normalisation"
 
     eps: float = 1e-5
     momentum: float = 0.1
@@ -38,6 +51,10 @@ class BatchNorm(Layer):
 
     def __post_init__(self) -> None:
         check_eps(self.eps)
+
+    def saved_tensors(self, shape_in: Shape, shape_out: Shape, batch: int) -> Saved:
+        """The input and 2·C values for the batch: its mean and inverse std per channel."""
+        return Saved(input=True, extra=Extra(2 * shape_in[0], "batch mean and inverse std"))
 
     def output_of(self, shape: Shape) -> Outcome:
         channels = shape[0]
@@ -70,18 +87,69 @@ class BatchNorm(Layer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class LayerNorm(Layer):
+class PerSampleNorm(Layer):
+    """A normalisation with each sample's own statistics, at test time too: no fixed affine map,
+    so it never folds. Each sample's values split into :meth:`sets` normalised sets.
+
+    Backward keeps its input and, per set and sample, :meth:`kept_per_set` statistics (mean and
+    inverse std). Each output depends on every input of its set: the Jacobian has (values per
+    set) entries per output.
+    """
+
+    description = "another normalisation"
+    title: ClassVar[str] = ""
+    """The layer's usual name, e.g. ``LayerNorm``."""
+    statistics_over: ClassVar[str] = ""
+    """What one set of statistics covers, e.g. ``over its C×H×W values``."""
+    kept_what: ClassVar[str] = ""
+    """What backward's kept statistics are, in words."""
+
+    @abstractmethod
+    def sets(self, shape: Shape) -> int:
+        """How many sets one sample of ``shape`` is normalised in."""
+
+    def kept_per_set(self) -> int:
+        """Statistics backward keeps per set: its mean and inverse std."""
+        return 2
+
+    def saved_tensors(self, shape_in: Shape, shape_out: Shape, batch: int) -> Saved:
+        """The input and kept_per_set · N · sets statistics."""
+        count = self.kept_per_set() * batch * self.sets(shape_in)
+        return Saved(input=True, extra=Extra(count, self.kept_what))
+
+    def jacobian_nonzeros(self, shape_in: Shape, shape_out: Shape) -> int:
+        """The values of one set per output."""
+        return elements(shape_out) * (elements(shape_in) // self.sets(shape_in))
+
+    @property
+    def fold_refusal(self) -> str:
+        """Why this normalisation does not fold, for BN folding's report."""
+        return (
+            f"{self.title} uses each sample's own statistics ({self.statistics_over}) at test "
+            "time too, so it is no fixed affine map and cannot fold"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerNorm(PerSampleNorm):
     """Layer normalisation over all C×H×W values of each sample. Params: 2·C·H·W when affine
     (elementwise γ and β, as ``torch.nn.LayerNorm(normalized_shape=[C, H, W])``)."""
 
     type_name = "layernorm"
     aliases = ("ln",)
+    title = "LayerNorm"
+    statistics_over = "over its C×H×W values"
+    kept_what = "per-sample mean and inverse std"
 
     eps: float = 1e-5
     affine: bool = True
 
     def __post_init__(self) -> None:
         check_eps(self.eps)
+
+    def sets(self, shape: Shape) -> int:
+        """One set: the whole sample."""
+        return 1
 
     def output_of(self, shape: Shape) -> Outcome:
         size = elements(shape)
@@ -94,12 +162,15 @@ class LayerNorm(Layer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GroupNorm(Layer):
+class GroupNorm(PerSampleNorm):
     """Group normalisation: the C channels split into ``groups``, each normalised per sample.
     C must divide by groups. Params: 2C when affine."""
 
     type_name = "groupnorm"
     aliases = ("gn",)
+    title = "GroupNorm"
+    statistics_over = "over each group of channels"
+    kept_what = "per-group mean and inverse std"
 
     groups: int
     eps: float = 1e-5
@@ -108,6 +179,10 @@ class GroupNorm(Layer):
     def __post_init__(self) -> None:
         require_at_least("groups", self.groups, 1)
         check_eps(self.eps)
+
+    def sets(self, shape: Shape) -> int:
+        """One set per group."""
+        return self.groups
 
     def output_of(self, shape: Shape) -> Outcome:
         channels = shape[0]
@@ -122,19 +197,31 @@ class GroupNorm(Layer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class InstanceNorm(Layer):
+class InstanceNorm(PerSampleNorm):
     """Instance normalisation: each channel of each sample over its own H×W. Params: 2C when
     affine (off by default, as in PyTorch). Needs more than one value per channel."""
 
     type_name = "instancenorm"
     aliases = ("instancenorm2d",)
     needs_image = True
+    title = "InstanceNorm"
+    statistics_over = "over each channel's H×W"
+    kept_what = "per-instance statistics"
 
     eps: float = 1e-5
     affine: bool = False
 
     def __post_init__(self) -> None:
         check_eps(self.eps)
+
+    def sets(self, shape: Shape) -> int:
+        """One set per channel."""
+        return shape[0]
+
+    def kept_per_set(self) -> int:
+        """Mean and inverse std, and when affine the weight repeated per sample (as PyTorch
+        keeps it)."""
+        return 3 if self.affine else 2
 
     def output_of(self, shape: Shape) -> Outcome:
         channels, height, width = shape

@@ -7,35 +7,108 @@ training keeps that position (the "max id") for every output value.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar
 
 from convcalc.errors import OptionError
 from convcalc.layers.base import (
     GLOBAL_STEP,
+    SAVES_INPUT,
+    SAVES_NOTHING,
     AxisStep,
+    Derivation,
+    Extra,
     IntPair,
     Layer,
     Outcome,
     Padding,
     RFStep,
+    Saved,
     Shape,
     derive,
+    elements,
     format_shape,
     pair,
     require_at_least,
 )
 from convcalc.layers.conv import axis_derivations, window_warnings
-from convcalc.layers.window import resolve_padding, windows
+from convcalc.layers.window import Window, windows
+
+INDEX_BYTES = 8
+"""Max pooling's argmax indices are int64 whatever the dtype."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class Pool(Layer):
+class Pooling(Layer):
+    """What every pool shares: no weights, C in = C out, and a choice of reduction.
+
+    Backward keeps, per PyTorch: for a max pool its input and an int64 argmax index per output;
+    for an average pool its input (none when it is computed as a plain mean, see
+    :meth:`is_plain_mean`). The Jacobian of an average pool has one entry per window cell that
+    is real input; a max pool's realised Jacobian has one per output (the stored argmax), the
+    window count being its structural count.
+    """
+
+    needs_image = True
+    description = "a pool"
+    takes_max: ClassVar[bool] = False
+    """Max (each output is its window's largest value) rather than average pooling."""
+
+    @abstractmethod
+    def window_cells(self, shape_in: Shape, shape_out: Shape) -> int:
+        """Σ over one sample's outputs of the real input cells in their window."""
+
+    def is_plain_mean(self) -> bool:
+        """Whether PyTorch computes this average pool as a mean over each whole map, whose
+        backward keeps nothing (global, or adaptive to 1×1)."""
+        return False
+
+    def saved_tensors(self, shape_in: Shape, shape_out: Shape, batch: int) -> Saved:
+        """Max: the input and N·|output| int64 indices; average: the input, or nothing for a
+        plain mean."""
+        if self.takes_max:
+            indices = Extra(elements(shape_out) * batch, "int64 argmax indices", INDEX_BYTES)
+            return Saved(input=True, extra=indices)
+        return SAVES_NOTHING if self.is_plain_mean() else SAVES_INPUT
+
+    def jacobian_nonzeros(self, shape_in: Shape, shape_out: Shape) -> int:
+        """Average: the window cells; max: one per output (the argmax backward routes to)."""
+        if self.takes_max:
+            return elements(shape_out)
+        return self.window_cells(shape_in, shape_out)
+
+    def window_nonzeros(self, shape_in: Shape, shape_out: Shape) -> int | None:
+        """Max pooling's structural count: every window cell could be the max."""
+        return self.window_cells(shape_in, shape_out) if self.takes_max else None
+
+
+def pooled(
+    channels: int,
+    size: tuple[int, int],
+    rf: RFStep,
+    *,
+    pools: str = "",
+    axes: tuple[Derivation, ...] = (),
+    warnings: tuple[str, ...] = (),
+) -> Outcome:
+    """A pool's outcome: C × ``size``, no params or MACs; ``pools`` notes what one output pools."""
+    out = (channels, *size)
+    formula = f"{channels} channels × {size[0]}×{size[1]}{pools}"
+    return Outcome(
+        output=out,
+        rf=rf,
+        warnings=warnings,
+        derivations=(*axes, derive("output", formula, format_shape(out))),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pool(Pooling):
     """A sliding-window pool over each channel: out = ⌊(W + 2P − K_eff)/S⌋ + 1 per axis
     (with ``ceil_mode``, rounded up unless that window would start beyond the input plus the
     leading padding, as PyTorch does). Stride defaults to the kernel. Padding may be at most half
     the kernel (PyTorch checks K, not the dilated K_eff). No params, no MACs."""
-
-    needs_image = True
 
     kernel: IntPair
     stride: IntPair | None = None
@@ -53,36 +126,42 @@ class Pool(Layer):
         if not isinstance(self.pad, str):
             require_at_least("pad", self.pad, 0)
 
-    def output_of(self, shape: Shape) -> Outcome:
-        channels, height, width = shape
-        kernel = pair(self.kernel)
+    def windows_of(self, shape: Shape) -> tuple[Window, Window]:
+        """The height and width windows of this pool on a C×H×W input (padding resolved once)."""
         stride = pair(self.stride if self.stride is not None else self.kernel)
-        dilation = self.dilation_pair
-        pads = resolve_padding(self.pad, (height, width), kernel, stride, dilation)
-        for axis, k, (before, after) in zip(("height", "width"), kernel, pads, strict=True):
+        return windows(
+            (shape[1], shape[2]),
+            pair(self.kernel),
+            stride,
+            self.pad,
+            self.dilation_pair,
+            self.ceil_mode,
+        )
+
+    def output_of(self, shape: Shape) -> Outcome:
+        rows, cols = self.windows_of(shape)
+        for window in (rows, cols):
             # PyTorch checks the kernel itself (pool2d_shape_check: K/2 ≥ P), not the dilated
             # kernel, which is the stricter of its two padding checks.
-            if 2 * max(before, after) > k:
+            widest = max(window.pad_before, window.pad_after)
+            if 2 * widest > window.kernel:
                 raise OptionError(
                     "pad",
-                    f"{max(before, after)} on the {axis} is more than half the kernel "
-                    f"({k}); PyTorch refuses that",
+                    f"{widest} on the {window.axis} is more than half the kernel "
+                    f"({window.kernel}); PyTorch refuses that",
                 )
-        rows, cols = windows((height, width), kernel, stride, self.pad, dilation, self.ceil_mode)
-        out = (channels, rows.output, cols.output)
-        return Outcome(
-            output=out,
-            rf=RFStep((rows.rf_step, cols.rf_step)),
+        return pooled(
+            shape[0],
+            (rows.output, cols.output),
+            RFStep((rows.rf_step, cols.rf_step)),
+            axes=axis_derivations(rows, cols),
             warnings=window_warnings(rows, cols),
-            derivations=(
-                *axis_derivations(rows, cols),
-                derive(
-                    "output",
-                    f"{channels} channels × {rows.output}×{cols.output}",
-                    format_shape(out),
-                ),
-            ),
         )
+
+    def window_cells(self, shape_in: Shape, shape_out: Shape) -> int:
+        """C·Σ taps_h·Σ taps_w: padded cells are no input (see :attr:`Window.real_taps`)."""
+        rows, cols = self.windows_of(shape_in)
+        return shape_in[0] * rows.real_taps * cols.real_taps
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +170,7 @@ class MaxPool(Pool):
 
     type_name = "maxpool"
     aliases = ("maxpool2d",)
+    takes_max = True
 
     dilation: IntPair = 1
 
@@ -130,11 +210,9 @@ def adaptive_rf_step(size: int, out: int) -> AxisStep:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AdaptivePool(Layer):
+class AdaptivePool(Pooling):
     """Adaptive pooling to a fixed C×h×w output whatever the input's H×W: output i along an axis
     pools input cells ⌊i·W/w⌋ … ⌈(i+1)·W/w⌉ − 1. An output of 1×1 is global pooling."""
-
-    needs_image = True
 
     output: IntPair
 
@@ -148,14 +226,14 @@ class AdaptivePool(Layer):
             step = GLOBAL_STEP
         else:
             step = RFStep((adaptive_rf_step(height, out_h), adaptive_rf_step(width, out_w)))
-        out = (channels, out_h, out_w)
-        return Outcome(
-            output=out,
-            rf=step,
-            derivations=(
-                derive("output", f"{channels} channels × {out_h}×{out_w}", format_shape(out)),
-            ),
-        )
+        return pooled(channels, (out_h, out_w), step)
+
+    def window_cells(self, shape_in: Shape, shape_out: Shape) -> int:
+        """C·Π over the axes of Σ window lengths (adaptive windows may overlap)."""
+        cells = shape_in[0]
+        for size, out in zip(shape_in[1:], shape_out[1:], strict=True):
+            cells *= sum(end - start for start, end in adaptive_windows(size, out))
+        return cells
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +243,10 @@ class AdaptiveAvgPool(AdaptivePool):
     type_name = "adaptiveavgpool"
     aliases = ("adaptiveavgpool2d",)
 
+    def is_plain_mean(self) -> bool:
+        """PyTorch computes a 1×1 adaptive average as a mean, which keeps nothing."""
+        return pair(self.output) == (1, 1)
+
 
 @dataclass(frozen=True, kw_only=True)
 class AdaptiveMaxPool(AdaptivePool):
@@ -172,28 +254,20 @@ class AdaptiveMaxPool(AdaptivePool):
 
     type_name = "adaptivemaxpool"
     aliases = ("adaptivemaxpool2d",)
+    takes_max = True
 
 
 @dataclass(frozen=True, kw_only=True)
-class GlobalPool(Layer):
+class GlobalPool(Pooling):
     """Global pooling: C×H×W → C×1×1; each output sees the whole input."""
-
-    needs_image = True
 
     def output_of(self, shape: Shape) -> Outcome:
         channels, height, width = shape
-        out = (channels, 1, 1)
-        return Outcome(
-            output=out,
-            rf=GLOBAL_STEP,
-            derivations=(
-                derive(
-                    "output",
-                    f"{channels} channels × 1×1 (pools {height}×{width})",
-                    format_shape(out),
-                ),
-            ),
-        )
+        return pooled(channels, (1, 1), GLOBAL_STEP, pools=f" (pools {height}×{width})")
+
+    def window_cells(self, shape_in: Shape, shape_out: Shape) -> int:
+        """Every input value: each channel's output reads the whole channel."""
+        return elements(shape_in)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +277,10 @@ class GlobalAvgPool(GlobalPool):
     type_name = "globalavgpool"
     aliases = ("gap",)
 
+    def is_plain_mean(self) -> bool:
+        """PyTorch computes a global average as a mean, which keeps nothing."""
+        return True
+
 
 @dataclass(frozen=True, kw_only=True)
 class GlobalMaxPool(GlobalPool):
@@ -210,3 +288,4 @@ class GlobalMaxPool(GlobalPool):
 
     type_name = "globalmaxpool"
     aliases = ("gmp",)
+    takes_max = True

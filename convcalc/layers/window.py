@@ -74,6 +74,18 @@ class Window:
         return max(0, last_real - last_covered)
 
     @property
+    def real_taps(self) -> int:
+        """Σ over output positions o of the kernel taps k ∈ [0, K) that land on a real input cell,
+        0 ≤ o·S − P_before + k·D < W: padded taps read no input, so borders see fewer."""
+        total = 0
+        for position in range(self.output):
+            start = position * self.stride - self.pad_before
+            total += sum(
+                1 for k in range(self.kernel) if 0 <= start + k * self.dilation < self.size
+            )
+        return total
+
+    @property
     def rf_step(self) -> AxisStep:
         """span = K_eff − 1, stride = S, offset = (K_eff − 1)/2 − P_before."""
         return AxisStep(

@@ -102,10 +102,8 @@ def emit(
     as_json: bool,
     output: Path | None,
     table: Callable[[Report], Any],
-    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Render ``report`` in the chosen format to stdout or ``output``; ``extra`` keys are added
-    to the JSON document."""
+    """Render ``report`` in the chosen format to stdout or ``output``."""
     if as_json:
         fmt = OutputFormat.JSON
     if fmt is OutputFormat.TABLE:
@@ -128,8 +126,6 @@ def emit(
         OutputFormat.MARKDOWN: plain.to_markdown,
     }[fmt]
     text = renderer(report)
-    if extra and fmt is OutputFormat.JSON:
-        text = plain.dumps({**report.to_document(), **extra}) + "\n"
     if output is None:
         sys.stdout.write(text)
     else:
@@ -351,15 +347,14 @@ def layer(
 
         report = with_views(report, memory=False, jacobian=True)
         warn(report)
-        extra: dict[str, Any] | None = None
         if fold:
-            report, extra = with_folded_form(report)
-        emit(report, fmt, as_json, output, lazy_table("layer_table"), extra)
+            report = with_folded_form(report)
+        emit(report, fmt, as_json, output, lazy_table("layer_table"))
 
 
-def with_folded_form(report: Report) -> tuple[Report, dict[str, Any]]:
+def with_folded_form(report: Report) -> Report:
     """``layer --fold``: the batchnorm's row with the folded form appended to its derivations,
-    and the same as the JSON key ``bn_fold``."""
+    and the form as a report extra (the JSON key ``bn_fold``)."""
     from dataclasses import replace
 
     from convcalc.folding import folded_form
@@ -370,7 +365,7 @@ def with_folded_form(report: Report) -> tuple[Report, dict[str, Any]]:
     if form is None:
         raise SpecError(f"--fold applies to --type bn only, not {row.type}")
     row = replace(row, derivations=row.derivations + form.derivations())
-    return replace(report, rows=(row,)), {"bn_fold": form.to_document()}
+    return replace(report, rows=(row,), extras=(*report.extras, form))
 
 
 def build_layer(

@@ -63,9 +63,11 @@ def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
     Backward folds are preferred; forward folds are tried only for batchnorms that cannot fold
     backward, and the reason of a batchnorm that folds neither way names both obstacles.
 
-    The ``*_after`` totals are the inference network's (what :func:`fold_network` builds): both
-    backward and forward folds are removed, since both are exact. params_after = params − the
-    removed BNs' 2C (0 without affine) + the bias each receiving layer gains if it had none;
+    The ``*_after`` totals are the inference network's (what :func:`fold_network` builds), with
+    the backward folds removed as SPEC.md §4 defines them; a batchnorm that could fold forward
+    stays in ``not_folded`` (its reason says so) and is listed in ``forward``; params_after_forward
+    counts those too. params_after = params − the removed BNs' 2C (0 without affine) + the bias
+    each receiving layer gains if it had none;
     buffers_after = buffers − their 2C running statistics; activation_bytes_after =
     activation_bytes − their outputs; macs_after = MACs (a BN adds none, and bias adds are not
     counted).
@@ -87,22 +89,34 @@ def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
             ahead, blocked = forward_target(row, rows, readers)
             if ahead is not None:
                 forward.append(FoldedBN(row.index, ahead))
-            else:
-                not_folded.append(
-                    UnfoldedBN(row.index, f"{reason}; nor can it fold forward: {blocked}")
+                blocked = (
+                    f"it can fold forward into {rows[ahead].path} instead, which does not "
+                    "zero-pad (see `forward`)"
                 )
-    removed = [rows[fold.bn] for fold in (*folded, *forward)]
+            else:
+                blocked = f"nor can it fold forward: {blocked}"
+            not_folded.append(UnfoldedBN(row.index, f"{reason}; {blocked}"))
+    removed = [rows[fold.bn] for fold in folded]
     return Folding(
         folded=tuple(folded),
         not_folded=tuple(not_folded),
-        params_after=sum(row.params for row in rows)
-        - sum(row.params for row in removed)
-        + sum(bias_gained(rows[into]) for into in {fold.into for fold in (*folded, *forward)}),
+        params_after=params_without(rows, folded),
+        params_after_forward=params_without(rows, folded + forward),
         macs_after=sum(row.macs for row in rows),
         buffers_after=sum(row.buffers for row in rows) - sum(row.buffers for row in removed),
         activation_bytes_after=sum(row.activation_bytes for row in rows)
         - sum(row.activation_bytes for row in removed),
         forward=tuple(forward),
+    )
+
+
+def params_without(rows: tuple[Row, ...], folds: list[FoldedBN]) -> int:
+    """The params once ``folds`` are applied: minus each BN's 2C (0 without affine), plus the
+    bias each receiving layer gains if it had none."""
+    return (
+        sum(row.params for row in rows)
+        - sum(rows[fold.bn].params for fold in folds)
+        + sum(bias_gained(rows[into]) for into in {fold.into for fold in folds})
     )
 
 
@@ -205,8 +219,7 @@ def forward_target(
 
 
 def fold_network(report: Report) -> Report:
-    """The inference-time network: ``report`` with its folded batchnorms (backward and forward)
-    removed.
+    """The inference-time network: ``report`` with its (backward) folded batchnorms removed.
 
     Rows are re-indexed in order; a source that was a removed BN becomes that BN's own source, so
     the dataflow graph stays connected. Each receiving conv, deconv or fc gets ``bias: true`` and
@@ -317,6 +330,10 @@ class FoldedForm:
             "activation_bytes_saved": self.activation_bytes_saved,
             "macs_saved": 0,
         }
+
+    def annotate(self, document: dict[str, Any]) -> None:
+        """As a report extra: add ``bn_fold`` to the JSON document."""
+        document["bn_fold"] = self.to_document()
 
 
 def folded_form(row: Row, batch: int, bytes_per_value: int) -> FoldedForm | None:

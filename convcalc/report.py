@@ -125,9 +125,11 @@ class UnfoldedBN:
 class Folding:
     """Which batchnorms fold where, and the totals of the network once they are folded.
 
-    ``folded`` fold backward into the layer before them, ``forward`` into the conv or fc after
-    them (only when no backward fold exists). The ``*_after`` totals are those of the inference
-    network with both kinds removed; row indices refer to the analyzed (unfolded) rows.
+    ``folded`` fold backward into the layer before them (SPEC.md §4); every other normalisation
+    layer is in ``not_folded`` with its reason. ``forward`` lists the batchnorms among those that
+    could instead fold into the conv or fc after them (exact there, as that layer does not
+    zero-pad). The ``*_after`` totals are those of the inference network with the ``folded``
+    batchnorms removed; row indices refer to the analyzed (unfolded) rows.
     """
 
     folded: tuple[FoldedBN, ...]
@@ -137,11 +139,12 @@ class Folding:
     buffers_after: int
     activation_bytes_after: int
     forward: tuple[FoldedBN, ...] = ()
+    params_after_forward: int = 0
 
     @property
     def removed(self) -> tuple[FoldedBN, ...]:
-        """Every batchnorm that disappears at inference, backward folds first."""
-        return self.folded + self.forward
+        """The batchnorms that disappear from the inference network: the backward folds."""
+        return self.folded
 
     def to_document(self, rows: tuple[Row, ...]) -> dict[str, Any]:
         """SPEC.md §3's ``bn_folding`` object; ``rows`` are the rows the indices refer to."""
@@ -154,6 +157,7 @@ class Folding:
             "forward": [{"bn": path[f.bn], "into": path[f.into]} for f in self.forward],
             "buffers_after": self.buffers_after,
             "activation_bytes_after": self.activation_bytes_after,
+            "params_after_forward": self.params_after_forward,
         }
 
     def receivers(self, rows: tuple[Row, ...]) -> dict[str, tuple[str, ...]]:

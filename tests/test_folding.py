@@ -161,9 +161,14 @@ def test_bn_into_an_unpadded_conv_folds_forward() -> None:
     folding = report.to_document()["bn_folding"]
     assert folding["folded"] == []
     assert folding["forward"] == [{"bn": "batchnorm1", "into": "conv1"}]
-    assert folding["not_folded"] == []
-    assert folding["params_after"] == 5 * 3 * 9 + 5
-    assert folding["buffers_after"] == 0
+    # SPEC §4: a BN after a nonlinearity does not fold (backward); the reason names the way out.
+    assert reasons(folding)["batchnorm1"] == (
+        "it follows relu1, a nonlinearity, not a conv, deconv or fc; it can fold forward into "
+        "conv1 instead, which does not zero-pad (see `forward`)"
+    )
+    assert folding["params_after"] == report.totals.params == 5 * 3 * 9 + 2 * 3
+    assert folding["buffers_after"] == report.totals.buffers == 2 * 3
+    assert folding["params_after_forward"] == 5 * 3 * 9 + 5
 
 
 def test_bn_into_a_padded_conv_does_not_fold_and_says_why() -> None:
@@ -254,20 +259,22 @@ def test_fold_network_reindexes_and_remaps_sources() -> None:
         "  - residual: {body: [{conv: {filters: 4, kernel: 3, pad: 1}}, bn]}"
     )
     folded = fold_network(report)
+    # batchnorm1 reads the network input: it could only fold forward, so it stays.
     assert [row.path for row in folded.rows] == [
+        "batchnorm1",
         "conv1",
         "relu1",
         "residual1.body.conv1",
         "residual1.add",
     ]
-    assert [row.index for row in folded.rows] == [0, 1, 2, 3]
-    assert [row.sources for row in folded.rows] == [(NETWORK_INPUT,), (0,), (1,), (2, 1)]
-    conv = folded.rows[0]
+    assert [row.index for row in folded.rows] == [0, 1, 2, 3, 4]
+    assert [row.sources for row in folded.rows] == [(NETWORK_INPUT,), (0,), (1,), (2,), (3, 2)]
+    conv = folded.rows[1]
     assert isinstance(conv.layer, Conv)
     assert conv.layer.bias
     assert conv.params == 4 * 27 + 4
     assert folded.totals.params == report.folding.params_after
-    assert folded.totals.buffers == report.folding.buffers_after == 0
+    assert folded.totals.buffers == report.folding.buffers_after == 2 * 3
     assert folded.totals.activation_bytes == report.folding.activation_bytes_after
     assert folded.totals.macs == report.folding.macs_after == report.totals.macs
     assert folded.before is report

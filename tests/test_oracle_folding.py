@@ -169,6 +169,7 @@ def test_forward_folding_is_exact_only_without_padding(seed: int, pad: int) -> N
     assert exact == (pad == 0)
     assert (len(folding.forward) == 1) == exact
     if exact:
-        assert folding.params_after == count(fused)
+        assert folding.params_after_forward == count(fused)
+        assert "fold forward into conv1 instead" in folding.not_folded[0].reason
     else:
         assert "zero-pads its input (pad 1)" in folding.not_folded[0].reason

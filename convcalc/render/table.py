@@ -169,15 +169,17 @@ def folding_lines(report: Report) -> Text:
     folding = report.folding
     original = report.before or report
     rows = original.rows
-    batchnorms = len(folding.removed) + sum(
+    batchnorms = len(folding.folded) + sum(
         1 for n in folding.not_folded if rows[n.bn].type == "batchnorm"
     )
     text = Text()
     text.append("BN folding ", style="bold")
     forward = (
-        f" ({len(folding.forward)} forward into the conv after them)" if folding.forward else ""
+        f" ({len(folding.forward)} more could fold forward into the conv after them)"
+        if folding.forward
+        else ""
     )
-    text.append(f"{len(folding.removed)} of {batchnorms} batchnorms fold{forward}; ")
+    text.append(f"{len(folding.folded)} of {batchnorms} batchnorms fold{forward}; ")
     if report.before is None:
         text.append(
             f"params {report.totals.params:,} → {folding.params_after:,}, buffers "
@@ -200,12 +202,6 @@ def folding_lines(report: Report) -> Text:
                 "W' = W·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β",
                 style="green",
             )
-    for fold in folding.forward:
-        text.append(
-            f"\n  {rows[fold.bn].path} folds forward into {rows[fold.into].path} "
-            "(it does not zero-pad)",
-            style="dim",
-        )
     for stays in folding.not_folded:
         text.append(f"\n  {rows[stays.bn].path} stays: {stays.reason}", style="dim")
     return text

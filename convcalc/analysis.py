@@ -193,21 +193,19 @@ class Analyzer:
         where = self.where(node, "residual", scope.prefix)
         if len(entry.shape) != 3 or len(body.shape) != 3:
             raise ShapeError("shortcut: project needs images on both sides of the body", where)
-        stride = tuple(
+        rows, cols = (
             projection_stride(
                 entry.shape[axis], body.shape[axis], body_stride(entry, body, axis - 1)
             )
             for axis in (1, 2)
         )
-        if None in stride:
+        if rows is None or cols is None:
             raise ShapeError(
                 f"shortcut: no stride of a 1×1 conv takes {format_shape(entry.shape)} to "
                 f"{format_shape(body.shape)}",
                 where,
             )
-        conv = Conv(
-            filters=body.shape[0], kernel=1, stride=(stride[0] or 1, stride[1] or 1), bias=False
-        )
+        conv = Conv(filters=body.shape[0], kernel=1, stride=(rows, cols), bias=False)
         projected = self.leaf(conv, entry, scope.path_of(None, "conv"), node)
         return self.leaf(BatchNorm(), projected, scope.path_of(None, "batchnorm"), node)
 

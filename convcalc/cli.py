@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from convcalc import fastcoerce
-from convcalc.errors import ConvcalcError, ExitCode, SpecError, SpecErrors
+from convcalc.errors import ConvcalcError, ExitCode, OutputError, SpecError, SpecErrors
 from convcalc.memory import Optimizer
 from convcalc.render import OutputFormat
 
@@ -110,13 +110,18 @@ def emit(
         from rich.console import Console
 
         renderable = table(report)
-        if output is None:
-            # Piped tables keep full rows rather than wrapping at rich's default of 80 columns.
-            Console(width=None if sys.stdout.isatty() else 160).print(renderable)
+        if output is None and sys.stdout.isatty():
+            Console().print(renderable)
             return
+        # Piped or written tables keep full rows rather than wrapping at rich's default of 80
+        # columns, as plain text without the padding rich adds to fill that width.
         buffer = io.StringIO()
         Console(file=buffer, width=160, no_color=True).print(renderable)
-        write_output(output, buffer.getvalue())
+        text = "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            write_output(output, text)
         return
     from convcalc.render import plain
 
@@ -152,7 +157,7 @@ def write_output(path: Path, text: str) -> None:
         temporary.replace(path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        raise SpecError(f"cannot write {path}: {error.strerror}") from None
+        raise OutputError(f"cannot write {path}: {error.strerror}") from None
 
 
 @app.command()
@@ -212,7 +217,7 @@ def analyze(
         if dtype is not None:
             overrides["dtype"] = dtype.value
         if output is not None and spec != "-" and output.resolve() == Path(spec).resolve():
-            raise SpecError(f"--output {output} would overwrite the spec it reads")
+            raise OutputError(f"--output {output} would overwrite the spec it reads")
         report = run_analysis(replace(network, **overrides), strict=strict)
         warn(report)
         if fold_bn:

@@ -82,6 +82,10 @@ class ShapeError(ConvcalcError):
     """A layer cannot be applied to the shape that reaches it."""
 
 
+class OutputError(ConvcalcError):
+    """The result cannot be written where it was asked to go (``-o FILE``)."""
+
+
 class StrictError(ConvcalcError):
     """A warning promoted to an error by ``--strict``."""
 

@@ -75,6 +75,11 @@ def coerce(option: str, value: Any, annotation: str) -> Any:
     word = value.strip().lower()
     if word in ("same", "valid", "depthwise") and repr(word) in annotation:
         return word
+    words = [w for w in ("same", "valid", "depthwise") if repr(w) in annotation]
+    if words and not re.fullmatch(r"[\s0-9xX×*,+-]+", value):
+        raise SpecError(
+            f"expected whole numbers like 3 or 3x5, or {' or '.join(words)}, got {value!r}"
+        )
     if "tuple" in annotation:
         return parse_pair(value)
     numbers = parse_ints(value)
@@ -119,8 +124,11 @@ def build(kind_name: str, options: dict[str, Any], shape: Shape, flags: dict[str
         if name not in values and field.default is MISSING and field.default_factory is MISSING
     ]
     if missing:
-        needs = ", ".join(f"--{flags.get(name, name)}" for name in missing)
-        raise SpecError(f"{kind.type_name} needs {needs}")
+        needs = " and ".join(f"--{flags.get(name, name)}" for name in missing)
+        hint = (
+            " (or give F×K to --filters)" if missing == ["kernel"] and "filters" in values else ""
+        )
+        raise SpecError(f"{kind.type_name} needs {needs}{hint}")
     try:
         return kind(**values)
     except OptionError as error:

@@ -284,8 +284,10 @@ def test_kernel_given_twice_is_refused() -> None:
 
 
 def test_conv_needs_filters_and_kernel() -> None:
-    assert error("--in", "3x32x32") == "conv needs --filters, --kernel"
-    assert error("--in", "3x32x32", "--filters", "10") == "conv needs --kernel"
+    assert error("--in", "3x32x32") == "conv needs --filters and --kernel"
+    assert error("--in", "3x32x32", "--filters", "10") == (
+        "conv needs --kernel (or give F×K to --filters)"
+    )
 
 
 def test_kernel_larger_than_the_padded_input() -> None:
@@ -503,7 +505,7 @@ def test_same_padding_with_stride_is_ceil_and_puts_the_odd_cell_last() -> None:
         (("--filters", "2x3", "--pad", "-1"), "--pad: must be ≥ 0, got -1"),
         (
             ("--filters", "2x3", "--pad", "foo"),
-            "--pad: expected whole numbers like 3 or 3x5, got 'foo'",
+            "--pad: expected whole numbers like 3 or 3x5, or same or valid, got 'foo'",
         ),
         (("--filters", "2x3", "--pad", "1x2x3"), "--pad: expected N or HxW, got '1x2x3'"),
         (

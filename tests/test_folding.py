@@ -372,7 +372,9 @@ def test_cli_layer_bn_fold() -> None:
     assert FOLDED_BIAS in result.stdout
     assert FOLDED_WEIGHT == "W' = W·γ/√(σ²+ε)"
     assert FOLDED_BIAS == "b' = (b − μ)·γ/√(σ²+ε) + β"
-    lines = {line.split("  ")[1].strip(): line for line in result.stdout.splitlines() if line}
+    lines = {
+        line.split("  ")[1].strip(): line for line in result.stdout.splitlines() if "  " in line
+    }
     assert lines["params removed"].split()[-1] == "128"
     assert lines["buffers removed"].split()[-1] == "128"
     assert "802,816 B" in lines["memory saved"]

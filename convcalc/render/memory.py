@@ -86,7 +86,7 @@ def memory_summary(report: Report) -> Text | None:
             f"{report.rows[inference.peak_row].path if report.rows else ''} "
             f"(inference, batch {report.batch})   "
         )
-        text.append("weights ", style="bold")
+        text.append("params + buffers ", style="bold")
         text.append(units.size(inference.param_bytes + inference.buffer_bytes))
     if training is not None:
         memory = training.memory

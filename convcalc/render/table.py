@@ -152,9 +152,9 @@ def summary(report: Report) -> Text:
     text.append("buffers ", style="bold")
     text.append(f"{totals.buffers:,}   ")
     text.append("MACs ", style="bold")
-    text.append(
-        f"{totals.macs:,} ({units.count(totals.macs)}; FLOPs {units.count(totals.flops)})\n"
-    )
+    short = units.count(totals.macs)
+    short_macs = "" if short == f"{totals.macs:,}" else f"{short}; "
+    text.append(f"{totals.macs:,} ({short_macs}FLOPs {units.count(totals.flops)})\n")
     text.append("activations ", style="bold")
     text.append(f"{units.size(totals.activation_bytes)}   ")
     text.append("receptive field ", style="bold")

@@ -331,6 +331,9 @@ class FoldedForm:
             "macs_saved": 0,
         }
 
+    def annotate_layer(self, index: int, layer: dict[str, Any]) -> None:
+        """The folded form adds nothing to the layer objects."""
+
     def annotate(self, document: dict[str, Any]) -> None:
         """As a report extra: add ``bn_fold`` to the JSON document."""
         document["bn_fold"] = self.to_document()

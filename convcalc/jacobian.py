@@ -92,10 +92,12 @@ class JacobianView:
 
     jacobians: tuple[Jacobian, ...]
 
-    def annotate(self, document: dict[str, Any]) -> None:
+    def annotate_layer(self, index: int, layer: dict[str, Any]) -> None:
         """Add a ``jacobian`` object to each layer."""
-        for layer, matrix in zip(document["layers"], self.jacobians, strict=True):
-            layer["jacobian"] = matrix.to_document()
+        layer["jacobian"] = self.jacobians[index].to_document()
+
+    def annotate(self, document: dict[str, Any]) -> None:
+        """The Jacobian view adds nothing outside the layers."""
 
 
 def jacobians(report: Report) -> JacobianView:

@@ -102,11 +102,13 @@ class InferenceMemory:
     param_bytes: int
     buffer_bytes: int
 
+    def annotate_layer(self, index: int, layer: dict[str, Any]) -> None:
+        """Add ``live_bytes`` to each layer."""
+        layer["live_bytes"] = self.live_bytes[index]
+
     def annotate(self, document: dict[str, Any]) -> None:
-        """Add ``live_bytes`` to each layer and ``peak_activation_bytes`` (with the row's index,
-        ``peak_index``) and ``buffer_bytes`` to the totals."""
-        for layer, live in zip(document["layers"], self.live_bytes, strict=True):
-            layer["live_bytes"] = live
+        """Add ``peak_activation_bytes`` (with the row's index, ``peak_index``) and
+        ``buffer_bytes`` to the totals."""
         document["totals"]["peak_activation_bytes"] = self.peak_bytes
         document["totals"]["peak_index"] = self.peak_row
         document["totals"]["buffer_bytes"] = self.buffer_bytes
@@ -245,15 +247,15 @@ class TrainingView:
     budget: int | None = None
     largest_batch: int | None = None
 
+    def annotate_layer(self, index: int, layer: dict[str, Any]) -> None:
+        """Add ``saved_bytes`` (and ``saved`` — what the row keeps) to each layer."""
+        layer["saved_bytes"] = self.memory.saved_bytes[index]
+        layer["saved"] = list(self.memory.kept[index])
+
     def annotate(self, document: dict[str, Any]) -> None:
-        """Add ``saved_bytes`` (and ``saved`` — what the row keeps) to each layer and a top-level
-        ``training`` object with the breakdown, total and ``--memory`` answer."""
+        """Add a top-level ``training`` object with the breakdown, total and ``--memory``
+        answer."""
         memory = self.memory
-        for layer, saved, kept in zip(
-            document["layers"], memory.saved_bytes, memory.kept, strict=True
-        ):
-            layer["saved_bytes"] = saved
-            layer["saved"] = list(kept)
         training: dict[str, Any] = {
             "batch": memory.batch,
             "optimizer": memory.optimizer,

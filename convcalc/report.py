@@ -6,6 +6,7 @@ and nothing else, so the numbers in a table, a CSV and the JSON are the same num
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -170,11 +171,15 @@ class Folding:
 
 
 class Extra(Protocol):
-    """An optional view computed from a report (memory, Jacobians) that adds its own keys to the
-    JSON document; SPEC.md §3's keys are never changed, only added to."""
+    """An optional view computed from a report (memory, Jacobians, a folded form) that adds its
+    own keys to the JSON document; SPEC.md §3's keys are never changed, only added to."""
+
+    def annotate_layer(self, index: int, layer: dict[str, Any]) -> None:
+        """Add this view's keys to the JSON object of row ``index``, in place."""
 
     def annotate(self, document: dict[str, Any]) -> None:
-        """Add this view's keys to ``document`` (a §3 document of the same report) in place."""
+        """Add this view's keys to the document's ``totals`` or top level, in place (the
+        document given has every key but ``layers``)."""
 
 
 @dataclass(frozen=True)
@@ -198,22 +203,14 @@ class Report:
 
     def to_document(self) -> dict[str, Any]:
         """The whole report as SPEC.md §3's JSON document, with each extra's keys added."""
-        document = self.core_document()
-        for extra in self.extras:
-            extra.annotate(document)
-        return document
+        return {**self.header(), "layers": list(self.layer_documents()), **self.footer()}
 
     def extra(self, kind: type[ExtraT]) -> ExtraT | None:
         """The extra of type ``kind``, if the report carries one."""
         return next((extra for extra in self.extras if isinstance(extra, kind)), None)
 
-    def core_document(self) -> dict[str, Any]:
-        """SPEC.md §3's document alone.
-
-        The folded view adds ``"bn_folded": true`` and, on each layer that absorbed batchnorms,
-        ``"absorbs": [bn paths]``.
-        """
-        layers = [row.to_document() for row in self.rows]
+    def header(self) -> dict[str, Any]:
+        """The keys before ``layers``; the folded view adds ``"bn_folded": true``."""
         document: dict[str, Any] = {
             "name": self.name,
             "input": list(self.input),
@@ -222,13 +219,29 @@ class Report:
         }
         if self.before is not None:
             document["bn_folded"] = True
-            received = self.folding.receivers(self.before.rows)
-            for layer in layers:
-                if layer["path"] in received:
-                    layer["absorbs"] = list(received[layer["path"]])
-        document["layers"] = layers
-        document["totals"] = self.totals.to_document()
-        document["bn_folding"] = self.folding.to_document((self.before or self).rows)
+        return document
+
+    def layer_documents(self) -> Iterator[dict[str, Any]]:
+        """Each row's JSON object, one at a time (a large network's are never all in memory
+        when written as JSON); in the folded view a layer that absorbed batchnorms lists them
+        as ``"absorbs": [bn paths]``."""
+        received = self.folding.receivers(self.before.rows) if self.before is not None else {}
+        for row in self.rows:
+            layer = row.to_document()
+            if row.path in received:
+                layer["absorbs"] = list(received[row.path])
+            for extra in self.extras:
+                extra.annotate_layer(row.index, layer)
+            yield layer
+
+    def footer(self) -> dict[str, Any]:
+        """The keys after ``layers``: totals, BN folding and the extras' keys."""
+        document = {
+            "totals": self.totals.to_document(),
+            "bn_folding": self.folding.to_document((self.before or self).rows),
+        }
+        for extra in self.extras:
+            extra.annotate(document)
         return document
 
 

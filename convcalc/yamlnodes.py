@@ -1,9 +1,12 @@
 """Spec text → Python values that remember where in the text each value was written.
 
-PyYAML's C composer builds the node tree (safe loading only); we convert it ourselves so that
-every mapping and list keeps the line and column of its keys and items. Anchors and aliases are
-converted once and shared, and the number of distinct nodes and the nesting depth are bounded,
-so crafted documents (alias bombs, deep nesting) are refused quickly instead of exhausting memory.
+libyaml parses the text into a stream of events (safe loading only: plain data, no tags that
+construct objects); we build the values from that stream ourselves, with an explicit stack, so
+that every mapping and list keeps the line and column of its keys and items. No node tree is
+built (it would cost several Python objects per value), nothing recurses (deep nesting cannot
+overflow a stack), anchors are built once and shared, and the number of values — counting an
+aliased collection again at every use — and the nesting depth are bounded, so crafted documents
+(alias bombs, deep nesting) are refused quickly instead of exhausting memory.
 """
 
 from __future__ import annotations
@@ -26,9 +29,18 @@ try:
 except AttributeError:  # PyYAML built without libyaml
     _BaseLoader = yaml.SafeLoader
 
+PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null")
+)
+"""The only scalar types a spec holds; any other tag (``!!python/…``, ``!!binary``, a timestamp)
+is refused rather than constructed."""
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
 
 class _Loader(_BaseLoader):  # type: ignore[valid-type, misc]
-    """Safe loading, plus YAML 1.2 floats such as ``1e-5`` (YAML 1.1 reads them as strings)."""
+    """Safe parsing, plus YAML 1.2 floats such as ``1e-5`` (YAML 1.1 reads them as strings).
+    Only its event parser, tag resolver and scalar constructors are used."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -73,6 +85,8 @@ NO_MARK = Mark(0, 0)
 class SpecMap(dict[Any, Any]):
     """A mapping from the spec, with the position of itself, each key and each value."""
 
+    TAG = "tag:yaml.org,2002:map"
+
     def __init__(self, *args: Any, mark: Mark = NO_MARK) -> None:
         super().__init__(*args)
         self.mark = mark
@@ -91,6 +105,8 @@ class SpecMap(dict[Any, Any]):
 class SpecList(list[Any]):
     """A list from the spec, with the position of itself and of each item."""
 
+    TAG = "tag:yaml.org,2002:seq"
+
     def __init__(self, *args: Any, mark: Mark = NO_MARK) -> None:
         super().__init__(*args)
         self.mark = mark
@@ -101,17 +117,16 @@ class SpecList(list[Any]):
         return self.item_marks[index] if index < len(self.item_marks) else self.mark
 
 
-def mark_of(node: yaml.Node) -> Mark:
-    """The 1-based start position of a YAML node."""
-    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+def mark_of(event: Any) -> Mark:
+    """The 1-based start position of a YAML event."""
+    return Mark(event.start_mark.line + 1, event.start_mark.column + 1)
 
 
 def parse_yaml(text: str, file: str | None) -> Any:
     """Parse spec text (YAML or JSON) into plain values with positions; errors are located."""
     loader = _Loader(text)
     try:
-        check_nesting(text)
-        root = loader.get_single_node()
+        return _Builder(loader, file).document()
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
@@ -119,169 +134,198 @@ def parse_yaml(text: str, file: str | None) -> Any:
         raise SpecError(f"YAML syntax error: {problem}", where) from None
     except yaml.YAMLError as error:
         raise SpecError(f"YAML error: {error}", Location(file)) from None
-    except _TooDeep as error:
-        raise SpecError(
-            f"the spec nests deeper than {MAX_DEPTH} levels",
-            Location(file, error.line, error.column),
-        ) from None
     finally:
         loader.dispose()
-    if root is None:
-        raise SpecError("the spec is empty", Location(file))
-    return _Converter(loader, file).convert(root, 0)
 
 
-def check_nesting(text: str) -> None:
-    """Refuse documents nested deeper than :data:`MAX_DEPTH` before composing them.
+class _Frame:
+    """A mapping or list being built: its value, anchor, size so far and pending key."""
 
-    libyaml's composer recurses once per level (100,000 levels crash the interpreter) and its
-    scanner slows down quadratically with flow nesting, so the depth is measured on the event
-    stream, which is produced lazily: stopping at the first level too deep costs almost nothing.
-    """
-    if nesting_bound(text) <= COMPOSER_SAFE_DEPTH:
-        return  # the converter enforces MAX_DEPTH exactly on the composed tree
-    depth = 0
-    starts = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
-    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
-    for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, starts):
-            depth += 1
-            if depth > MAX_DEPTH:
-                mark = event.start_mark
-                raise _TooDeep(mark.line + 1, mark.column + 1) if mark else _TooDeep(0, 0)
-        elif isinstance(event, ends):
-            depth -= 1
+    __slots__ = ("anchor", "key", "key_mark", "mark", "merging", "start", "value")
+
+    def __init__(
+        self, value: SpecMap | SpecList, anchor: str | None, mark: Mark, start: int
+    ) -> None:
+        self.value = value
+        self.anchor = anchor
+        self.mark = mark
+        self.start = start
+        self.key: Any = _NO_KEY
+        self.key_mark = mark
+        self.merging = False
 
 
-COMPOSER_SAFE_DEPTH = 5_000
-"""Nesting that libyaml's recursive composer handles quickly; beyond ~20,000 levels it crashes."""
-
-_BRACKETS = re.compile(r"[\[\]{}]")
-_LINE_PREFIX = re.compile(r"^[ \t?:-]*", re.MULTILINE)
+_NO_KEY = object()
 
 
-def nesting_bound(text: str) -> int:
-    """An upper bound of the nesting depth, read off the text without YAML events.
-
-    A flow level needs a ``[`` or ``{``; a block level needs a deeper indent, one more
-    ``-``/``?``/``:`` indicator at the start of its line, or sits below the key on the line above:
-    so depth ≤ flow depth + 2 × (the longest run of indentation and indicators that starts a
-    line) + 1. Without quotes and comments, brackets can only stand for flow collections (or
-    inside block scalars, outside any flow collection), so the flow depth is the deepest running
-    bracket count; otherwise every opening bracket counts, as quoted text could hide closing ones.
-    """
-    if '"' in text or "'" in text or "#" in text:
-        flow = text.count("[") + text.count("{")
-    else:
-        depth = flow = 0
-        for bracket in _BRACKETS.finditer(text):
-            depth = depth + 1 if bracket.group() in "[{" else max(depth - 1, 0)
-            flow = max(flow, depth)
-    prefix = max((len(match) for match in _LINE_PREFIX.findall(text)), default=0)
-    return flow + 2 * prefix + 1
-
-
-class _TooDeep(Exception):
-    """Raised by :func:`check_nesting` with the 1-based position of the first level too deep."""
-
-    def __init__(self, line: int, column: int) -> None:
-        super().__init__(line, column)
-        self.line = line
-        self.column = column
-
-
-class _Converter:
-    """Turns a composed node tree into SpecMap/SpecList/scalars, sharing aliased nodes."""
+class _Builder:
+    """Consumes the event stream of one document and builds SpecMap/SpecList/scalar values."""
 
     def __init__(self, loader: yaml.SafeLoader, file: str | None) -> None:
-        self.loader = loader
+        # PyYAML's parser methods are untyped: the builder calls them through ``Any``.
+        self.loader: Any = loader
         self.file = file
-        self.done: dict[int, Any] = {}
-        # Expanded size of each converted node (aliases counted at every use), the running total
-        # and the collections being converted: a spec is walked as a tree later, so an alias
-        # used a million times costs a million nodes, and an alias inside its own anchor, forever.
-        self.sizes: dict[int, int] = {}
+        self.stack: list[_Frame] = []
+        # Anchor → (value, its size in values): an alias adds that size again, since the spec is
+        # later walked as a tree; an alias to a collection still open would make it infinite.
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.open: set[str] = set()
         self.total = 0
-        self.active: set[int] = set()
         # Scalars are immutable and built from their tag and text alone: build each once.
         self.scalars: dict[tuple[str, str], Any] = {}
+        # A plain scalar's tag depends on its text alone: resolve each distinct text once.
+        self.tags: dict[str, str] = {}
 
-    def count(self, nodes: int, node: yaml.Node) -> None:
-        """Add ``nodes`` to the expanded size; refuse the spec once it exceeds :data:`MAX_NODES`."""
-        self.total += nodes
-        if self.total > MAX_NODES:
-            raise SpecError(
-                f"the spec has more than {MAX_NODES:,} YAML nodes once its aliases are expanded",
-                mark_of(node).location(self.file),
-            )
+    def fail(self, message: str, event: Any) -> SpecError:
+        """A located error at ``event``."""
+        return SpecError(message, mark_of(event).location(self.file))
 
-    def convert(self, node: yaml.Node, depth: int) -> Any:
-        key = id(node)
-        if key in self.done:
-            if key in self.active:
-                raise SpecError(
-                    "an alias refers to a collection that contains it (a recursive structure)",
-                    mark_of(node).location(self.file),
-                )
-            self.count(self.sizes[key], node)
-            return self.done[key]
-        before = self.total
-        self.count(1, node)
-        if depth > MAX_DEPTH:
-            raise SpecError(
-                f"the spec nests deeper than {MAX_DEPTH} levels", mark_of(node).location(self.file)
+    def document(self) -> Any:
+        """The one document of the stream (an error for none or several)."""
+        events = self.loader
+        events.get_event()  # stream start
+        if events.check_event(yaml.StreamEndEvent):
+            raise SpecError("the spec is empty", Location(self.file))
+        events.get_event()  # document start
+        root = self.value_of_stream()
+        events.get_event()  # document end
+        if not events.check_event(yaml.StreamEndEvent):
+            raise self.fail("the spec holds several YAML documents; give one", events.peek_event())
+        return root
+
+    def value_of_stream(self) -> Any:
+        """Build values from events until the root value is complete."""
+        events = self.loader
+        while True:
+            event = events.get_event()
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
+                done = self.add(self.scalar(event), event)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                self.begin(event, SpecMap if kind is yaml.MappingStartEvent else SpecList)
+                continue
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                frame = self.stack.pop()
+                size = self.total - frame.start
+                if frame.anchor is not None:
+                    self.anchors[frame.anchor] = (frame.value, size)
+                    self.open.discard(frame.anchor)
+                if isinstance(frame.value, SpecMap) and frame.key is not _NO_KEY:
+                    raise self.fail("a mapping key has no value", event)
+                done = self.add(frame.value, event, frame.mark)
+            elif kind is yaml.AliasEvent:
+                done = self.add(self.alias(event), event)
+            else:
+                raise self.fail(f"unexpected YAML {kind.__name__}", event)
+            if done:
+                return done[0]
+
+    def begin(self, event: Any, container: type[SpecMap] | type[SpecList]) -> None:
+        """Open a mapping or list."""
+        if len(self.stack) >= MAX_DEPTH:
+            raise self.fail(f"the spec nests deeper than {MAX_DEPTH} levels", event)
+        if event.tag not in (None, "!", container.TAG):
+            raise self.fail(f"unsupported YAML tag {event.tag}", event)
+        self.count(1, event)
+        mark = mark_of(event)
+        self.stack.append(_Frame(container(mark=mark), event.anchor, mark, self.total - 1))
+        if event.anchor is not None:
+            self.open.add(event.anchor)
+
+    def alias(self, event: Any) -> Any:
+        """The shared value of an anchor, counted again."""
+        if event.anchor in self.open:
+            raise self.fail(
+                "an alias refers to a collection that contains it (a recursive structure)", event
             )
-        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
-            self.active.add(key)
-            if isinstance(node, yaml.MappingNode):
-                value: Any = self.mapping(node, depth)
-            else:
-                value = self.sequence(node, depth)
-            self.active.discard(key)
-        else:
-            text = (node.tag, node.value)
-            if text in self.scalars:
-                value = self.scalars[text]
-            else:
-                try:
-                    value = self.loader.construct_object(node, deep=True)
-                except (yaml.YAMLError, ValueError, OverflowError) as error:
-                    raise SpecError(
-                        f"invalid value: {error}", mark_of(node).location(self.file)
-                    ) from None
-                self.scalars[text] = value
-        self.done[key] = value
-        self.sizes[key] = self.total - before
+        if event.anchor not in self.anchors:
+            raise self.fail(f"undefined alias *{event.anchor}", event)
+        value, size = self.anchors[event.anchor]
+        self.count(size, event)
         return value
 
-    def mapping(self, node: yaml.MappingNode, depth: int) -> SpecMap:
-        result = SpecMap(mark=mark_of(node))
-        self.done[id(node)] = result
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                merged = self.convert(value_node, depth + 1)
-                for source in merged if isinstance(merged, list) else [merged]:
-                    if isinstance(source, SpecMap):
-                        for key, value in source.items():
-                            if key not in result:
-                                result[key] = value
-                                result.key_marks[key] = source.key_mark(key)
-                                result.value_marks[key] = source.value_mark(key)
-                continue
-            key = self.convert(key_node, depth + 1)
-            if isinstance(key, SpecMap | SpecList):
-                raise SpecError("a key must be a plain name", mark_of(key_node).location(self.file))
-            if key in result:
-                raise SpecError(f"duplicate key {key!r}", mark_of(key_node).location(self.file))
-            result[key] = self.convert(value_node, depth + 1)
-            result.key_marks[key] = mark_of(key_node)
-            result.value_marks[key] = mark_of(value_node)
-        return result
+    def scalar(self, event: Any) -> Any:
+        """A scalar's value: str, int, float, bool or None."""
+        self.count(1, event)
+        value = event.value
+        tag = event.tag
+        if tag is None or tag == "!":
+            if event.implicit[0]:
+                tag = self.tags.get(value)
+                if tag is None:
+                    tag = self.tags[value] = self.loader.resolve(
+                        yaml.ScalarNode, value, event.implicit
+                    )
+            else:
+                tag = "tag:yaml.org,2002:str"
+        if tag == MERGE_TAG:
+            return _MERGE
+        if tag not in PLAIN_TAGS:
+            raise self.fail(f"unsupported YAML tag {tag}", event)
+        key = (tag, value)
+        built = self.scalars.get(key, _NO_KEY)
+        if built is _NO_KEY:
+            node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark, event.style)
+            try:
+                built = self.loader.construct_object(node)
+            except (yaml.YAMLError, ValueError, OverflowError) as error:
+                raise self.fail(f"invalid value: {error}", event) from None
+            self.scalars[key] = built
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (built, 1)
+        return built
 
-    def sequence(self, node: yaml.SequenceNode, depth: int) -> SpecList:
-        result = SpecList(mark=mark_of(node))
-        self.done[id(node)] = result
-        for item in node.value:
-            result.append(self.convert(item, depth + 1))
-            result.item_marks.append(mark_of(item))
-        return result
+    def add(self, value: Any, event: Any, mark: Mark | None = None) -> tuple[Any] | None:
+        """Put a finished value into the collection being built; ``(value,)`` for the root."""
+        if not self.stack:
+            return (value,)
+        frame = self.stack[-1]
+        where = mark or mark_of(event)
+        target = frame.value
+        if isinstance(target, SpecList):
+            target.append(value)
+            target.item_marks.append(where)
+            return None
+        if frame.key is _NO_KEY:
+            if isinstance(value, SpecMap | SpecList):
+                raise self.fail("a key must be a plain name", event)
+            if value is _MERGE:
+                frame.merging = True
+            elif value in target:
+                raise self.fail(f"duplicate key {value!r}", event)
+            frame.key = value
+            frame.key_mark = where
+            return None
+        if frame.merging:
+            merge_into(target, value)
+            frame.merging = False
+        else:
+            target[frame.key] = value
+            target.key_marks[frame.key] = frame.key_mark
+            target.value_marks[frame.key] = where
+        frame.key = _NO_KEY
+        return None
+
+    def count(self, values: int, event: Any) -> None:
+        """Add ``values`` to the expanded size; refuse the spec past :data:`MAX_NODES`."""
+        self.total += values
+        if self.total > MAX_NODES:
+            raise self.fail(
+                f"the spec has more than {MAX_NODES:,} YAML nodes once its aliases are expanded",
+                event,
+            )
+
+
+_MERGE = object()
+"""The ``<<`` merge key."""
+
+
+def merge_into(target: SpecMap, merged: Any) -> None:
+    """YAML's merge key: copy the keys of ``merged`` (a mapping or list of them) not yet set."""
+    for source in merged if isinstance(merged, list) else [merged]:
+        if isinstance(source, SpecMap):
+            for key, value in source.items():
+                if key not in target:
+                    target[key] = value
+                    target.key_marks[key] = source.key_mark(key)
+                    target.value_marks[key] = source.value_mark(key)

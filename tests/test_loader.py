@@ -447,7 +447,8 @@ def test_alias_bomb_through_containers_is_refused_fast() -> None:
 
 def test_recursive_alias_is_refused() -> None:
     assert refused_fast("input: 3\nlayers: &l [relu, {concat: {branches: [*l, *l]}}]\n") == (
-        "net.yaml:2:9: an alias refers to a collection that contains it (a recursive structure)"
+        # located at the alias that refers back into its own anchor
+        "net.yaml:2:40: an alias refers to a collection that contains it (a recursive structure)"
     )
 
 

@@ -13,24 +13,22 @@ from convcalc.zoo import ZooEntry
 
 
 def to_json(report: Report) -> str:
-    """SPEC.md §3's document: one top-level key per line, one layer per line."""
-    return dumps(report.to_document()) + "\n"
+    """SPEC.md §3's document: one top-level key per line, one layer per line, written by the C
+    encoder row by row (an indented dump goes through Python's encoder value by value, and
+    building every row's object first would hold a large network's rows twice)."""
+    layers = ",\n".join(
+        f"    {json.dumps(layer, ensure_ascii=False)}" for layer in report.layer_documents()
+    )
+    parts = [*items(report.header()), f'  "layers": [\n{layers}\n  ]', *items(report.footer())]
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
-def dumps(document: dict[str, Any]) -> str:
-    """A JSON object with each top-level key on its own line, and each item of a list of
-    objects (the layers) on its own line too: readable in a terminal, diffable, and written by
-    the C encoder (an indented dump goes through Python's encoder, value by value, which made
-    JSON the slowest part of analysing a large network)."""
-    lines = []
-    for key, value in document.items():
-        name = json.dumps(key)
-        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-            items = ",\n".join(f"    {json.dumps(item, ensure_ascii=False)}" for item in value)
-            lines.append(f"  {name}: [\n{items}\n  ]")
-        else:
-            lines.append(f"  {name}: {json.dumps(value, ensure_ascii=False)}")
-    return "{\n" + ",\n".join(lines) + "\n}"
+def items(document: dict[str, Any]) -> list[str]:
+    """``  "key": value`` for each key of ``document``."""
+    return [
+        f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
+        for key, value in document.items()
+    ]
 
 
 CSV_COLUMNS = (
@@ -147,7 +145,10 @@ def to_markdown(report: Report) -> str:
 def zoo_listing(entries: list[ZooEntry], fmt: str) -> str:
     """The ``convcalc zoo`` listing: name, input, params, MACs (batch 1), note."""
     if fmt == "json":
-        return dumps({"models": [zoo_document(entry) for entry in entries]}) + "\n"
+        models = ",\n".join(
+            f"    {json.dumps(zoo_document(e), ensure_ascii=False)}" for e in entries
+        )
+        return f'{{\n  "models": [\n{models}\n  ]\n}}\n'
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

@@ -21,7 +21,7 @@ from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, Resi
 from convcalc.tensors import dtype_bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Flow:
     """The tensor at one point of the network: its shape, its field and the row that made it."""
 
@@ -161,7 +161,9 @@ class Analyzer:
         try:
             outcome = layer.apply(shape)
         except ConvcalcError as error:
-            raise error.located(**where.__dict__) from None
+            raise error.located(
+                file=where.file, line=where.line, column=where.column, path=where.path
+            ) from None
         if key is not None:
             self.outcomes[key] = outcome
         return outcome

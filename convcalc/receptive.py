@@ -18,7 +18,7 @@ from convcalc.layers.base import RFStep
 Pair = tuple[float, float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReceptiveField:
     """Size, jump and start per spatial axis (H, W); ``is_global`` once every unit sees the
     whole input (after fc, flatten, global pooling), when size is the network input's H×W."""

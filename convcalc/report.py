@@ -20,7 +20,7 @@ NETWORK_INPUT = -1
 """The source index that stands for the network's input in :attr:`Row.sources`."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One leaf layer or merge (``add``, ``concat``) in execution order.
 

@@ -10,7 +10,7 @@ import gc
 import io
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -121,20 +121,18 @@ def emit(
         if output is None:
             sys.stdout.write(text)
         else:
-            write_output(output, text)
+            write_output(output, [text])
         return
     from convcalc.render import plain
 
-    renderer = {
-        OutputFormat.JSON: plain.to_json,
-        OutputFormat.CSV: plain.to_csv,
-        OutputFormat.MARKDOWN: plain.to_markdown,
-    }[fmt]
-    text = renderer(report)
-    if output is None:
-        sys.stdout.write(text)
+    if fmt is OutputFormat.JSON:
+        chunks: Iterable[str] = plain.json_chunks(report)
     else:
-        write_output(output, text)
+        chunks = [plain.to_csv(report) if fmt is OutputFormat.CSV else plain.to_markdown(report)]
+    if output is None:
+        sys.stdout.writelines(chunks)
+    else:
+        write_output(output, chunks)
 
 
 def lazy_table(name: str) -> Callable[[Report], Any]:
@@ -149,15 +147,19 @@ def lazy_table(name: str) -> Callable[[Report], Any]:
     return render
 
 
-def write_output(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a failed run never leaves half a file."""
+def write_output(path: Path, chunks: Iterable[str]) -> None:
+    """Write ``chunks`` to ``path`` atomically: a failed run never leaves half a file."""
     temporary = path.with_name(f".{path.name}.convcalc-tmp")
     try:
-        temporary.write_text(text, encoding="utf-8")
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.writelines(chunks)
         temporary.replace(path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {error.strerror}") from None
+    except BaseException:  # Ctrl-C while writing: leave neither half a file nor the temporary
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from convcalc.render import units
@@ -13,14 +14,21 @@ from convcalc.zoo import ZooEntry
 
 
 def to_json(report: Report) -> str:
-    """SPEC.md §3's document: one top-level key per line, one layer per line, written by the C
-    encoder row by row (an indented dump goes through Python's encoder value by value, and
-    building every row's object first would hold a large network's rows twice)."""
-    layers = ",\n".join(
-        f"    {json.dumps(layer, ensure_ascii=False)}" for layer in report.layer_documents()
-    )
-    parts = [*items(report.header()), f'  "layers": [\n{layers}\n  ]', *items(report.footer())]
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+    """SPEC.md §3's document as one string (see :func:`json_chunks`)."""
+    return "".join(json_chunks(report))
+
+
+def json_chunks(report: Report) -> Iterator[str]:
+    """SPEC.md §3's document in pieces: one top-level key per line and one layer per line,
+    each written by the C encoder as it is produced (an indented dump goes through Python's
+    encoder value by value, and holding every row's text at once would double a large
+    network's memory)."""
+    yield "{\n" + "".join(f"{item},\n" for item in items(report.header())) + '  "layers": [\n'
+    separator = "    "
+    for layer in report.layer_documents():
+        yield separator + json.dumps(layer, ensure_ascii=False)
+        separator = ",\n    "
+    yield "\n  ],\n" + ",\n".join(items(report.footer())) + "\n}\n"
 
 
 def items(document: dict[str, Any]) -> list[str]:

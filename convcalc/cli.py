@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from convcalc.errors import ConvcalcError, ExitCode, SpecError, SpecErrors
+from convcalc.errors import ConvcalcError, ExitCode, SpecError, SpecErrors, one_line
 from convcalc.render import OutputFormat
 
 if TYPE_CHECKING:
@@ -40,7 +41,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.
 OutputOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
 ]
-BatchOption = Annotated[int | None, typer.Option("--batch", "-n", min=1, help="Batch size N.")]
+BatchOption = Annotated[
+    int | None, typer.Option("--batch", "-n", min=1, max=2**31 - 1, help="Batch size N.")
+]
 DtypeOption = Annotated[
     str | None, typer.Option("--dtype", help="float32, float16, bfloat16, int8 or float64.")
 ]
@@ -56,7 +59,7 @@ def fail(error: ConvcalcError) -> NoReturn:
     """Print each problem as one line on stderr and exit with status 1."""
     problems = error.errors if isinstance(error, SpecErrors) else [error]
     for problem in problems:
-        sys.stderr.write(f"{problem}\n")
+        sys.stderr.write(f"{one_line(str(problem))}\n")
     raise typer.Exit(ExitCode.ERROR)
 
 
@@ -75,7 +78,7 @@ def warn(report: Report) -> None:
     """Each row's warnings on stderr, located like errors."""
     for row in report.rows:
         for warning in row.warnings:
-            sys.stderr.write(f"{row.location}: warning: {warning}\n")
+            sys.stderr.write(one_line(f"{row.location}: warning: {warning}") + "\n")
 
 
 def emit(
@@ -94,10 +97,18 @@ def emit(
         renderable = table(report)
         if output is None:
             # Piped tables keep full rows rather than wrapping at rich's default of 80 columns.
-            Console(width=None if sys.stdout.isatty() else 160).print(renderable)
+            # Names from the spec are never read as rich markup (`[/x]` would be an error), and
+            # NO_COLOR (https://no-color.org) or a dumb terminal get no escapes at all: rich
+            # alone would still send bold and dim.
+            colorless = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+            Console(
+                width=None if sys.stdout.isatty() else 160,
+                markup=False,
+                color_system=None if colorless else "auto",
+            ).print(renderable)
             return
         buffer = io.StringIO()
-        Console(file=buffer, width=160, no_color=True).print(renderable)
+        Console(file=buffer, width=160, no_color=True, markup=False).print(renderable)
         write_output(output, buffer.getvalue())
         return
     from convcalc.render import plain
@@ -115,14 +126,49 @@ def emit(
 
 
 def write_output(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a failed run never leaves half a file."""
-    temporary = path.with_name(f".{path.name}.convcalc-tmp")
+    """Write ``text`` to ``path`` atomically: a failed or interrupted run never leaves half a
+    file. The text goes to a fresh temporary file beside the target (through a symlink, beside
+    the file it points to), which then replaces the target in one rename; a new file gets the
+    usual permissions (0666 minus the umask), a replaced one keeps its own."""
+    import tempfile
+
+    target = Path(os.path.realpath(path))
     try:
-        temporary.write_text(text, encoding="utf-8")
-        temporary.replace(path)
+        mode = target.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    temporary: Path | None = None
+    try:
+        handle, name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".convcalc-tmp", dir=target.parent
+        )
+        temporary = Path(name)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        temporary.chmod(mode)
+        temporary.replace(target)
+        temporary = None
     except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise SpecError(f"cannot write {path}: {error.strerror}") from None
+        raise SpecError(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
+        # Also on Ctrl-C: the half-written temporary file must not stay behind.
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+
+
+def same_file(output: Path, spec: str) -> bool:
+    """Whether ``output`` names the spec file ``spec`` (by another relative path, a symlink or a
+    hard link too)."""
+    if spec == "-" or spec.startswith("zoo:"):
+        return False
+    if output.resolve() == Path(spec).resolve():
+        return True
+    try:
+        return output.samefile(spec)
+    except OSError:
+        return False
 
 
 @app.command()
@@ -156,7 +202,7 @@ def analyze(
         if dtype is not None:
             with_flag("--dtype", dtype_bytes, dtype)
             overrides["dtype"] = dtype
-        if output is not None and spec != "-" and output.resolve() == Path(spec).resolve():
+        if output is not None and same_file(output, spec):
             raise SpecError(f"--output {output} would overwrite the spec it reads")
         report = run_analysis(replace(network, **overrides), strict=strict)
         warn(report)
@@ -333,14 +379,17 @@ def schema() -> None:
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        try:
+            app()
+        finally:
+            # Flush here, where a closed pipe is caught, not at exit where Python would
+            # print "Exception ignored … BrokenPipeError".
+            sys.stdout.flush()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         # The reader went away (`convcalc … | head`); say nothing and don't let Python complain.
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(ExitCode.OK)

@@ -17,7 +17,7 @@ from convcalc.layers.base import Shape
 from convcalc.receptive import ReceptiveField
 from convcalc.report import Report
 from convcalc.spec import LayerNode, Network
-from convcalc.tensors import parse_shape
+from convcalc.tensors import MAX_DIMENSION, check_magnitude, parse_shape
 
 _NUMBERS = re.compile(r"\s*[xX×*,]\s*")
 
@@ -112,6 +112,8 @@ def build(kind_name: str, options: dict[str, Any], shape: Shape, flags: dict[str
         needs = ", ".join(f"--{flags.get(name, name)}" for name in missing)
         raise SpecError(f"{kind.type_name} needs {needs}")
     try:
+        for option, value in values.items():
+            check_magnitude(option, value)
         return kind(**values)
     except OptionError as error:
         raise SpecError(
@@ -156,11 +158,14 @@ def continue_from(
                 is_global=bool(rf.get("global", False)),
             )
         extent = (network_input[1], network_input[2]) if len(network_input) == 3 else None
+        given_batch = batch or int(document["batch"])
+        if not 1 <= given_batch <= MAX_DIMENSION:
+            raise ValueError(given_batch)
         return (
             shape,
             field,
             extent,
-            batch or int(document["batch"]),
+            given_batch,
             dtype or str(document["dtype"]),
         )
     except (KeyError, IndexError, TypeError, ValueError, SpecError):

@@ -1,9 +1,11 @@
 """Spec text → Python values that remember where in the text each value was written.
 
-PyYAML's C composer builds the node tree (safe loading only); we convert it ourselves so that
-every mapping and list keeps the line and column of its keys and items. Anchors and aliases are
-converted once and shared, and the number of distinct nodes and the nesting depth are bounded,
-so crafted documents (alias bombs, deep nesting) are refused quickly instead of exhausting memory.
+libyaml parses the text into events and PyYAML's composer builds the node tree, counting its
+depth; we convert the nodes ourselves so that every mapping and list keeps the line and column of
+its keys and items. Only plain data is accepted (no ``!!python/…`` or other tags, so no constructor
+beyond str/int/float/bool/null is reachable). Anchors and aliases are converted once and shared,
+and the number of distinct nodes and the nesting depth are bounded, so crafted documents (alias
+bombs, deep nesting) are refused quickly instead of exhausting memory or the C stack.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from convcalc.errors import Location, SpecError
+from convcalc.errors import Location, SpecError, one_line
 
 MAX_NODES = 2_000_000
 """Distinct YAML nodes one spec may hold."""
@@ -22,13 +24,55 @@ MAX_DEPTH = 200
 """How deeply mappings and lists may nest."""
 
 try:
-    _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # PyYAML built without libyaml
-    _BaseLoader = yaml.SafeLoader
+    from yaml._yaml import CParser as _Parser
+except ImportError:  # PyYAML built without libyaml
+
+    class _Parser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # type: ignore[no-redef]
+        """The pure-Python event parser."""
+
+        def __init__(self, stream: str) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
 
 
-class _Loader(_BaseLoader):  # type: ignore[valid-type, misc]
-    """Safe loading, plus YAML 1.2 floats such as ``1e-5`` (YAML 1.1 reads them as strings)."""
+class _Loader(
+    yaml.composer.Composer,
+    _Parser,
+    yaml.constructor.SafeConstructor,
+    yaml.resolver.Resolver,
+):
+    """Safe loading with a bounded nesting depth, plus YAML 1.2 floats such as ``1e-5``.
+
+    libyaml parses the text into events without recursion, but PyYAML's C composer builds the
+    node tree recursively and overflows the C stack (a segfault) on a few hundred thousand
+    nested brackets; so nodes are composed by PyYAML's Python composer, which counts the depth
+    and stops at :data:`MAX_DEPTH` long before Python's own recursion limit.
+    """
+
+    def __init__(self, stream: str, file: str | None) -> None:
+        _Parser.__init__(self, stream)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self.file = file
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                event = self.peek_event()
+                mark = event.start_mark if event is not None else None
+                where = Location(self.file)
+                if mark is not None:
+                    where = Location(self.file, mark.line + 1, mark.column + 1)
+                raise SpecError(f"the spec nests deeper than {MAX_DEPTH} levels", where)
+            node = super().compose_node(parent, index)
+            assert node is not None  # the composer only returns None at the end of the stream
+            return node
+        finally:
+            self.depth -= 1
 
 
 _Loader.add_implicit_resolver(
@@ -36,6 +80,13 @@ _Loader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
 )
+
+_YAML = "tag:yaml.org,2002:"
+SCALAR_TAGS = frozenset(_YAML + name for name in ("str", "int", "float", "bool", "null"))
+"""The scalar types a spec is made of; other tags (``!!python/object``, ``!!binary``…) are
+refused, so no constructor beyond plain data is ever reachable."""
+
+COLLECTION_TAGS = frozenset((_YAML + "map", _YAML + "seq"))
 
 
 class Mark:
@@ -93,16 +144,16 @@ def mark_of(node: yaml.Node) -> Mark:
 
 def parse_yaml(text: str, file: str | None) -> Any:
     """Parse spec text (YAML or JSON) into plain values with positions; errors are located."""
-    loader = _Loader(text)
+    loader = _Loader(text, file)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
         problem = error.problem or error.context or "invalid YAML"
-        raise SpecError(f"YAML syntax error: {problem}", where) from None
+        raise SpecError(f"YAML syntax error: {one_line(problem)}", where) from None
     except yaml.YAMLError as error:
-        raise SpecError(f"YAML error: {error}", Location(file)) from None
+        raise SpecError(f"YAML error: {one_line(str(error))}", Location(file)) from None
     finally:
         loader.dispose()
     if root is None:
@@ -113,7 +164,7 @@ def parse_yaml(text: str, file: str | None) -> Any:
 class _Converter:
     """Turns a composed node tree into SpecMap/SpecList/scalars, sharing aliased nodes."""
 
-    def __init__(self, loader: yaml.SafeLoader, file: str | None) -> None:
+    def __init__(self, loader: _Loader, file: str | None) -> None:
         self.loader = loader
         self.file = file
         self.done: dict[int, Any] = {}
@@ -131,19 +182,42 @@ class _Converter:
             raise SpecError(
                 f"the spec nests deeper than {MAX_DEPTH} levels", mark_of(node).location(self.file)
             )
-        if isinstance(node, yaml.MappingNode):
-            value: Any = self.mapping(node, depth)
-        elif isinstance(node, yaml.SequenceNode):
-            value = self.sequence(node, depth)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if node.tag not in COLLECTION_TAGS:
+                raise self.refused(node)
+            value: Any = (
+                self.mapping(node, depth)
+                if isinstance(node, yaml.MappingNode)
+                else self.sequence(node, depth)
+            )
+        elif node.tag == _YAML + "timestamp":
+            # An unquoted date (`name: 2024-05-01`) is text to convcalc, not a datetime.
+            value = node.value
+        elif node.tag not in SCALAR_TAGS:
+            raise self.refused(node)
         else:
             try:
                 value = self.loader.construct_object(node, deep=True)
+            except yaml.MarkedYAMLError as error:
+                raise SpecError(
+                    f"invalid value: {error.problem or error.context}",
+                    mark_of(node).location(self.file),
+                ) from None
             except (yaml.YAMLError, ValueError, OverflowError) as error:
                 raise SpecError(
-                    f"invalid value: {error}", mark_of(node).location(self.file)
+                    f"invalid value: {one_line(str(error))}", mark_of(node).location(self.file)
                 ) from None
         self.done[id(node)] = value
         return value
+
+    def refused(self, node: yaml.Node) -> SpecError:
+        """The error for a node whose YAML tag is not plain data."""
+        tag = str(node.tag).replace(_YAML, "!!")
+        return SpecError(
+            f"YAML tag {one_line(tag)} is not allowed: a spec holds plain mappings, lists, "
+            "text, numbers and booleans",
+            mark_of(node).location(self.file),
+        )
 
     def mapping(self, node: yaml.MappingNode, depth: int) -> SpecMap:
         result = SpecMap(mark=mark_of(node))

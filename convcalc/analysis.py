@@ -7,6 +7,7 @@ inside ``stage2.basic1.body``); ``repeat`` keeps counting across its iterations.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from convcalc.layers.norm import BatchNorm
 from convcalc.receptive import ReceptiveField, union
 from convcalc.report import NETWORK_INPUT, Report, Row, Totals
 from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
-from convcalc.tensors import dtype_bytes
+from convcalc.tensors import MAX_DIMENSION, dtype_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +255,25 @@ class Analyzer:
         )
 
     def record(self, row: Row) -> Flow:
-        """Append ``row`` and return the tensor it outputs."""
+        """Append ``row`` and return the tensor it outputs.
+
+        Sizes beyond :data:`MAX_DIMENSION` (a deconv or concat that keeps growing) and fields
+        that overflow a float (strides multiplying past 10³⁰⁸) are refused here, before they
+        turn into numbers no report can print.
+        """
+        if any(size > MAX_DIMENSION for size in row.output):
+            raise ShapeError(
+                f"the output {format_shape(row.output)} is larger than any real tensor "
+                f"(at most {MAX_DIMENSION:,} per dimension)",
+                row.location,
+            )
+        if row.rf is not None and not all(
+            math.isfinite(value) for value in (*row.rf.size, *row.rf.jump, *row.rf.start)
+        ):
+            raise ShapeError(
+                "the receptive field overflows: the strides multiply beyond any real input",
+                row.location,
+            )
         self.rows.append(row)
         return Flow(row.output, row.rf, row.index)
 
@@ -284,7 +303,9 @@ def projection_stride(size_in: int, size_out: int, product: float) -> int | None
     """The stride of a 1×1 conv taking ``size_in`` to ``size_out``: ⌊(W − 1)/S⌋ + 1 = W_out.
     The product of the body's strides when it fits, else the smallest stride that does."""
     candidates = [int(product)] if float(product).is_integer() and product >= 1 else []
-    candidates += range(1, size_in + 1)
+    # The smallest S with ⌊(W − 1)/S⌋ = W_out − 1 is ⌊(W − 1)/W_out⌋ + 1; larger ones only
+    # shrink the output, so if it does not fit, nothing does.
+    candidates.append((size_in - 1) // size_out + 1)
     for stride in candidates:
         if (size_in - 1) // stride + 1 == size_out:
             return stride

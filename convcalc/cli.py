@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from convcalc import fastcoerce
-from convcalc.errors import ConvcalcError, ExitCode, OutputError, SpecError, SpecErrors
+from convcalc.errors import ConvcalcError, ExitCode, OutputError, SpecError, SpecErrors, one_line
 from convcalc.memory import Optimizer
 from convcalc.render import OutputFormat
 
@@ -58,7 +59,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.
 OutputOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
 ]
-BatchOption = Annotated[int | None, typer.Option("--batch", "-n", min=1, help="Batch size N.")]
+BatchOption = Annotated[
+    int | None, typer.Option("--batch", "-n", min=1, max=2**31 - 1, help="Batch size N.")
+]
 DtypeOption = Annotated[
     Dtype | None, typer.Option("--dtype", help="Bytes per value.", case_sensitive=False)
 ]
@@ -74,7 +77,7 @@ def fail(error: ConvcalcError) -> NoReturn:
     """Print each problem as one line on stderr and exit with status 1."""
     problems = error.errors if isinstance(error, SpecErrors) else [error]
     for problem in problems:
-        sys.stderr.write(f"{problem}\n")
+        sys.stderr.write(f"{one_line(str(problem))}\n")
     raise typer.Exit(ExitCode.ERROR)
 
 
@@ -93,7 +96,7 @@ def warn(report: Report) -> None:
     """Each row's warnings on stderr, located like errors."""
     for row in report.rows:
         for warning in row.warnings:
-            sys.stderr.write(f"{row.location}: warning: {warning}\n")
+            sys.stderr.write(one_line(f"{row.location}: warning: {warning}") + "\n")
 
 
 def emit(
@@ -110,13 +113,17 @@ def emit(
         from rich.console import Console
 
         renderable = table(report)
+        # Names from the spec are never read as rich markup (`[/x]` would be an error).
         if output is None and sys.stdout.isatty():
-            Console().print(renderable)
+            # NO_COLOR (https://no-color.org) or a dumb terminal get no escapes at all: rich
+            # alone would still send bold and dim.
+            colorless = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+            Console(markup=False, color_system=None if colorless else "auto").print(renderable)
             return
         # Piped or written tables keep full rows rather than wrapping at rich's default of 80
         # columns, as plain text without the padding rich adds to fill that width.
         buffer = io.StringIO()
-        Console(file=buffer, width=160, no_color=True).print(renderable)
+        Console(file=buffer, width=160, no_color=True, markup=False).print(renderable)
         text = "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
         if output is None:
             sys.stdout.write(text)
@@ -130,9 +137,18 @@ def emit(
     else:
         chunks = [plain.to_csv(report) if fmt is OutputFormat.CSV else plain.to_markdown(report)]
     if output is None:
-        sys.stdout.writelines(chunks)
+        try:
+            sys.stdout.writelines(chunks)
+            sys.stdout.flush()
+        except BrokenPipeError as error:
+            # Click would turn this into exit 1; a reader that stopped early (`| head`) is fine.
+            raise StdoutClosed from error
     else:
         write_output(output, chunks)
+
+
+class StdoutClosed(Exception):
+    """The reader of stdout went away before the output was written."""
 
 
 def lazy_table(name: str) -> Callable[[Report], Any]:
@@ -148,18 +164,49 @@ def lazy_table(name: str) -> Callable[[Report], Any]:
 
 
 def write_output(path: Path, chunks: Iterable[str]) -> None:
-    """Write ``chunks`` to ``path`` atomically: a failed run never leaves half a file."""
-    temporary = path.with_name(f".{path.name}.convcalc-tmp")
+    """Write ``chunks`` to ``path`` atomically: a failed or interrupted run never leaves half a
+    file. The text goes to a fresh temporary file beside the target (through a symlink, beside
+    the file it points to), which then replaces the target in one rename; a new file gets the
+    usual permissions (0666 minus the umask), a replaced one keeps its own."""
+    import tempfile
+
+    target = Path(os.path.realpath(path))
     try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.writelines(chunks)
-        temporary.replace(path)
+        mode = target.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    temporary: Path | None = None
+    try:
+        handle, name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".convcalc-tmp", dir=target.parent
+        )
+        temporary = Path(name)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.writelines(chunks)
+        temporary.chmod(mode)
+        temporary.replace(target)
+        temporary = None
     except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {error.strerror}") from None
-    except BaseException:  # Ctrl-C while writing: leave neither half a file nor the temporary
-        temporary.unlink(missing_ok=True)
-        raise
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
+        # Also on Ctrl-C: the half-written temporary file must not stay behind.
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+
+
+def same_file(output: Path, spec: str) -> bool:
+    """Whether ``output`` names the spec file ``spec`` (by another relative path, a symlink or a
+    hard link too)."""
+    if spec == "-" or spec.startswith("zoo:"):
+        return False
+    if output.resolve() == Path(spec).resolve():
+        return True
+    try:
+        return output.samefile(spec)
+    except OSError:
+        return False
 
 
 @app.command()
@@ -218,7 +265,7 @@ def analyze(
             overrides["batch"] = batch
         if dtype is not None:
             overrides["dtype"] = dtype.value
-        if output is not None and spec != "-" and output.resolve() == Path(spec).resolve():
+        if output is not None and same_file(output, spec):
             raise OutputError(f"--output {output} would overwrite the spec it reads")
         report = run_analysis(replace(network, **overrides), strict=strict)
         warn(report)
@@ -451,14 +498,17 @@ def main() -> None:
     # time of a 100,000-layer spec) and find nothing to free. Reference counting still frees.
     gc.disable()
     try:
-        app()
+        try:
+            app()
+        finally:
+            # Flush here, where a closed pipe is caught, not at exit where Python would
+            # print "Exception ignored … BrokenPipeError".
+            sys.stdout.flush()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)
-    except BrokenPipeError:
+    except (BrokenPipeError, StdoutClosed):
         # The reader went away (`convcalc … | head`); say nothing and don't let Python complain.
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(ExitCode.OK)

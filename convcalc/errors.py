@@ -104,3 +104,11 @@ def suggestion(word: str, choices: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(str(word).lower(), list(choices), n=1, cutoff=0.6)
     return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped, so that a message built
+    from it stays on one line and cannot send escape sequences to the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() or char == " " else repr(char)[1:-1] for char in text)

@@ -20,7 +20,7 @@ import pydantic
 from convcalc.errors import ConvcalcError, Location, OptionError, SpecError, SpecErrors, suggestion
 from convcalc.layers import LAYER_KINDS, Layer
 from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
-from convcalc.tensors import DTYPE_BYTES, parse_shape
+from convcalc.tensors import DTYPE_BYTES, MAX_DIMENSION, check_magnitude, magnitude, parse_shape
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
 
 MAX_SPEC_BYTES = 16 * 2**20
@@ -31,6 +31,10 @@ MAX_LAYERS = 1_000_000
 
 MAX_NESTING = 100
 """How deeply containers and blocks may nest."""
+
+MAX_EXPANSIONS = 10_000
+"""How many distinct (block, parameters) expansions a spec may need; identical uses share one.
+Blocks that pass parameters on to blocks can otherwise ask for exponentially many."""
 
 CONTAINERS = ("residual", "concat", "repeat", "use")
 TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "layers", "blocks")
@@ -168,9 +172,13 @@ class SpecParser:
         self.expanded: dict[tuple[str, Any], tuple[Node, ...]] = {}
         self.implicit_params: dict[str, list[str]] = {}
         self.layer_cache: dict[tuple[Any, ...], Layer] = {}
-        # Items read so far, blocks' expansions included: blocks whose parameters combine can
-        # multiply the work far beyond the text's size, so the walk stops at MAX_LAYERS.
-        self.items = 0
+        # A YAML alias makes one list appear in many places; it is read once per set of block
+        # parameters (keyed by identity, holding the objects so the ids stay theirs) and the
+        # nodes are shared, so an alias bomb costs what its text costs. `reading` detects a list
+        # that contains itself through an alias.
+        self.shared: dict[tuple[int, int], tuple[Any, Any, tuple[Node, ...]]] = {}
+        self.reading: set[int] = set()
+        self.items_read = 0
 
     # errors
 
@@ -226,11 +234,17 @@ class SpecParser:
             source=self.file,
         )
         count = count_layers(layers, {})
+        if count == 0:
+            # Only empty repeats and blocks: nothing to analyze, as with `layers: []`.
+            raise SpecError(
+                "the network has no layers (its repeats and blocks are empty)",
+                document.value_mark("layers").location(self.file, "layers"),
+            )
         if count > MAX_LAYERS:
             raise SpecError(
                 f"the spec expands to {count:,} layers, more than the {MAX_LAYERS:,} "
                 "convcalc analyzes",
-                Location(self.file),
+                document.value_mark("layers").location(self.file, "layers"),
             )
         return network
 
@@ -254,11 +268,18 @@ class SpecParser:
                 document.value_mark("batch"),
             )
             return 1
+        if value > MAX_DIMENSION:
+            self.error(
+                f"batch: {magnitude(value)} is more than any real batch "
+                f"(at most {MAX_DIMENSION:,})",
+                document.value_mark("batch"),
+            )
+            return 1
         return value
 
     def dtype(self, document: SpecMap) -> str:
         value = document.get("dtype", "float32")
-        if value not in DTYPE_BYTES:
+        if not isinstance(value, str) or value not in DTYPE_BYTES:  # a list is not hashable
             self.error(
                 f"dtype: expected one of {', '.join(DTYPE_BYTES)}, got {show(value)}"
                 f"{suggestion(str(value), DTYPE_BYTES)}",
@@ -303,24 +324,40 @@ class SpecParser:
         if depth > MAX_NESTING:
             self.error(f"layers nest deeper than {MAX_NESTING} levels", mark, path)
             return ()
-        result = []
-        for index, item in enumerate(value):
-            item_mark = value.item_mark(index) if isinstance(value, SpecList) else mark
-            node = self.node(item, item_mark, f"{path}[{index}]", bindings, depth + 1)
-            if node is not None:
-                result.append(node)
-        return tuple(result)
+        key = (id(value), id(bindings))
+        known = self.shared.get(key)
+        if known is not None:
+            return known[2]
+        if id(value) in self.reading:
+            self.error("this list of layers contains itself (through a YAML alias)", mark, path)
+            return ()
+        # Every item read becomes at least one row of the expanded network (shared lists are
+        # read once), so more items than MAX_LAYERS means too many rows, and reading stops here
+        # rather than after exponential work (blocks passing parameters on to blocks).
+        self.items_read += len(value)
+        if self.items_read > MAX_LAYERS:
+            raise SpecError(
+                f"the spec expands to more than the {MAX_LAYERS:,} layers convcalc analyzes",
+                mark.location(self.file, path),
+            )
+        self.reading.add(id(value))
+        try:
+            result = []
+            for index, item in enumerate(value):
+                item_mark = value.item_mark(index) if isinstance(value, SpecList) else mark
+                node = self.node(item, item_mark, f"{path}[{index}]", bindings, depth + 1)
+                if node is not None:
+                    result.append(node)
+        finally:
+            self.reading.discard(id(value))
+        nodes = tuple(result)
+        self.shared[key] = (value, bindings, nodes)
+        return nodes
 
     def node(
         self, item: Any, mark: Mark, path: str, bindings: dict[str, Any] | None, depth: int
     ) -> Node | None:
         """One layer item in any of the three forms."""
-        self.items += 1
-        if self.items > MAX_LAYERS:
-            raise SpecError(
-                f"the spec expands to more than {MAX_LAYERS:,} layers, the most convcalc analyzes",
-                mark.location(self.file, path),
-            )
         item = self.substitute(item, bindings, mark, path)
         if item is UNRESOLVED:
             return None
@@ -463,8 +500,10 @@ class SpecParser:
                 self.layer_cache[cache_key] = layer
             return layer
         try:
-            validated = options_model(kind).model_validate(values)
-            layer = kind(**dict(validated))
+            validated = dict(options_model(kind).model_validate(values))
+            for option, value in validated.items():
+                check_magnitude(option, value)
+            layer = kind(**validated)
         except pydantic.ValidationError as error:
             self.option_errors(kind, error, options, mark, label)
             return None
@@ -759,6 +798,12 @@ class SpecParser:
         known = self.expanded.get(key)
         if known is not None:
             return known
+        if len(self.expanded) >= MAX_EXPANSIONS:
+            raise SpecError(
+                f"the blocks expand into more than {MAX_EXPANSIONS:,} differently parameterised "
+                f"copies (at block `{block_name}`)",
+                self.blocks[block_name].mark.location(self.file, f"blocks.{block_name}"),
+            )
         self.expanding.append(block_name)
         try:
             layers = self.layer_list(

@@ -17,7 +17,7 @@ from convcalc.layers.base import Derivation, RFStep, Shape
 from convcalc.receptive import ReceptiveField
 from convcalc.report import Report
 from convcalc.spec import LayerNode, Network
-from convcalc.tensors import parse_shape
+from convcalc.tensors import MAX_DIMENSION, check_magnitude, parse_shape
 
 _NUMBERS = re.compile(r"\s*[xX×*,]\s*")
 
@@ -130,6 +130,8 @@ def build(kind_name: str, options: dict[str, Any], shape: Shape, flags: dict[str
         )
         raise SpecError(f"{kind.type_name} needs {needs}{hint}")
     try:
+        for option, value in values.items():
+            check_magnitude(option, value)
         return kind(**values)
     except OptionError as error:
         raise SpecError(
@@ -205,11 +207,14 @@ def continue_from(
                 start=(float(rf["start"][0]), float(rf["start"][1])),
                 is_global=bool(rf.get("global", False)),
             )
+        given_batch = batch or int(document["batch"])
+        if not 1 <= given_batch <= MAX_DIMENSION:
+            raise ValueError(given_batch)
         return (
             shape,
             field,
             network_input,
-            batch or int(document["batch"]),
+            given_batch,
             dtype or str(document["dtype"]),
         )
     except (KeyError, IndexError, TypeError, ValueError, SpecError):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 
-from convcalc.errors import SpecError
+from convcalc.errors import OptionError, SpecError
 from convcalc.layers.base import Shape
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
@@ -45,7 +46,9 @@ def parse_shape(value: object) -> Shape:
         if size < 1:
             raise SpecError(f"sizes must be ≥ 1, got {size} in {value!r}")
         if size > MAX_DIMENSION:
-            raise SpecError(f"{size} in {value!r} is larger than any real tensor dimension")
+            raise SpecError(
+                f"{magnitude(size)} in {value!r} is larger than any real tensor dimension"
+            )
     return tuple(sizes)  # type: ignore[arg-type]
 
 
@@ -57,3 +60,25 @@ def dtype_bytes(dtype: str) -> int:
         raise SpecError(
             f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}"
         ) from None
+
+
+def check_magnitude(option: str, value: object) -> None:
+    """Refuse a whole number beyond :data:`MAX_DIMENSION` (alone or in ``[h, w]``) and a float
+    that is not finite (``.nan``, ``.inf``, ``1e400``) with an :class:`OptionError`."""
+    for item in value if isinstance(value, tuple) else (value,):
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int) and abs(item) > MAX_DIMENSION:
+            raise OptionError(
+                option,
+                f"{magnitude(item)} is larger than any real tensor dimension "
+                f"(at most {MAX_DIMENSION:,})",
+            )
+        if isinstance(item, float) and not math.isfinite(item):
+            raise OptionError(option, f"expected a finite number, got {item}")
+
+
+def magnitude(number: int) -> str:
+    """A whole number for a message: ``12,345``, or ``a 31-digit number`` when it is long."""
+    digits = len(str(abs(number)))
+    return f"{number:,}" if digits <= 15 else f"a {digits}-digit number"

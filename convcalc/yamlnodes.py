@@ -35,7 +35,15 @@ PLAIN_TAGS = frozenset(
 """The only scalar types a spec holds; any other tag (``!!python/…``, ``!!binary``, a timestamp)
 is refused rather than constructed."""
 
-MERGE_TAG = "tag:yaml.org,2002:merge"
+YAML_TAGS = "tag:yaml.org,2002:"
+MERGE_TAG = f"{YAML_TAGS}merge"
+STR_TAG = f"{YAML_TAGS}str"
+TIMESTAMP_TAG = f"{YAML_TAGS}timestamp"
+
+
+def short_tag(tag: str) -> str:
+    """``tag:yaml.org,2002:python/object`` → ``!!python/object``, as it is written."""
+    return "!!" + tag.removeprefix(YAML_TAGS) if tag.startswith(YAML_TAGS) else tag
 
 
 class _Loader(_BaseLoader):  # type: ignore[valid-type, misc]
@@ -225,7 +233,7 @@ class _Builder:
         if len(self.stack) >= MAX_DEPTH:
             raise self.fail(f"the spec nests deeper than {MAX_DEPTH} levels", event)
         if event.tag not in (None, "!", container.TAG):
-            raise self.fail(f"unsupported YAML tag {event.tag}", event)
+            raise self.fail(f"unsupported YAML tag {short_tag(event.tag)}", event)
         self.count(1, event)
         mark = mark_of(event)
         self.stack.append(_Frame(container(mark=mark), event.anchor, mark, self.total - 1))
@@ -257,11 +265,13 @@ class _Builder:
                         yaml.ScalarNode, value, event.implicit
                     )
             else:
-                tag = "tag:yaml.org,2002:str"
+                tag = STR_TAG
         if tag == MERGE_TAG:
             return _MERGE
+        if tag == TIMESTAMP_TAG and event.implicit[0]:
+            tag = STR_TAG  # an unquoted date is a name here, not a datetime
         if tag not in PLAIN_TAGS:
-            raise self.fail(f"unsupported YAML tag {tag}", event)
+            raise self.fail(f"unsupported YAML tag {short_tag(tag)}", event)
         key = (tag, value)
         built = self.scalars.get(key, _NO_KEY)
         if built is _NO_KEY:

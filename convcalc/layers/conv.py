@@ -7,6 +7,7 @@ only without zero padding; see convcalc/folding.py.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -241,15 +242,22 @@ def transposed_rf_step(kernel: int, stride: int, pad: int, dilation: int) -> Axi
     widest spread of inputs that reach one output (over the S output phases), the jump is divided
     by S, and the first output's centre is the middle of the inputs that reach output 0.
     """
-    spread = 0
-    for phase in range(stride):
-        sources = [(phase + pad - k * dilation) / stride for k in range(kernel)]
-        reached = [i for i in sources if i.is_integer()]
-        if reached:
-            spread = max(spread, int(max(reached) - min(reached)))
-    first = [(pad - k * dilation) / stride for k in range(kernel)]
-    reached_first = [i for i in first if i.is_integer()] or [pad / stride]
-    centre = (max(reached_first) + min(reached_first)) / 2
+    # Closed forms (no loop over the S phases, so a huge stride costs nothing): taps k and k'
+    # reach one output phase when (k − k')·D is a multiple of S, i.e. k ≡ k' mod m with
+    # m = S / gcd(D, S); the widest phase holds taps 0, m, 2m, … ≤ K − 1, whose inputs are
+    # D / gcd(D, S) apart. Output 0 is reached by the taps with k·D ≡ P (mod S).
+    common = math.gcd(dilation, stride)
+    period = stride // common
+    spread = (kernel - 1) // period * (dilation // common)
+    if pad % common == 0:
+        first_tap = (pad // common) * pow(dilation // common, -1, period) % period
+    else:
+        first_tap = kernel
+    if first_tap < kernel:
+        last_tap = first_tap + (kernel - 1 - first_tap) // period * period
+        centre = ((pad - first_tap * dilation) / stride + (pad - last_tap * dilation) / stride) / 2
+    else:
+        centre = pad / stride
     return AxisStep(span=float(spread), stride=1 / stride, offset=centre)
 
 

@@ -7,6 +7,7 @@ training keeps that position (the "max id") for every output value.
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
@@ -200,13 +201,19 @@ def adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
 
 
 def adaptive_rf_step(size: int, out: int) -> AxisStep:
-    """The widest adaptive window sets the span; windows start W/out apart."""
-    bounds = adaptive_windows(size, out)
-    widest = max(end - start for start, end in bounds)
-    first_start, first_end = bounds[0]
-    return AxisStep(
-        span=float(widest - 1), stride=size / out, offset=(first_end - first_start - 1) / 2
-    )
+    """The widest adaptive window sets the span; windows start W/out apart.
+
+    With W = q·out + r, window i is q + ⌈(t + r)/out⌉ wide, t = i·r mod out; t reaches
+    out − gcd(r, out), so some window is q + 2 wide exactly when r does not divide out (closed
+    form, so a huge ``output`` costs no loop).
+    """
+    quotient, remainder = divmod(size, out)
+    if remainder == 0:
+        widest = quotient
+    else:
+        widest = quotient + (2 if remainder > math.gcd(remainder, out) else 1)
+    first_end = -(-size // out)
+    return AxisStep(span=float(widest - 1), stride=size / out, offset=(first_end - 1) / 2)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,7 +21,6 @@ import typer
 
 from convcalc import fastcoerce
 from convcalc.errors import ConvcalcError, ExitCode, OutputError, SpecError, SpecErrors, one_line
-from convcalc.memory import Optimizer
 from convcalc.render import OutputFormat
 
 # Parse options without pydantic (typer would import it for every command): see fastcoerce.
@@ -36,6 +35,15 @@ class Dtype(StrEnum):
     BFLOAT16 = "bfloat16"
     INT8 = "int8"
     FLOAT64 = "float64"
+
+
+class Optimizer(StrEnum):
+    """The ``--optimizer`` choices (the keys of :data:`convcalc.memory.OPTIMIZER_STATES`)."""
+
+    SGD = "sgd"
+    MOMENTUM = "momentum"
+    ADAM = "adam"
+    ADAMW = "adamw"
 
 
 if TYPE_CHECKING:

@@ -29,23 +29,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from convcalc.errors import SpecError
 from convcalc.layers.base import Shape, elements
 from convcalc.report import NETWORK_INPUT, Report, Row
 from convcalc.tensors import dtype_bytes
-
-
-class Optimizer(StrEnum):
-    """The ``--optimizer`` choices."""
-
-    SGD = "sgd"
-    MOMENTUM = "momentum"
-    ADAM = "adam"
-    ADAMW = "adamw"
-
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 """Copies of the params each optimizer keeps: SGD none, SGD with momentum the velocity, Adam and

@@ -130,3 +130,13 @@ def test_plain_coercion_matches_typer(
 
 def test_install_is_idempotent() -> None:
     assert install() is install()
+
+
+def test_command_line_choices_match_the_library() -> None:
+    """--dtype and --optimizer list exactly what the library knows."""
+    from convcalc.cli import Dtype, Optimizer
+    from convcalc.memory import OPTIMIZER_STATES
+    from convcalc.tensors import DTYPE_BYTES
+
+    assert {choice.value for choice in Dtype} == set(DTYPE_BYTES)
+    assert {choice.value for choice in Optimizer} == set(OPTIMIZER_STATES)

@@ -6,11 +6,13 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convcalc.render import units
 from convcalc.report import Report
-from convcalc.zoo import ZooEntry
+
+if TYPE_CHECKING:
+    from convcalc.zoo import ZooEntry
 
 
 def to_json(report: Report) -> str:

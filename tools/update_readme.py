@@ -1,0 +1,65 @@
+"""Re-run the commands shown in README.md and paste their output: ``python tools/update_readme.py``.
+
+Every fenced ``console`` block whose first line is ``$ command`` is run from the repository root
+with this checkout's convcalc (``convcalc`` is ``python -m convcalc`` here), and its output —
+stdout and stderr, as a terminal would show them — replaces the block's old output. Output longer
+than ``--lines`` keeps its head and tail around a ``…`` line. Blocks fenced as anything else are
+left alone, so examples that must not run (a long fuzz run) use ``bash``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BLOCK = re.compile(r"^```console\n\$ (?P<command>.*?)\n(?P<output>.*?)^```$", re.M | re.S)
+
+
+def run(command: str) -> str:
+    """The combined output of ``command`` run by bash in the repository root."""
+    script = f'convcalc() {{ "{sys.executable}" -m convcalc "$@"; }}\n{command}'
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "160"}
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout + result.stderr
+
+
+def excerpt(text: str, limit: int) -> str:
+    """``text`` cut to its first and last lines when it has more than ``limit``."""
+    lines = text.rstrip("\n").splitlines()
+    if len(lines) <= limit:
+        return "\n".join(lines)
+    head, tail = (limit * 2) // 3, limit // 3
+    skipped = len(lines) - head - tail
+    return "\n".join([*lines[:head], f"…  ({skipped} more lines)", *lines[-tail:]])
+
+
+def main() -> None:
+    """Rewrite README.md in place."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--lines", type=int, default=36, help="longest output kept whole")
+    arguments = parser.parse_args()
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+
+    def refresh(match: re.Match[str]) -> str:
+        command = match.group("command")
+        output = excerpt(run(command), arguments.lines)
+        return f"```console\n$ {command}\n{output}\n```"
+
+    readme.write_text(BLOCK.sub(refresh, text), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -139,6 +139,9 @@ def parse_yaml(text: str, file: str | None) -> Any:
         mark = error.problem_mark or error.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
         problem = error.problem or error.context or "invalid YAML"
+        if "nesting depth" in problem:
+            # Newer libyaml scans ahead and stops deep nesting itself, before the builder does.
+            raise SpecError(f"the spec nests deeper than {MAX_DEPTH} levels", where) from None
         raise SpecError(f"YAML syntax error: {problem}", where) from None
     except yaml.YAMLError as error:
         raise SpecError(f"YAML error: {error}", Location(file)) from None

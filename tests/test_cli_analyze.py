@@ -68,6 +68,7 @@ def test_example_list_is_what_the_readme_promises() -> None:
     assert [path.name for path in EXAMPLES] == [
         "cs231n.yaml",
         "inception-style.yaml",
+        "preact.yaml",
         "resnet-blocks.yaml",
         "vgg-style.yaml",
     ]

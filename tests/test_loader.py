@@ -462,7 +462,11 @@ def test_recursive_alias_is_refused() -> None:
     ids=["flow-lists", "flow-mappings", "block-lists"],
 )
 def test_deep_nesting_is_refused_fast(text: str, where: str) -> None:
-    assert refused_fast(text) == f"{where}: the spec nests deeper than 200 levels"
+    message = refused_fast(text)
+    assert message.endswith(": the spec nests deeper than 200 levels")
+    # The line is exact; the column is where reading stopped: level 201, or where a newer
+    # libyaml (PyYAML ≥ 6.0.4), which scans ahead, stops deep flow nesting itself.
+    assert message.startswith(where.rsplit(":", 1)[0] + ":")
 
 
 def test_block_parameter_combinations_cannot_explode() -> None:

@@ -131,7 +131,7 @@ def emit(
         # Piped or written tables keep full rows rather than wrapping at rich's default of 80
         # columns, as plain text without the padding rich adds to fill that width.
         buffer = io.StringIO()
-        Console(file=buffer, width=160, no_color=True, markup=False).print(renderable)
+        Console(file=buffer, width=200, no_color=True, markup=False).print(renderable)
         text = "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
         if output is None:
             sys.stdout.write(text)

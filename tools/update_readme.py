@@ -23,7 +23,7 @@ BLOCK = re.compile(r"^```console\n\$ (?P<command>.*?)\n(?P<output>.*?)^```$", re
 def run(command: str) -> str:
     """The combined output of ``command`` run by bash in the repository root."""
     script = f'convcalc() {{ "{sys.executable}" -m convcalc "$@"; }}\n{command}'
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "160"}
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "COLUMNS": "200"}
     result = subprocess.run(
         ["bash", "-c", script],
         cwd=ROOT,

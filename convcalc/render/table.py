@@ -252,10 +252,10 @@ def layer_table(report: Report) -> RenderableType:
                 "every window cell could be the max; backward uses the argmax",
                 units.count(matrix.window_nonzeros),
             )
-    parts: list[RenderableType] = [table]
-    for warning in row.warnings:
-        parts.append(Text(f"⚠ {warning}", style="yellow"))
-    return Group(*parts)
+    # The warnings themselves go to stderr, like every warning; the table only points at them.
+    if row.warnings:
+        return Group(table, Text("⚠ see the warnings on stderr", style="yellow"))
+    return table
 
 
 def print_renderable(renderable: RenderableType, console: Console | None = None) -> None:

@@ -371,3 +371,22 @@ def test_fc_jacobian_is_zero_across_samples() -> None:
     row = analyze_layer(dense.FC(out=3), (5,), batch=2).rows[0]
     model = nn.Linear(5, 3)
     assert jacobian(row, 2, 4).nonzeros == realised_nonzeros(model, (2, 5)) == 2 * 3 * 5
+
+
+@pytest.mark.parametrize(
+    ("model_name", "batch"),
+    [("resnet50", 2), ("mobilenet_v2", 2), ("densenet121", 1), ("googlenet", 1)],
+)
+def test_zoo_models_saved_tensors(model_name: str, batch: int) -> None:
+    """The zoo's specs at 224×224 keep what torchvision's models keep in a training forward."""
+    torchvision = pytest.importorskip("torchvision")
+    from dataclasses import replace
+
+    from convcalc.loader import load
+
+    report = analyze(replace(load(f"zoo:{model_name}"), batch=batch))
+    options = {"aux_logits": False, "init_weights": False} if model_name == "googlenet" else {}
+    model = getattr(torchvision.models, model_name)(weights=None, **options)
+    measured = saved_bytes(model, torch.randn(batch, 3, 224, 224))
+    modelled = training_memory(report).saved_total
+    assert abs(modelled - measured) <= 0.05 * measured

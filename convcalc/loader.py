@@ -249,6 +249,7 @@ class SpecParser:
         return network
 
     def input_shape(self, document: SpecMap) -> tuple[int, ...] | None:
+        """The required ``input``: one sample's shape."""
         if "input" not in document:
             self.error(
                 "missing `input`: the shape of one sample, e.g. `input: 3x224x224`", document.mark
@@ -261,6 +262,7 @@ class SpecParser:
             return None
 
     def batch(self, document: SpecMap) -> int:
+        """``batch``: a whole number ≥ 1 (default 1)."""
         value = document.get("batch", 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             self.error(
@@ -278,6 +280,7 @@ class SpecParser:
         return value
 
     def dtype(self, document: SpecMap) -> str:
+        """``dtype``: one of :data:`DTYPE_BYTES` (default float32)."""
         value = document.get("dtype", "float32")
         if not isinstance(value, str) or value not in DTYPE_BYTES:  # a list is not hashable
             self.error(
@@ -408,6 +411,7 @@ class SpecParser:
         return self.typed(kind, options, mark, item.key_mark(kind), path, name, bindings, depth)
 
     def name(self, item: SpecMap, path: str, bindings: dict[str, Any] | None) -> str | None:
+        """A layer's explicit ``name``: text without dots (dots separate path components)."""
         if "name" not in item:
             return None
         name = self.substitute(item["name"], bindings, item.value_mark("name"), path)
@@ -563,6 +567,7 @@ class SpecParser:
         bindings: dict[str, Any] | None,
         depth: int,
     ) -> Node | None:
+        """``residual``: a body and a shortcut (omitted: identity; ``project``; or layers)."""
         self.only(options, ("body", "shortcut"), "residual", path)
         body = self.layer_list(options, "body", f"{path}.body", bindings, depth)
         shortcut: tuple[Node, ...] | Literal["project"] | None = None
@@ -600,6 +605,8 @@ class SpecParser:
         bindings: dict[str, Any] | None,
         depth: int,
     ) -> Node | None:
+        """``concat``: a non-empty list of branches, each a list of layers (``[]`` passes the
+        input through)."""
         self.only(options, ("branches",), "concat", path)
         raw = self.substitute(
             options.get("branches"), bindings, options.value_mark("branches"), path
@@ -636,6 +643,7 @@ class SpecParser:
         bindings: dict[str, Any] | None,
         depth: int,
     ) -> Node | None:
+        """``repeat``: ``layers`` applied ``times`` (≥ 1) times."""
         self.only(options, ("times", "layers"), "repeat", path)
         times = self.substitute(options.get("times"), bindings, options.value_mark("times"), path)
         layers = self.layer_list(options, "layers", f"{path}.layers", bindings, depth)

@@ -40,7 +40,6 @@ class Elementwise(Layer):
         return Outcome(output=shape)
 
 
-@dataclass(frozen=True, kw_only=True)
 class ReLU(Elementwise):
     """max(0, x)."""
 
@@ -48,7 +47,6 @@ class ReLU(Elementwise):
     derivative_from_output = True
 
 
-@dataclass(frozen=True, kw_only=True)
 class ReLU6(Elementwise):
     """min(max(0, x), 6)."""
 
@@ -73,14 +71,12 @@ class ELU(Elementwise):
     alpha: float = 1.0
 
 
-@dataclass(frozen=True, kw_only=True)
 class GELU(Elementwise):
     """x·Φ(x)."""
 
     type_name = "gelu"
 
 
-@dataclass(frozen=True, kw_only=True)
 class SiLU(Elementwise):
     """x·σ(x) (swish)."""
 
@@ -88,7 +84,6 @@ class SiLU(Elementwise):
     aliases = ("swish",)
 
 
-@dataclass(frozen=True, kw_only=True)
 class Sigmoid(Elementwise):
     """1/(1 + e⁻ˣ)."""
 
@@ -96,7 +91,6 @@ class Sigmoid(Elementwise):
     derivative_from_output = True
 
 
-@dataclass(frozen=True, kw_only=True)
 class Tanh(Elementwise):
     """tanh(x)."""
 
@@ -104,14 +98,12 @@ class Tanh(Elementwise):
     derivative_from_output = True
 
 
-@dataclass(frozen=True, kw_only=True)
 class Hardswish(Elementwise):
     """x·relu6(x + 3)/6."""
 
     type_name = "hardswish"
 
 
-@dataclass(frozen=True, kw_only=True)
 class Softmax(Elementwise):
     """eˣⁱ/Σⱼ eˣʲ over the channels (or the features of a vector). Each output depends on all C
     values at its position: C Jacobian entries per output."""

@@ -115,6 +115,9 @@ class Layer(ABC):
     backward keeps, its Jacobian's non-zeros, how BN folding treats it), so that adding a kind
     touches its own module only. The defaults suit a layer that computes a new tensor from its
     input and is no fold target.
+
+    A subclass that adds no options needs no ``@dataclass`` of its own: it inherits the fields
+    and generated methods (and each decoration costs start-up time).
     """
 
     type_name: ClassVar[str] = ""

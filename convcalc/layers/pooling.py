@@ -243,7 +243,6 @@ class AdaptivePool(Pooling):
         return cells
 
 
-@dataclass(frozen=True, kw_only=True)
 class AdaptiveAvgPool(AdaptivePool):
     """Adaptive average pooling (see :class:`AdaptivePool`)."""
 
@@ -255,7 +254,6 @@ class AdaptiveAvgPool(AdaptivePool):
         return pair(self.output) == (1, 1)
 
 
-@dataclass(frozen=True, kw_only=True)
 class AdaptiveMaxPool(AdaptivePool):
     """Adaptive max pooling (see :class:`AdaptivePool`)."""
 
@@ -277,7 +275,6 @@ class GlobalPool(Pooling):
         return elements(shape_in)
 
 
-@dataclass(frozen=True, kw_only=True)
 class GlobalAvgPool(GlobalPool):
     """Global average pooling (see :class:`GlobalPool`)."""
 
@@ -289,7 +286,6 @@ class GlobalAvgPool(GlobalPool):
         return True
 
 
-@dataclass(frozen=True, kw_only=True)
 class GlobalMaxPool(GlobalPool):
     """Global max pooling (see :class:`GlobalPool`)."""
 

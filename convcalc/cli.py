@@ -65,10 +65,12 @@ FormatOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 OutputOption = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    Path | None,
+    typer.Option("--output", "-o", metavar="FILE", help="Write to this file instead of stdout."),
 ]
 BatchOption = Annotated[
-    int | None, typer.Option("--batch", "-n", min=1, max=2**31 - 1, help="Batch size N.")
+    int | None,
+    typer.Option("--batch", "-n", min=1, max=2**31 - 1, metavar="N", help="Batch size N."),
 ]
 DtypeOption = Annotated[
     Dtype | None, typer.Option("--dtype", help="Bytes per value.", case_sensitive=False)
@@ -219,12 +221,15 @@ def same_file(output: Path, spec: str) -> bool:
 
 @app.command()
 def analyze(
-    spec: Annotated[str, typer.Argument(help="A spec file, - for stdin, or zoo:NAME.")],
+    spec: Annotated[
+        str, typer.Argument(metavar="SPEC", help="A spec file, - for stdin, or zoo:NAME.")
+    ],
     fmt: FormatOption = OutputFormat.TABLE,
     as_json: JsonOption = False,
     output: OutputOption = None,
     input_shape: Annotated[
-        str | None, typer.Option("--input", help="Override the input shape, e.g. 3x224x224.")
+        str | None,
+        typer.Option("--input", metavar="CxHxW", help="Override the input shape, e.g. 3x224x224."),
     ] = None,
     batch: BatchOption = None,
     dtype: DtypeOption = None,
@@ -249,7 +254,9 @@ def analyze(
     memory: Annotated[
         str | None,
         typer.Option(
-            "--memory", help="A memory budget such as 16GiB: the largest batch that trains in it."
+            "--memory",
+            metavar="SIZE",
+            help="A memory budget such as 16GiB: the largest batch that trains in it.",
         ),
     ] = None,
     jacobian: Annotated[
@@ -325,29 +332,40 @@ def layer(
         str,
         typer.Option(
             "--in",
+            metavar="CxHxW",
             help="Input shape CxHxW (or D for a vector); - reads a convcalc JSON document "
             "from stdin and continues from its output.",
         ),
     ],
     filters: Annotated[
         str | None,
-        typer.Option(help="Filters as F, FxK, FxKxK or FxCxKxK (C must equal the input channels)."),
+        typer.Option(
+            metavar="F[xC]xK[xK]",
+            help="Filters as F, FxK, FxKxK or FxCxKxK (C must equal the input channels).",
+        ),
     ] = None,
     layer_type: Annotated[
-        str | None, typer.Option("--type", "-t", help="Layer type (default conv): maxpool, fc, bn…")
+        str | None,
+        typer.Option(
+            "--type", "-t", metavar="TYPE", help="Layer type (default conv): maxpool, fc, bn…"
+        ),
     ] = None,
-    kernel: Annotated[str | None, typer.Option(help="Kernel K or KHxKW.")] = None,
-    stride: Annotated[str | None, typer.Option(help="Stride S or SHxSW.")] = None,
-    pad: Annotated[str | None, typer.Option(help="Padding P, PHxPW, same or valid.")] = None,
-    dilation: Annotated[str | None, typer.Option(help="Dilation D or DHxDW.")] = None,
-    groups: Annotated[str | None, typer.Option(help="Groups (or depthwise).")] = None,
+    kernel: Annotated[str | None, typer.Option(metavar="K", help="Kernel K or KHxKW.")] = None,
+    stride: Annotated[str | None, typer.Option(metavar="S", help="Stride S or SHxSW.")] = None,
+    pad: Annotated[
+        str | None, typer.Option(metavar="P", help="Padding P, PHxPW, same or valid.")
+    ] = None,
+    dilation: Annotated[str | None, typer.Option(metavar="D", help="Dilation D or DHxDW.")] = None,
+    groups: Annotated[str | None, typer.Option(metavar="G", help="Groups (or depthwise).")] = None,
     bias: Annotated[bool | None, typer.Option("--bias/--no-bias", help="Learned bias.")] = None,
-    output_padding: Annotated[str | None, typer.Option(help="Deconv output padding.")] = None,
+    output_padding: Annotated[
+        str | None, typer.Option(metavar="P", help="Deconv output padding.")
+    ] = None,
     ceil_mode: Annotated[
         bool | None, typer.Option("--ceil-mode", help="Pooling rounds up.")
     ] = None,
     out: Annotated[
-        str | None, typer.Option(help="fc outputs, or adaptive pool output size.")
+        str | None, typer.Option(metavar="N", help="fc outputs, or adaptive pool output size.")
     ] = None,
     eps: Annotated[float | None, typer.Option(help="Norm epsilon.")] = None,
     affine: Annotated[bool | None, typer.Option("--affine/--no-affine", help="Norm γ, β.")] = None,

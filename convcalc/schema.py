@@ -6,16 +6,38 @@ schema cannot drift from what convcalc accepts.
 
 from __future__ import annotations
 
+from dataclasses import MISSING, fields
 from typing import Any
 
-from convcalc.layers import LAYER_KINDS
-from convcalc.loader import options_model
+import pydantic
+
+from convcalc.layers import LAYER_KINDS, Layer
+from convcalc.loader import option_types
 from convcalc.tensors import DTYPE_BYTES
 
 LAYER_LIST = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
 
 PARAMETER = {"type": "string", "pattern": r"^\$"}
 """``$name``: inside a block, any option value may be one of the block's parameters."""
+
+
+def options_model(kind: type[Layer]) -> type[pydantic.BaseModel]:
+    """A pydantic model of ``kind``'s options (same names, types and defaults as the loader's
+    validator), for its JSON Schema."""
+    definitions: dict[str, Any] = {
+        field.name: (
+            option_types(kind)[field.name],
+            ... if field.default is MISSING else field.default,
+        )
+        for field in fields(kind)
+    }
+    model: type[pydantic.BaseModel] = pydantic.create_model(
+        kind.type_name,
+        __config__=pydantic.ConfigDict(strict=True, extra="forbid"),
+        __doc__=kind.__doc__,
+        **definitions,
+    )
+    return model
 
 
 def kind_options(name: str) -> dict[str, Any]:

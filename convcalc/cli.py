@@ -136,7 +136,7 @@ def emit(
         Console(file=buffer, width=200, no_color=True, markup=False).print(renderable)
         text = "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
         if output is None:
-            sys.stdout.write(text)
+            write_stdout([text])
         else:
             write_output(output, [text])
         return
@@ -147,14 +147,23 @@ def emit(
     else:
         chunks = [plain.to_csv(report) if fmt is OutputFormat.CSV else plain.to_markdown(report)]
     if output is None:
-        try:
-            sys.stdout.writelines(chunks)
-            sys.stdout.flush()
-        except BrokenPipeError as error:
-            # Click would turn this into exit 1; a reader that stopped early (`| head`) is fine.
-            raise StdoutClosed from error
+        write_stdout(chunks)
     else:
         write_output(output, chunks)
+
+
+def write_stdout(chunks: Iterable[str]) -> None:
+    """Write results to stdout. A reader that stopped early (`| head`) ends the run quietly
+    (click would make a closed pipe exit 1); a closed or full stdout is one clear error."""
+    try:
+        if sys.stdout is None:
+            raise OSError("stdout is closed")
+        sys.stdout.writelines(chunks)
+        sys.stdout.flush()
+    except BrokenPipeError as error:
+        raise StdoutClosed from error
+    except OSError as error:
+        raise OutputError(f"cannot write to stdout: {error.strerror or error}") from None
 
 
 class StdoutClosed(Exception):
@@ -178,8 +187,17 @@ def write_output(path: Path, chunks: Iterable[str]) -> None:
     file. The text goes to a fresh temporary file beside the target (through a symlink, beside
     the file it points to), which then replaces the target in one rename; a new file gets the
     usual permissions (0666 minus the umask), a replaced one keeps its own."""
+    import stat
     import tempfile
 
+    try:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):
+            # A device, FIFO or /dev/stdout is written to, never replaced by a regular file.
+            write_special(path, chunks)
+            return
+    except OSError:
+        pass
     target = Path(os.path.realpath(path))
     try:
         mode = target.stat().st_mode & 0o7777
@@ -204,6 +222,15 @@ def write_output(path: Path, chunks: Iterable[str]) -> None:
         # Also on Ctrl-C: the half-written temporary file must not stay behind.
         if temporary is not None:
             temporary.unlink(missing_ok=True)
+
+
+def write_special(path: Path, chunks: Iterable[str]) -> None:
+    """Write ``chunks`` into an existing file that is not a regular file (a device or a FIFO)."""
+    try:
+        with path.open("w", encoding="utf-8") as stream:
+            stream.writelines(chunks)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def same_file(output: Path, spec: str) -> bool:
@@ -499,14 +526,14 @@ def zoo(
         if name is None:
             from convcalc.render.plain import zoo_listing
 
-            sys.stdout.write(zoo_listing(models.entries(), fmt.value))
+            write_stdout([zoo_listing(models.entries(), fmt.value)])
         elif fmt is OutputFormat.JSON:
             import yaml
 
             spec = yaml.safe_load(models.zoo_text(name))
-            sys.stdout.write(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+            write_stdout([json.dumps(spec, indent=2, ensure_ascii=False) + "\n"])
         else:
-            sys.stdout.write(models.zoo_text(name))
+            write_stdout([models.zoo_text(name)])
 
 
 @app.command()
@@ -514,7 +541,8 @@ def schema() -> None:
     """Print the JSON Schema of the spec format (for editors)."""
     from convcalc.schema import spec_schema
 
-    sys.stdout.write(json.dumps(spec_schema(), indent=2) + "\n")
+    with reported(traceback=False):
+        write_stdout([json.dumps(spec_schema(), indent=2) + "\n"])
 
 
 def main() -> None:
@@ -529,14 +557,16 @@ def main() -> None:
         finally:
             # Flush here, where a closed pipe is caught, not at exit where Python would
             # print "Exception ignored … BrokenPipeError".
-            sys.stdout.flush()
+            if sys.stdout is not None:
+                sys.stdout.flush()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)
     except (BrokenPipeError, StdoutClosed):
         # The reader went away (`convcalc … | head`); say nothing and don't let Python complain.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        if sys.stdout is not None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
         sys.exit(ExitCode.OK)
     finally:
         gc.enable()

@@ -491,7 +491,8 @@ class SpecParser:
         if kind == "repeat":
             return self.repeat(options, mark, path, name, bindings, depth)
         if kind == "use":
-            options["use"] = options.pop("block", None)
+            if "block" in options:
+                options["use"] = options.pop("block")
             return self.use(options, mark, path, name, bindings, depth)
         layer_kind = LAYER_KINDS.get(kind)
         if layer_kind is None:
@@ -517,6 +518,14 @@ class SpecParser:
         """Validate a leaf layer's options into its dataclass."""
         values = {}
         problems = len(self.errors)
+        for key in options:
+            if not isinstance(key, str):
+                self.error(
+                    f"unknown option `{show(key)}` for {kind.type_name}; it takes "
+                    f"{', '.join(kind.option_names()) or 'no options'}",
+                    options.key_mark(key),
+                    f"{path} {kind.type_name}",
+                )
         for key, value in options.items():
             value = self.substitute(value, bindings, options.value_mark(key), path)
             if isinstance(value, list):

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from convcalc.errors import Location, SpecError
+from convcalc.errors import Location, SpecError, one_line
 
 MAX_NODES = 2_000_000
 """YAML nodes one spec may hold, counting an aliased node again at every use (alias bombs)."""
@@ -49,21 +49,6 @@ def short_tag(tag: str) -> str:
 class _Loader(_BaseLoader):  # type: ignore[valid-type, misc]
     """Safe parsing, plus YAML 1.2 floats such as ``1e-5`` (YAML 1.1 reads them as strings).
     Only its event parser, tag resolver and scalar constructors are used."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.resolved: dict[str, str] = {}
-
-    def resolve(self, kind: Any, value: Any, implicit: tuple[bool, bool]) -> str:
-        """The tag of a node; a plain scalar's depends on its text alone, so it is looked up
-        once per distinct text (specs repeat ``conv``, ``filters``, ``3`` thousands of times,
-        and each lookup runs PyYAML's regular expressions in Python)."""
-        if kind is yaml.ScalarNode and implicit[0] and isinstance(value, str):
-            tag = self.resolved.get(value)
-            if tag is None:
-                tag = self.resolved[value] = super().resolve(kind, value, implicit)
-            return tag
-        return str(super().resolve(kind, value, implicit))
 
 
 _Loader.add_implicit_resolver(
@@ -143,8 +128,16 @@ def parse_yaml(text: str, file: str | None) -> Any:
             # Newer libyaml scans ahead and stops deep nesting itself, before the builder does.
             raise SpecError(f"the spec nests deeper than {MAX_DEPTH} levels", where) from None
         raise SpecError(f"YAML syntax error: {problem}", where) from None
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        code = ord(error.character) if isinstance(error.character, str) else error.character
+        raise SpecError(
+            f"character U+{code:04X} is not allowed in YAML ({error.reason})",
+            Location(file, line, column),
+        ) from None
     except yaml.YAMLError as error:
-        raise SpecError(f"YAML error: {error}", Location(file)) from None
+        raise SpecError(f"YAML error: {one_line(str(error))}", Location(file)) from None
     finally:
         loader.dispose()
 
@@ -152,7 +145,7 @@ def parse_yaml(text: str, file: str | None) -> Any:
 class _Frame:
     """A mapping or list being built: its value, anchor, size so far and pending key."""
 
-    __slots__ = ("anchor", "key", "key_mark", "mark", "merging", "start", "value")
+    __slots__ = ("anchor", "key", "key_mark", "mark", "merged", "merging", "start", "value")
 
     def __init__(
         self, value: SpecMap | SpecList, anchor: str | None, mark: Mark, start: int
@@ -164,6 +157,9 @@ class _Frame:
         self.key: Any = _NO_KEY
         self.key_mark = mark
         self.merging = False
+        # Mappings merged in with `<<`: their keys fill in what the mapping itself leaves unset,
+        # once it is complete (an explicit key wins, wherever it is written).
+        self.merged: list[Any] = []
 
 
 _NO_KEY = object()
@@ -221,8 +217,9 @@ class _Builder:
                 if frame.anchor is not None:
                     self.anchors[frame.anchor] = (frame.value, size)
                     self.open.discard(frame.anchor)
-                if isinstance(frame.value, SpecMap) and frame.key is not _NO_KEY:
-                    raise self.fail("a mapping key has no value", event)
+                if isinstance(frame.value, SpecMap):
+                    for source in frame.merged:
+                        merge_into(frame.value, source)
                 done = self.add(frame.value, event, frame.mark)
             elif kind is yaml.AliasEvent:
                 done = self.add(self.alias(event), event)
@@ -281,8 +278,10 @@ class _Builder:
             node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark, event.style)
             try:
                 built = self.loader.construct_object(node)
-            except (yaml.YAMLError, ValueError, OverflowError) as error:
-                raise self.fail(f"invalid value: {error}", event) from None
+            except Exception:  # PyYAML's constructors fail in many ways on odd explicit tags
+                raise self.fail(
+                    f"invalid value for {short_tag(tag)}: {one_line(repr(value))}", event
+                ) from None
             self.scalars[key] = built
         if event.anchor is not None:
             self.anchors[event.anchor] = (built, 1)
@@ -295,13 +294,15 @@ class _Builder:
         frame = self.stack[-1]
         where = mark or mark_of(event)
         target = frame.value
+        if value is _MERGE and not (isinstance(target, SpecMap) and frame.key is _NO_KEY):
+            raise SpecError("`<<` (a merge) may only be a mapping's key", where.location(self.file))
         if isinstance(target, SpecList):
             target.append(value)
             target.item_marks.append(where)
             return None
         if frame.key is _NO_KEY:
             if isinstance(value, SpecMap | SpecList):
-                raise self.fail("a key must be a plain name", event)
+                raise SpecError("a key must be a plain name", where.location(self.file))
             if value is _MERGE:
                 frame.merging = True
             elif value in target:
@@ -310,7 +311,12 @@ class _Builder:
             frame.key_mark = where
             return None
         if frame.merging:
-            merge_into(target, value)
+            sources = value if isinstance(value, SpecList) else [value]
+            if not all(isinstance(source, SpecMap) for source in sources):
+                raise SpecError(
+                    "`<<` merges a mapping or a list of mappings", where.location(self.file)
+                )
+            frame.merged.extend(sources)
             frame.merging = False
         else:
             target[frame.key] = value
@@ -333,12 +339,10 @@ _MERGE = object()
 """The ``<<`` merge key."""
 
 
-def merge_into(target: SpecMap, merged: Any) -> None:
-    """YAML's merge key: copy the keys of ``merged`` (a mapping or list of them) not yet set."""
-    for source in merged if isinstance(merged, list) else [merged]:
-        if isinstance(source, SpecMap):
-            for key, value in source.items():
-                if key not in target:
-                    target[key] = value
-                    target.key_marks[key] = source.key_mark(key)
-                    target.value_marks[key] = source.value_mark(key)
+def merge_into(target: SpecMap, source: SpecMap) -> None:
+    """YAML's merge key: copy the keys of ``source`` that ``target`` does not set itself."""
+    for key, value in source.items():
+        if key not in target:
+            target[key] = value
+            target.key_marks[key] = source.key_mark(key)
+            target.value_marks[key] = source.value_mark(key)

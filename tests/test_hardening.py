@@ -5,8 +5,10 @@ status 1, and convcalc behaves like a Unix tool (quiet on a closed pipe, 130 on 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -506,3 +508,53 @@ def test_a_network_of_empty_containers_is_an_error() -> None:
 def test_a_list_where_the_dtype_belongs_is_an_error() -> None:
     # Found by the long fuzz run: `value in DTYPE_BYTES` raised TypeError (unhashable list).
     refused("input: 3x8x8\ndtype: [float32]\nlayers: [relu]\n", "dtype: expected one of")
+
+
+def test_output_to_a_fifo_writes_into_it(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    result = convcalc("analyze", "zoo:lenet5", "--json", "-o", str(fifo))
+    received, _ = reader.communicate(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(received)["name"] == "lenet5"
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a FIFO, not replaced by a regular file
+
+
+def test_a_table_into_a_closed_pipe_ends_quietly() -> None:
+    process = subprocess.run(
+        f'"{sys.executable}" -m convcalc analyze zoo:resnet101 | true',
+        shell=True,
+        capture_output=True,
+        env=ENV,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert process.returncode == 0
+    assert process.stderr == b""
+
+
+def test_a_closed_or_full_stdout_is_one_error_line() -> None:
+    closed = subprocess.run(
+        f'"{sys.executable}" -m convcalc analyze zoo:lenet5 --json >&-',
+        shell=True,
+        capture_output=True,
+        env=ENV,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert closed.returncode == 1
+    assert closed.stderr.decode() == "cannot write to stdout: stdout is closed\n"
+    full = subprocess.run(
+        f'"{sys.executable}" -m convcalc analyze zoo:lenet5 --json > /dev/full',
+        shell=True,
+        capture_output=True,
+        env=ENV,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert full.returncode == 1
+    assert full.stderr.decode() == "cannot write to stdout: No space left on device\n"

@@ -489,3 +489,61 @@ def test_block_parameter_combinations_cannot_explode() -> None:
         "net.yaml:75:9: layers: the spec expands to 188,286,357,654 layers, more than the "
         "1,000,000 convcalc analyzes"
     )
+
+
+# --- YAML details found in review -----------------------------------------------------------
+
+
+def test_a_key_written_beside_a_merge_overrides_it() -> None:
+    network = parse(
+        "input: 3x8x8\nblocks:\n  b:\n    layers:\n      - conv: &d {filters: 4, kernel: 3}\n"
+        "layers:\n  - conv: {<<: *d, kernel: 5}\n  - conv: {kernel: 1, <<: *d}\n"
+    )
+    first, second = (node.layer for node in network.layers)  # type: ignore[attr-defined]
+    assert (first.filters, first.kernel) == (4, 5)
+    assert (second.filters, second.kernel) == (4, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "input: 3x8x8\nbatch: !!bool maybe\nlayers: [relu]\n",
+            "net.yaml:2:8: invalid value for !!bool: 'maybe'",
+        ),
+        (
+            "input: 3x8x8\nbatch: !!int ''\nlayers: [relu]\n",
+            "net.yaml:2:8: invalid value for !!int: ''",
+        ),
+        (
+            "input: 3x8x8\nlayers: [relu, <<]\n",
+            "net.yaml:2:16: `<<` (a merge) may only be a mapping's key",
+        ),
+        (
+            "input: 3x8x8\nlayers: [{conv: {<<: 3}}]\n",
+            "net.yaml:2:22: `<<` merges a mapping or a list of mappings",
+        ),
+        ("input: 3x8x8\nlayers: [{[1, 2]: 3}]\n", "net.yaml:2:11: a key must be a plain name"),
+        (
+            "input: 3x8x8\nlayers: [re\x07lu]\n",
+            "net.yaml:2:12: character U+0007 is not allowed in YAML "
+            "(control characters are not allowed)",
+        ),
+    ],
+)
+def test_odd_yaml_is_a_located_error(text: str, message: str) -> None:
+    assert refused_fast(text) == message
+
+
+def test_an_option_key_that_is_not_text() -> None:
+    assert problems("input: 3x8x8\nlayers:\n  - conv: {3: 4, filters: 4, kernel: 3}\n") == [
+        "net.yaml:3:12: layers[0] conv: unknown option `3` for conv; it takes filters, kernel, "
+        "stride, pad, dilation, groups, bias, in_channels"
+    ]
+
+
+def test_canonical_use_names_its_block_with_use() -> None:
+    network = parse(
+        "input: 3x8x8\nblocks: {b: {layers: [relu]}}\nlayers:\n  - type: use\n    use: b\n"
+    )
+    assert network.layers[0].block == "b"  # type: ignore[attr-defined]

@@ -521,9 +521,10 @@ def test_output_to_a_fifo_writes_into_it(tmp_path: Path) -> None:
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a FIFO, not replaced by a regular file
 
 
-def test_a_table_into_a_closed_pipe_ends_quietly() -> None:
-    process = subprocess.run(
-        f'"{sys.executable}" -m convcalc analyze zoo:resnet101 | true',
+def shell(redirected: str) -> subprocess.CompletedProcess[bytes]:
+    """``python -m convcalc`` followed by ``redirected`` (arguments and a shell redirection)."""
+    return subprocess.run(
+        f'"{sys.executable}" -m convcalc {redirected}',
         shell=True,
         capture_output=True,
         env=ENV,
@@ -531,30 +532,18 @@ def test_a_table_into_a_closed_pipe_ends_quietly() -> None:
         timeout=120,
         check=False,
     )
+
+
+def test_a_table_into_a_closed_pipe_ends_quietly() -> None:
+    process = shell("analyze zoo:resnet101 | true")
     assert process.returncode == 0
     assert process.stderr == b""
 
 
 def test_a_closed_or_full_stdout_is_one_error_line() -> None:
-    closed = subprocess.run(
-        f'"{sys.executable}" -m convcalc analyze zoo:lenet5 --json >&-',
-        shell=True,
-        capture_output=True,
-        env=ENV,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    closed = shell("analyze zoo:lenet5 --json >&-")
     assert closed.returncode == 1
     assert closed.stderr.decode() == "cannot write to stdout: stdout is closed\n"
-    full = subprocess.run(
-        f'"{sys.executable}" -m convcalc analyze zoo:lenet5 --json > /dev/full',
-        shell=True,
-        capture_output=True,
-        env=ENV,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    full = shell("analyze zoo:lenet5 --json > /dev/full")
     assert full.returncode == 1
     assert full.stderr.decode() == "cannot write to stdout: No space left on device\n"

@@ -440,48 +440,26 @@ def test_macs_match_torchs_flop_counter() -> None:
         pad, dilation = maybe_pair(rng, 0, 2), rng.choice([1, 2])
         shape = (channels, rng.randint(8, 16), rng.randint(8, 16))
         bias = case % 3 != 0
+        options: dict[str, Any] = {
+            "stride": stride,
+            "pad": pad,
+            "dilation": dilation,
+            "groups": groups,
+        }
+        torch_options: dict[str, Any] = {
+            "stride": pair(stride),
+            "padding": pair(pad),
+            "dilation": dilation,
+            "groups": groups,
+            "bias": bias,
+            "device": META,
+        }
         if case % 3 == 2:
-            layer: Layer = Deconv(
-                filters=filters,
-                kernel=kernel,
-                stride=stride,
-                pad=pad,
-                dilation=dilation,
-                groups=groups,
-                bias=bias,
-            )
-            module = nn.ConvTranspose2d(
-                channels,
-                filters,
-                pair(kernel),
-                stride=pair(stride),
-                padding=pair(pad),
-                groups=groups,
-                bias=bias,
-                dilation=dilation,
-                device=META,
-            )
+            layer: Layer = Deconv(filters=filters, kernel=kernel, bias=bias, **options)
+            module = nn.ConvTranspose2d(channels, filters, pair(kernel), **torch_options)
         else:
-            layer = Conv(
-                filters=filters,
-                kernel=kernel,
-                stride=stride,
-                pad=pad,
-                dilation=dilation,
-                groups=groups,
-                bias=bias,
-            )
-            module = nn.Conv2d(
-                channels,
-                filters,
-                pair(kernel),
-                stride=pair(stride),
-                padding=pair(pad),
-                dilation=dilation,
-                groups=groups,
-                bias=bias,
-                device=META,
-            )
+            layer = Conv(filters=filters, kernel=kernel, bias=bias, **options)
+            module = nn.Conv2d(channels, filters, pair(kernel), **torch_options)
         outcome = layer.apply(shape)
         expected = counted_macs(module, shape)
         if outcome.macs != expected:

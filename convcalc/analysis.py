@@ -7,7 +7,6 @@ inside ``stage2.basic1.body``); ``repeat`` keeps counting across its iterations.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -261,15 +260,13 @@ class Analyzer:
         that overflow a float (strides multiplying past 10³⁰⁸) are refused here, before they
         turn into numbers no report can print.
         """
-        if any(size > MAX_DIMENSION for size in row.output):
+        if max(row.output) > MAX_DIMENSION:
             raise ShapeError(
                 f"the output {format_shape(row.output)} is larger than any real tensor "
                 f"(at most {MAX_DIMENSION:,} per dimension)",
                 row.location,
             )
-        if row.rf is not None and not all(
-            math.isfinite(value) for value in (*row.rf.size, *row.rf.jump, *row.rf.start)
-        ):
+        if row.rf is not None and not row.rf.is_finite:
             raise ShapeError(
                 "the receptive field overflows: the strides multiply beyond any real input",
                 row.location,

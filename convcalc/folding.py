@@ -122,7 +122,7 @@ def params_without(rows: tuple[Row, ...], folds: list[FoldedBN]) -> int:
 
 def bias_gained(row: Row) -> int:
     """The bias a receiving conv, deconv or fc gains: one per output channel if it had none."""
-    if row.layer is None or row.layer.with_folded_bias() is None:
+    if row.layer is None or not row.layer.gains_folded_bias:
         return 0
     return row.output[0]
 

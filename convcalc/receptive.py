@@ -11,6 +11,7 @@ of the centre of the first output unit's field (negative: inside the padding).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from convcalc.layers.base import RFStep
@@ -28,6 +29,13 @@ class ReceptiveField:
     start: Pair = (0.0, 0.0)
     is_global: bool = False
 
+    @property
+    def is_finite(self) -> bool:
+        """Whether no number overflowed: an inf or NaN anywhere makes the sum inf or NaN (a sum
+        of finite values past 10³⁰⁸ counts as overflowed too, which no real input reaches)."""
+        (rows, cols), (down, across), (top, left) = self.size, self.jump, self.start
+        return math.isfinite(rows + cols + down + across + top + left)
+
     def then(self, step: RFStep, extent: tuple[int, int]) -> ReceptiveField:
         """The field after a layer with ``step``; ``extent`` is the network input's H×W."""
         if self.is_global or step.is_global:
@@ -37,12 +45,13 @@ class ReceptiveField:
                 start=((extent[0] - 1) / 2, (extent[1] - 1) / 2),
                 is_global=True,
             )
-        size, jump, start = [], [], []
-        for axis, r, j, s in zip(step.axes, self.size, self.jump, self.start, strict=True):
-            size.append(r + axis.span * j)
-            jump.append(j * axis.stride)
-            start.append(s + axis.offset * j)
-        return ReceptiveField((size[0], size[1]), (jump[0], jump[1]), (start[0], start[1]))
+        (rows, cols), (down, across), (top, left) = self.size, self.jump, self.start
+        vertical, horizontal = step.axes
+        return ReceptiveField(
+            (rows + vertical.span * down, cols + horizontal.span * across),
+            (down * vertical.stride, across * horizontal.stride),
+            (top + vertical.offset * down, left + horizontal.offset * across),
+        )
 
 
 def union(fields: list[ReceptiveField]) -> ReceptiveField:

@@ -181,6 +181,12 @@ class Layer(ABC):
         output channel); ``None`` when it gains none."""
         return None
 
+    @property
+    def gains_folded_bias(self) -> bool:
+        """Whether a batchnorm folding into this layer gives it a bias it lacked (one per output
+        channel): :meth:`with_folded_bias` is then not ``None``."""
+        return False
+
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
         """The names of this kind's options, in declaration order."""

@@ -152,6 +152,10 @@ class Conv(FilterBank):
             )
         return None
 
+    @property
+    def gains_folded_bias(self) -> bool:
+        return not self.bias
+
     def with_folded_bias(self) -> Conv | None:
         """A folded BN gives a conv without bias one bias per filter."""
         return None if self.bias else replace(self, bias=True)
@@ -357,6 +361,10 @@ class Deconv(FilterBank):
             f"{self.description}, whose border outputs receive fewer taps, so the BN's shift is "
             "not one bias per channel"
         )
+
+    @property
+    def gains_folded_bias(self) -> bool:
+        return not self.bias
 
     def with_folded_bias(self) -> Deconv | None:
         """A folded BN gives a deconv without bias one bias per filter."""

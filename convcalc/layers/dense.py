@@ -94,6 +94,10 @@ class FC(Layer):
         """A BN before an fc always folds into its input features (an fc has no padding)."""
         return None
 
+    @property
+    def gains_folded_bias(self) -> bool:
+        return not self.bias
+
     def with_folded_bias(self) -> FC | None:
         """A folded BN gives an fc without bias one bias per output."""
         return None if self.bias else replace(self, bias=True)

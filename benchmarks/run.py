@@ -42,6 +42,9 @@ TORCHINFO_SCRIPT = (
     "torchinfo.summary(model, input_size=(1, 3, 224, 224))\n"
 )
 SIZES = (1_000, 10_000, 100_000)
+REFERENCE_FLOOR = 0.12
+"""The import floor in seconds on the machine issue #7's targets were set on: the absolute
+per-layer target (15 µs) is also checked scaled by this machine's floor / this one."""
 MiB = 2**20
 
 
@@ -266,6 +269,16 @@ def summarize(cases: list[Case], model_note: str, runs: int) -> dict[str, Any]:
     results["marginal_us_per_layer"] = slope * 1e6
     results["marginal_us_per_layer_1k_10k"] = slope_low * 1e6
     check("marginal cost per layer (10k → 100k)", slope * 1e6, 15, "µs")
+    # The µs target was set on a machine whose floor is REFERENCE_FLOOR; on a slower machine the
+    # same code takes proportionally longer per layer, as the floor does.
+    scale = floor / REFERENCE_FLOOR
+    results["machine_scale"] = scale
+    check(
+        f"marginal cost per layer, on the reference machine (÷ {scale:.2f})",
+        slope * 1e6 / scale,
+        15,
+        "µs",
+    )
     check("linearity: slope 10k→100k / slope 1k→10k", slope / slope_low, 1.5, "×")
     check("100,000-layer peak memory", large.peak_kib / 1024, 300, "MiB")
     if "torchinfo" in by_name:
@@ -308,7 +321,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Marginal cost per layer: **{results['marginal_us_per_layer']:.1f} µs** between 10,000 "
         f"and 100,000 layers ({results['marginal_us_per_layer_1k_10k']:.1f} µs between 1,000 and "
-        "10,000).",
+        "10,000). This machine's import floor is "
+        f"{results['machine_scale']:.2f}× the {REFERENCE_FLOOR * 1000:.0f} ms of the machine the "
+        "issue's targets were set on; the ratios to the floor need no scaling, the µs do.",
     ]
     if "torchinfo_speedup" in results:
         lines.append(

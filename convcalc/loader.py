@@ -518,7 +518,7 @@ class SpecParser:
         """Validate a leaf layer's options into its dataclass."""
         values = {}
         problems = len(self.errors)
-        for key in options:
+        for key, value in options.items():
             if not isinstance(key, str):
                 self.error(
                     f"unknown option `{show(key)}` for {kind.type_name}; it takes "
@@ -526,20 +526,23 @@ class SpecParser:
                     options.key_mark(key),
                     f"{path} {kind.type_name}",
                 )
-        for key, value in options.items():
-            value = self.substitute(value, bindings, options.value_mark(key), path)
-            if isinstance(value, list):
-                value = tuple(
-                    self.substitute(item, bindings, options.value_mark(key), path) for item in value
-                )
+            if isinstance(value, str | list):
+                value = self.substitute(value, bindings, options.value_mark(key), path)
+                if isinstance(value, list):
+                    value = tuple(
+                        self.substitute(item, bindings, options.value_mark(key), path)
+                        for item in value
+                    )
             values[key] = value
         if len(self.errors) > problems:
             # A `$name` that could not be substituted is reported; its `None` is not news.
             return None
         try:
+            # Options in the order written: the same options in another order are validated
+            # again, which costs time, never correctness.
             cache_key: tuple[Any, ...] | None = (
                 kind,
-                *sorted((key, freeze(v)) for key, v in values.items()),
+                *[(key, freeze(value)) for key, value in values.items()],
             )
             cached = self.layer_cache.get(cache_key)  # type: ignore[arg-type]
         except TypeError:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 encode = json.JSONEncoder(ensure_ascii=False).encode
 """Any JSON value as ``json.dumps(value, ensure_ascii=False)`` writes it."""
 
-string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+string = json.encoder.encode_basestring
 """A str as a JSON string, non-ASCII characters kept (the C encoder's)."""
 
 
@@ -95,10 +95,7 @@ def whole(value: float) -> str:
 
 def items(document: dict[str, Any]) -> list[str]:
     """``  "key": value`` for each key of ``document``."""
-    return [
-        f"  {json.dumps(key)}: {encode(value)}"
-        for key, value in document.items()
-    ]
+    return [f"  {json.dumps(key)}: {encode(value)}" for key, value in document.items()]
 
 
 CSV_COLUMNS = (

@@ -9,16 +9,18 @@ problems found are reported together, each as ``file:line:col: path: message``.
 from __future__ import annotations
 
 import sys
-import types
-import typing
-from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic_core import SchemaValidator, ValidationError, core_schema
-
 from convcalc.errors import ConvcalcError, Location, OptionError, SpecError, SpecErrors, suggestion
 from convcalc.layers import LAYER_KINDS, Layer
+from convcalc.options import (
+    InvalidOptions,
+    all_defaulted,
+    describe,
+    option_types,
+    validated_options,
+)
 from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
 from convcalc.tensors import DTYPE_BYTES, MAX_DIMENSION, check_magnitude, magnitude, parse_shape
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
@@ -79,102 +81,6 @@ def parse_spec(text: str, file: str | None = None) -> Network:
         raise SpecError("the spec is not text (it contains NUL bytes)", Location(file))
     document = parse_yaml(text, file)
     return SpecParser(file).network(document)
-
-
-# --- options: one pydantic-core validator per layer kind, built from its dataclass on first use -
-
-_OPTION_VALIDATORS: dict[type[Layer], SchemaValidator] = {}
-_OPTION_TYPES: dict[type[Layer], dict[str, Any]] = {}
-
-
-def option_types(kind: type[Layer]) -> dict[str, Any]:
-    """Each option of ``kind`` → its resolved annotation (``int | tuple[int, int]``…)."""
-    types_of = _OPTION_TYPES.get(kind)
-    if types_of is None:
-        hints = typing.get_type_hints(kind)
-        types_of = _OPTION_TYPES[kind] = {field.name: hints[field.name] for field in fields(kind)}
-    return types_of
-
-
-def value_schema(annotation: Any) -> core_schema.CoreSchema:
-    """The strict pydantic-core schema of one option's annotation: whole numbers are not
-    booleans, numbers may be whole, ``[h, w]`` is a pair of whole numbers, words are literals."""
-    if _is_union(annotation):
-        members = [choice for choice in typing.get_args(annotation) if choice is not type(None)]
-        schema = (
-            value_schema(members[0])
-            if len(members) == 1
-            else core_schema.union_schema([value_schema(choice) for choice in members])
-        )
-        nullable = type(None) in typing.get_args(annotation)
-        return core_schema.nullable_schema(schema) if nullable else schema
-    if typing.get_origin(annotation) is Literal:
-        return core_schema.literal_schema(list(typing.get_args(annotation)))
-    if typing.get_origin(annotation) is tuple:
-        return core_schema.tuple_schema(
-            [value_schema(item) for item in typing.get_args(annotation)], strict=True
-        )
-    scalars: dict[Any, Any] = {
-        int: core_schema.int_schema,
-        float: core_schema.float_schema,
-        bool: core_schema.bool_schema,
-        str: core_schema.str_schema,
-    }
-    return scalars[annotation](strict=True)  # type: ignore[no-any-return]
-
-
-def options_validator(kind: type[Layer]) -> SchemaValidator:
-    """The strict validator of ``kind``'s options: the same names and types as its dataclass,
-    unknown options refused, options without a default required. It is built with pydantic's
-    core directly, which costs a fraction of a millisecond where a pydantic model's schema
-    generation costs tens (start-up time counts)."""
-    validator = _OPTION_VALIDATORS.get(kind)
-    if validator is None:
-        schema = core_schema.typed_dict_schema(
-            {
-                field.name: core_schema.typed_dict_field(
-                    value_schema(option_types(kind)[field.name]),
-                    required=field.default is MISSING and field.default_factory is MISSING,
-                )
-                for field in fields(kind)
-            },
-            extra_behavior="forbid",
-            strict=True,
-        )
-        validator = _OPTION_VALIDATORS[kind] = SchemaValidator(schema)
-    return validator
-
-
-def _all_defaulted(kind: type[Layer]) -> bool:
-    """Whether every option of ``kind`` has a default (so ``kind()`` is valid)."""
-    return all(
-        field.default is not MISSING or field.default_factory is not MISSING
-        for field in fields(kind)
-    )
-
-
-def describe(annotation: Any) -> str:
-    """What a value of ``annotation`` looks like, in a user's words."""
-    choices = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
-    words = []
-    for choice in choices:
-        if choice is type(None):
-            continue
-        if typing.get_origin(choice) is Literal:
-            words += [str(value) for value in typing.get_args(choice)]
-        elif typing.get_origin(choice) is tuple:
-            words.append("[h, w]")
-        else:
-            words.append(
-                {int: "a whole number", float: "a number", bool: "true or false", str: "text"}.get(
-                    choice, str(choice)
-                )
-            )
-    return " or ".join(dict.fromkeys(words))
-
-
-def _is_union(annotation: Any) -> bool:
-    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
 
 
 def show(value: Any) -> str:
@@ -550,18 +456,18 @@ class SpecParser:
         if cached is not None:
             return cached
         label = f"{path} {kind.type_name}"
-        if not values and _all_defaulted(kind):
+        if not values and all_defaulted(kind):
             # `- relu`, `- bn`: nothing to validate.
             layer = kind()
             if cache_key is not None:
                 self.layer_cache[cache_key] = layer
             return layer
         try:
-            validated = options_validator(kind).validate_python(values)
+            validated = validated_options(kind, values)
             for option, value in validated.items():
                 check_magnitude(option, value)
             layer = kind(**validated)
-        except ValidationError as error:
+        except InvalidOptions as error:
             self.option_errors(kind, error, options, mark, label)
             return None
         except OptionError as error:
@@ -578,14 +484,14 @@ class SpecParser:
     def option_errors(
         self,
         kind: type[Layer],
-        error: ValidationError,
+        error: InvalidOptions,
         options: SpecMap,
         mark: Mark,
         label: str,
     ) -> None:
         """One message per bad option (pydantic reports one per union member; we merge them)."""
         seen: set[str] = set()
-        for problem in error.errors():
+        for problem in error.problems:
             option = str(problem["loc"][0]) if problem["loc"] else ""
             if option in seen:
                 continue

@@ -12,7 +12,7 @@ from typing import Any
 import pydantic
 
 from convcalc.layers import LAYER_KINDS, Layer
-from convcalc.loader import option_types
+from convcalc.options import option_types
 from convcalc.tensors import DTYPE_BYTES
 
 LAYER_LIST = {"type": "array", "items": {"$ref": "#/$defs/layer"}}

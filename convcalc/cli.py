@@ -7,7 +7,6 @@ Heavy modules (pydantic, YAML, rich) are imported inside the commands that need 
 from __future__ import annotations
 
 import gc
-import io
 import json
 import os
 import sys
@@ -120,25 +119,20 @@ def emit(
     if as_json:
         fmt = OutputFormat.JSON
     if fmt is OutputFormat.TABLE:
-        from rich.console import Console
-
-        renderable = table(report)
-        # Names from the spec are never read as rich markup (`[/x]` would be an error).
+        block = table(report)
         if output is None and sys.stdout.isatty():
+            from rich.console import Console
+
             # NO_COLOR (https://no-color.org) or a dumb terminal get no escapes at all: rich
             # alone would still send bold and dim.
             colorless = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
-            Console(markup=False, color_system=None if colorless else "auto").print(renderable)
+            block.print(Console(markup=False, color_system=None if colorless else "auto"))
             return
-        # Piped or written tables keep full rows rather than wrapping at rich's default of 80
-        # columns, as plain text without the padding rich adds to fill that width.
-        buffer = io.StringIO()
-        Console(file=buffer, width=200, no_color=True, markup=False).print(renderable)
-        text = "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
+        # Piped or written tables are plain text in full, never squeezed to a width.
         if output is None:
-            write_stdout([text])
+            write_stdout([block.plain()])
         else:
-            write_output(output, [text])
+            write_output(output, [block.plain()])
         return
     from convcalc.render import plain
 
@@ -171,8 +165,8 @@ class StdoutClosed(Exception):
 
 
 def lazy_table(name: str) -> Callable[[Report], Any]:
-    """The rich renderer ``convcalc.render.table.<name>``, imported only when a table is printed
-    (rich costs more start-up time than the rest of ``--json``)."""
+    """The table renderer ``convcalc.render.table.<name>``, imported only when a table is
+    printed."""
 
     def render(report: Report) -> Any:
         from convcalc.render import table

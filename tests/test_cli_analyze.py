@@ -310,11 +310,10 @@ def test_golden_json(example: Path) -> None:
         assert totals[key] == sum(layer[key] for layer in actual["layers"]), key
 
 
-def test_long_tables_are_laid_out_as_plain_text() -> None:
-    """Beyond RICH_ROW_LIMIT rows the table is aligned text with the same columns and footer."""
-    from convcalc.render.table import RICH_ROW_LIMIT
-
-    layers = "\n".join("  - relu" for _ in range(RICH_ROW_LIMIT + 1))
+def test_long_tables_are_laid_out_like_short_ones() -> None:
+    """Thousands of rows get the same table as a handful: header, rules, rows, footer."""
+    rows = 1200
+    layers = "\n".join("  - relu" for _ in range(rows - 1))
     result = invoke(
         "analyze",
         "-",
@@ -322,8 +321,29 @@ def test_long_tables_are_laid_out_as_plain_text() -> None:
     )
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1].split()[:6] == ["#", "layer", "type", "input", "output", "params"]
-    assert lines[3].split()[:5] == ["0", "conv1", "conv", "2×4×4", "2×4×4"]
-    footer = next(line for line in lines if line.lstrip().startswith("total"))
-    assert footer.split()[:3] == ["total", "2×4×4", "6"]
-    assert f"relu{RICH_ROW_LIMIT + 1}" in result.stdout
+    header = [cell.strip() for cell in lines[1].split("┃")]
+    assert header[:6] == ["#", "layer", "type", "input", "output", "params"]
+    assert set(lines[2]) == {"━", "╇"}
+    first = [cell.strip() for cell in lines[3].split("│")]
+    assert first[:5] == ["0", "conv1", "conv", "2×4×4", "2×4×4"]
+    assert lines[3 + rows - 1].split("│")[1].strip() == f"relu{rows - 1}"
+    assert set(lines[3 + rows]) == {"─", "┼"}
+    footer = [cell.strip() for cell in lines[4 + rows].split("│")]
+    assert footer[1:6] == ["total", "", "", "2×4×4", "6"]
+    # The columns line up from the header to the footer.
+    crossings = [index for index, char in enumerate(lines[2]) if char == "╇"]
+    for line in lines[1 : 5 + rows]:
+        assert [index for index, char in enumerate(line) if char in "┃╇│┼"] == crossings
+
+
+def test_names_with_control_characters_stay_on_one_line() -> None:
+    result = invoke(
+        "analyze",
+        "-",
+        stdin='name: "net\\tone"\ninput: 2x4x4\nlayers:\n'
+        '  - conv: {filters: 2, kernel: 1}\n    name: "a\\nb\\e[31m"\n',
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout
+    assert result.stdout.startswith("net\\tone — input 2×4×4")
+    assert "│ a\\nb\\x1b[31m │ conv" in result.stdout

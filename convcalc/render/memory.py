@@ -1,29 +1,15 @@
-"""Rich pieces for the memory and Jacobian views: extra table columns, a bar per row, totals."""
+"""The memory and Jacobian views in the table: extra columns, a bar per row, totals."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-
-from rich.text import Text
 
 from convcalc.jacobian import Jacobian, JacobianView
 from convcalc.memory import OPTIMIZER_STATES, InferenceMemory, TrainingView
 from convcalc.render import units
+from convcalc.render.layout import Column, Styled
 from convcalc.report import Report
 
 BAR_WIDTH = 12
 _EIGHTHS = " ▏▎▍▌▋▊▉"
-
-
-@dataclass(frozen=True)
-class Column:
-    """One extra column of the layer table: header, footer and one cell per row."""
-
-    header: str
-    footer: str
-    cells: list[Text | str] = field(default_factory=list)
-    justify: str = "right"
-    no_wrap: bool = True
 
 
 def bar(value: int, peak: int, width: int = BAR_WIDTH) -> str:
@@ -52,8 +38,8 @@ def memory_columns(report: Report) -> list[Column]:
         graph = Column("peak", "", justify="left")
         for row, value in zip(report.rows, inference.live_bytes, strict=True):
             style = "bold red" if row.index == inference.peak_row else "magenta"
-            live.cells.append(Text(units.size(value), style="bold" if style == "bold red" else ""))
-            graph.cells.append(Text(bar(value, inference.peak_bytes), style=style))
+            live.cells.append(Styled(units.size(value), "bold" if style == "bold red" else ""))
+            graph.cells.append(Styled(bar(value, inference.peak_bytes), style))
         columns += [live, graph]
     training = report.extra(TrainingView)
     if training is not None:
@@ -72,18 +58,18 @@ def memory_columns(report: Report) -> list[Column]:
     return columns
 
 
-def memory_summary(report: Report) -> Text | None:
+def memory_summary(report: Report) -> Styled | None:
     """Peak activation memory and, when training, the breakdown and the ``--memory`` answer."""
     inference = report.extra(InferenceMemory)
     training = report.extra(TrainingView)
     if inference is None and training is None:
         return None
-    text = Text()
+    text = Styled()
     if inference is not None:
         text.append("peak activations ", style="bold")
         text.append(
             f"{units.size(inference.peak_bytes)} at #{inference.peak_row} "
-            f"{report.rows[inference.peak_row].path if report.rows else ''} "
+            f"{units.printable(report.rows[inference.peak_row].path) if report.rows else ''} "
             f"(inference, batch {report.batch})   "
         )
         text.append("params + buffers ", style="bold")

@@ -1,14 +1,13 @@
-"""The rich terminal rendering: the layer-by-layer table, totals, warnings and BN folding."""
+"""The table views: the layer-by-layer table of ``analyze`` (totals as its footer, then BN
+folding, memory and warnings) and the single-layer view of ``layer``, as a :class:`Block` of
+tables and styled text (see :mod:`convcalc.render.layout` for how they are laid out)."""
 
 from __future__ import annotations
 
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
-from rich.text import Text
-
 from convcalc.jacobian import JacobianView
 from convcalc.render import units
-from convcalc.render.memory import Column, jacobian_cells, memory_columns, memory_summary
+from convcalc.render.layout import Block, Cell, Column, Grid, Styled
+from convcalc.render.memory import jacobian_cells, memory_columns, memory_summary
 from convcalc.report import Report, Row
 from convcalc.tensors import dtype_bytes
 
@@ -16,26 +15,18 @@ PATH_WIDTH = 40
 """Layer paths longer than this lose their outer scopes on the left (``…body.conv1``)."""
 
 
-RICH_ROW_LIMIT = 500
-"""Beyond this many rows the table is laid out as plain aligned text: rich takes milliseconds
-per row, which would make a 100,000-layer table take minutes."""
-
-
-def network_table(report: Report) -> RenderableType:
+def network_table(report: Report) -> Block:
     """The layer table of ``analyze``, with totals as its footer, then folding and memory."""
     title = (
-        f"{report.name or 'network'} — input {units.shape(report.input)}, "
+        f"{units.printable(report.name or 'network')} — input {units.shape(report.input)}, "
         f"batch {report.batch}, {report.dtype}"
     )
     if report.before is not None:
         title += " — inference view, batchnorms folded"
     columns = layer_columns(report) + memory_columns(report)
-    merges = [row.type in ("add", "concat") for row in report.rows]
-    if len(report.rows) <= RICH_ROW_LIMIT:
-        grid: RenderableType = rich_grid(title, columns, merges)
-    else:
-        grid = plain_grid(title, columns)
-    parts: list[RenderableType] = [grid, summary(report)]
+    # Merges (add, concat) are drawn faint: they hold no parameters and do no MACs.
+    merges = ["dim" if row.type in ("add", "concat") else "" for row in report.rows]
+    parts: list[Grid | Styled] = [Grid(columns, title=title, row_styles=merges), summary(report)]
     memory = memory_summary(report)
     if memory is not None:
         parts.append(memory)
@@ -43,8 +34,8 @@ def network_table(report: Report) -> RenderableType:
     if warned:
         # The warnings themselves go to stderr, located; the table only points at them.
         rows = "row" if len(warned) == 1 else "rows"
-        parts.append(Text(f"⚠ warnings on {len(warned)} {rows}, printed on stderr", style="yellow"))
-    return Group(*parts)
+        parts.append(Styled(f"⚠ warnings on {len(warned)} {rows}, printed on stderr", "yellow"))
+    return Block(parts)
 
 
 def layer_columns(report: Report) -> list[Column]:
@@ -57,18 +48,25 @@ def layer_columns(report: Report) -> list[Column]:
         before_params = {row.path: row.params for row in report.before.rows}
     totals = report.totals
     rows = report.rows
-    names: list[Text | str] = []
+    names: list[Cell] = []
     for row in rows:
-        name = Text(units.short_path(row.path, PATH_WIDTH))
+        path = units.short_path(units.printable(row.path), PATH_WIDTH)
+        if not row.warnings and row.path not in received:
+            names.append(path)
+            continue
+        name = Styled(path)
         if row.warnings:
-            name.append(" ⚠", style="bold yellow")
+            name.append(" ⚠", "bold yellow")
         if row.path in received:
-            name.append(absorbed(row, received[row.path], before_params), style="green")
+            name.append(absorbed(row, received[row.path], before_params), "green")
         names.append(name)
+    # The layer column keeps the width of its longest path (up to PATH_WIDTH) on a narrow
+    # terminal: the path tells rows apart.
+    widest = min(max((len(str(name)) for name in names), default=0), PATH_WIDTH)
     return [
         Column("#", "", [str(row.index) for row in rows]),
-        Column("layer", "total", names, justify="left"),
-        Column("type", "", [Text(row.type, style="cyan") for row in rows], justify="left"),
+        Column("layer", "total", names, justify="left", min_width=widest),
+        Column("type", "", [Styled(row.type, "cyan") for row in rows], justify="left"),
         Column("input", "", [units.row_input(row) for row in rows], justify="left"),
         Column(
             "output",
@@ -89,48 +87,6 @@ def layer_columns(report: Report) -> list[Column]:
     ]
 
 
-def rich_grid(title: str, columns: list[Column], dim: list[bool]) -> Table:
-    """``columns`` as a rich table; ``dim`` rows (merges) are drawn faint."""
-    table = Table(
-        title=title,
-        show_edge=False,
-        title_justify="left",
-        show_footer=True,
-        header_style="bold",
-        footer_style="bold",
-    )
-    for column in columns:
-        widest = max((len(str(cell)) for cell in column.cells), default=0)
-        table.add_column(
-            column.header,
-            footer=column.footer,
-            justify=column.justify,  # type: ignore[arg-type]
-            no_wrap=column.no_wrap,
-            min_width=min(widest, PATH_WIDTH) if column.header == "layer" else None,
-        )
-    for index, faint in enumerate(dim):
-        table.add_row(*(column.cells[index] for column in columns), style="dim" if faint else None)
-    return table
-
-
-def plain_grid(title: str, columns: list[Column]) -> Text:
-    """``columns`` as aligned plain text, header and footer included (for very long tables)."""
-    texts = [
-        [column.header, *(str(cell) for cell in column.cells), column.footer] for column in columns
-    ]
-    widths = [max(len(cell) for cell in cells) for cells in texts]
-    lines = [title]
-    for line in range(len(texts[0])):
-        cells = [
-            cells[line].ljust(width) if column.justify == "left" else cells[line].rjust(width)
-            for cells, width, column in zip(texts, widths, columns, strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if line in (0, len(texts[0]) - 2):
-            lines.append("  ".join("─" * width for width in widths))
-    return Text("\n".join(lines), no_wrap=True, overflow="ignore")
-
-
 def absorbed(row: Row, batchnorms: tuple[str, ...], before_params: dict[str, int]) -> str:
     """`` ⊕ bn1, bias +64``: the batchnorms a layer absorbed (named relative to the layer's own
     scope) and the bias it gained, if any."""
@@ -140,13 +96,13 @@ def absorbed(row: Row, batchnorms: tuple[str, ...], before_params: dict[str, int
         for bn in batchnorms
     ]
     gained = row.params - before_params.get(row.path, row.params)
-    return " ⊕ " + ", ".join(names) + (f", bias +{gained:,}" if gained else "")
+    return " ⊕ " + units.printable(", ".join(names)) + (f", bias +{gained:,}" if gained else "")
 
 
-def summary(report: Report) -> Text:
+def summary(report: Report) -> Styled:
     """Totals in words, with the BN folding line."""
     totals = report.totals
-    text = Text()
+    text = Styled()
     text.append("params ", style="bold")
     text.append(f"{totals.params:,} ({units.size(totals.param_bytes)})   ")
     text.append("buffers ", style="bold")
@@ -159,11 +115,11 @@ def summary(report: Report) -> Text:
     text.append(f"{units.size(totals.activation_bytes)}   ")
     text.append("receptive field ", style="bold")
     text.append(units.field_detail(totals.rf) + "\n")
-    text.append_text(folding_lines(report))
+    text.extend(folding_lines(report))
     return text
 
 
-def folding_lines(report: Report) -> Text:
+def folding_lines(report: Report) -> Styled:
     """The BN folding line: how many fold which way; then, for the inference view, before →
     after totals; then each norm that stays, with its reason."""
     folding = report.folding
@@ -172,7 +128,7 @@ def folding_lines(report: Report) -> Text:
     batchnorms = len(folding.folded) + sum(
         1 for n in folding.not_folded if rows[n.bn].type == "batchnorm"
     )
-    text = Text()
+    text = Styled()
     text.append("BN folding ", style="bold")
     forward = (
         f" ({len(folding.forward)} more could fold forward into the conv after them)"
@@ -203,34 +159,35 @@ def folding_lines(report: Report) -> Text:
                 style="green",
             )
     for stays in folding.not_folded:
-        text.append(f"\n  {rows[stays.bn].path} stays: {stays.reason}", style="dim")
+        text.append(
+            f"\n  {units.printable(rows[stays.bn].path)} stays: {stays.reason}", style="dim"
+        )
     return text
 
 
-def layer_table(report: Report) -> RenderableType:
+def layer_table(report: Report) -> Block:
     """The single-layer view of ``convcalc layer``: each number with its formula filled in."""
     row = report.rows[0]
-    table = Table(
-        title=f"{row.type}: {units.shape(row.input)} → {units.shape(row.output)}",
-        title_justify="left",
-        show_header=False,
-        box=None,
-        padding=(0, 2),
-    )
-    table.add_column("quantity", style="bold")
-    table.add_column("formula")
-    table.add_column("value", justify="right", style="green")
+    quantities: list[Cell] = []
+    formulas: list[Cell] = []
+    values: list[Cell] = []
+
+    def add(quantity: str, formula: str, value: str) -> None:
+        quantities.append(quantity)
+        formulas.append(formula)
+        values.append(value)
+
     for step in row.derivations:
-        table.add_row(step.quantity, step.formula, step.value)
+        add(step.quantity, step.formula, step.value)
     if report.batch > 1 and row.macs:
         # The derivation counts one sample; the row (like the JSON) counts the whole batch.
-        table.add_row(
+        add(
             "MACs per batch",
             f"{row.macs // report.batch:,} × batch {report.batch}",
             f"{row.macs:,}",
         )
-    table.add_row("receptive field", units.field_detail(row.rf), units.field(row.rf))
-    table.add_row(
+    add("receptive field", units.field_detail(row.rf), units.field(row.rf))
+    add(
         "activations",
         f"{units.shape(row.output)} × batch {report.batch} × {dtype_bytes(report.dtype)} B",
         units.size(row.activation_bytes),
@@ -239,25 +196,32 @@ def layer_table(report: Report) -> RenderableType:
     if view is not None:
         matrix = view.jacobians[0]
         size, nonzeros = jacobian_cells(matrix, full=True)
-        table.add_row(
+        add(
             "Jacobian",
             f"(N·{units.shape(row.output)}) × (N·{units.shape(row.input)}) × "
             f"{dtype_bytes(report.dtype)} B, never formed",
             size,
         )
-        table.add_row("non-zeros", "structural, block-diagonal over the batch", nonzeros)
+        add("non-zeros", "structural, block-diagonal over the batch", nonzeros)
         if matrix.window_nonzeros is not None:
-            table.add_row(
+            add(
                 "window non-zeros",
                 "every window cell could be the max; backward uses the argmax",
                 units.count(matrix.window_nonzeros),
             )
+    table = Grid(
+        [
+            Column("quantity", "", quantities, justify="left", style="bold", wrap=True),
+            Column("formula", "", formulas, justify="left", wrap=True),
+            Column("value", "", values, style="green", wrap=True),
+        ],
+        title=f"{row.type}: {units.shape(row.input)} → {units.shape(row.output)}",
+        show_header=False,
+        show_footer=False,
+        boxed=False,
+        padding=2,
+    )
     # The warnings themselves go to stderr, like every warning; the table only points at them.
     if row.warnings:
-        return Group(table, Text("⚠ see the warnings on stderr", style="yellow"))
-    return table
-
-
-def print_renderable(renderable: RenderableType, console: Console | None = None) -> None:
-    """Print to stdout (plain text when it is not a terminal or NO_COLOR is set)."""
-    (console or Console()).print(renderable)
+        return Block([table, Styled("⚠ see the warnings on stderr", "yellow")])
+    return Block([table])

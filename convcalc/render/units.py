@@ -76,3 +76,17 @@ def short_path(path: str, limit: int = 48) -> str:
     while parts and len(".".join([parts[-1], *kept])) + 1 <= limit:
         kept.insert(0, parts.pop())
     return "…" + ".".join(kept) if kept else "…" + path[-(limit - 1) :]
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters (C0, DEL, C1) escaped as in Python (``\\n``,
+    ``\\x07``): names from a spec are shown on one line and never drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(repr(char)[1:-1] if _is_control(char) else char for char in text)
+
+
+def _is_control(char: str) -> bool:
+    """A C0 control, DEL or a C1 control (Unicode category Cc)."""
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code < 0xA0

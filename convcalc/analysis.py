@@ -22,7 +22,8 @@ from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, Resi
 from convcalc.tensors import MAX_DIMENSION, dtype_bytes
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, as it is built once per row (see Row); flows are never assigned to.
+@dataclass(slots=True, eq=False, repr=False)
 class Flow:
     """The tensor at one point of the network: its shape, its field and the row that made it."""
 
@@ -31,7 +32,7 @@ class Flow:
     source: int = NETWORK_INPUT
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Scope:
     """A naming scope: the path prefix and how many of each type it has named so far."""
 

@@ -20,7 +20,9 @@ NETWORK_INPUT = -1
 """The source index that stands for the network's input in :attr:`Row.sources`."""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ sets each of the 16 fields through object.__setattr__,
+# three times the cost of building a row. Rows are never assigned to: they change by replace().
+@dataclass(slots=True, eq=False)
 class Row:
     """One leaf layer or merge (``add``, ``concat``) in execution order.
 
@@ -72,7 +74,7 @@ class Row:
         return document
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Totals:
     """Sums over all rows. ``flops`` = 2 × MACs; ``param_bytes`` = params × bytes per value;
     ``activation_bytes`` is the sum of every row's output (the forward pass's outputs, as
@@ -105,7 +107,7 @@ class Totals:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FoldedBN:
     """A batchnorm that folds into the conv, deconv or fc at ``into`` (a row index): the layer
     before it (backward) or, in :attr:`Folding.forward`, the conv or fc after it."""
@@ -114,7 +116,7 @@ class FoldedBN:
     into: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class UnfoldedBN:
     """A normalisation layer that stays at inference, and why."""
 
@@ -122,7 +124,7 @@ class UnfoldedBN:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Folding:
     """Which batchnorms fold where, and the totals of the network once they are folded.
 
@@ -182,7 +184,7 @@ class Extra(Protocol):
         document given has every key but ``layers``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Report:
     """Everything ``analyze`` and ``layer`` print; ``extras`` are the optional views asked for.
 

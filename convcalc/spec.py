@@ -15,7 +15,7 @@ from convcalc.errors import Location
 from convcalc.layers.base import Layer, Shape
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Node:
     """Common to every node: an optional explicit name and where it was written."""
 
@@ -24,14 +24,14 @@ class Node:
     location: Location = field(default_factory=Location)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class LayerNode(Node):
     """A leaf layer with validated options."""
 
     layer: Layer
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class ResidualNode(Node):
     """body(x) + shortcut(x); the shortcut is identity (``None``), ``project`` or layers."""
 
@@ -39,14 +39,14 @@ class ResidualNode(Node):
     shortcut: tuple[Node, ...] | Literal["project"] | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class ConcatNode(Node):
     """Branches applied to the same input, joined along the channels."""
 
     branches: tuple[tuple[Node, ...], ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class RepeatNode(Node):
     """``layers`` applied ``times`` times in sequence."""
 
@@ -54,7 +54,7 @@ class RepeatNode(Node):
     layers: tuple[Node, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class UseNode(Node):
     """A use of a named block, expanded with its parameters."""
 
@@ -62,7 +62,7 @@ class UseNode(Node):
     layers: tuple[Node, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Network:
     """A whole spec: input shape per sample, batch N, dtype and the layers in order."""
 

@@ -22,7 +22,7 @@ from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, Resi
 from convcalc.tensors import MAX_DIMENSION, dtype_bytes
 
 
-# Not frozen, as it is built once per row (see Row); flows are never assigned to.
+# Not frozen, like Row (built once per row, never assigned to).
 @dataclass(slots=True, eq=False, repr=False)
 class Flow:
     """The tensor at one point of the network: its shape, its field and the row that made it."""

@@ -15,7 +15,7 @@ BAR_WIDTH = 12
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Column:
     """One extra column of the layer table: header, footer and one cell per row."""
 

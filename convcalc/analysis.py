@@ -21,7 +21,8 @@ from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, Resi
 from convcalc.tensors import MAX_DIMENSION, dtype_bytes
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, like Row (built once per row, never assigned to).
+@dataclass(slots=True, eq=False, repr=False)
 class Flow:
     """The tensor at one point of the network: its shape, its field and the row that made it."""
 
@@ -30,7 +31,7 @@ class Flow:
     source: int = NETWORK_INPUT
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Scope:
     """A naming scope: the path prefix and how many of each type it has named so far."""
 

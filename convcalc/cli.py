@@ -2,12 +2,13 @@
 
 Heavy modules (pydantic, YAML, rich) are imported inside the commands that need them, so that
 ``convcalc layer … --json`` starts about as fast as Python itself.
+
+No ``from __future__ import annotations`` here: typer reads every command's signature at each run,
+and string annotations it would evaluate, twice per command, for every option. The library's types
+that are only imported for type checking are written as strings instead.
 """
 
-from __future__ import annotations
-
 import gc
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -101,7 +102,7 @@ def reported(traceback: bool) -> Iterator[None]:
         fail(error)
 
 
-def warn(report: Report) -> None:
+def warn(report: "Report") -> None:
     """Each row's warnings on stderr, located like errors."""
     for row in report.rows:
         for warning in row.warnings:
@@ -109,11 +110,11 @@ def warn(report: Report) -> None:
 
 
 def emit(
-    report: Report,
+    report: "Report",
     fmt: OutputFormat,
     as_json: bool,
     output: Path | None,
-    table: Callable[[Report], Any],
+    table: "Callable[[Report], Any]",
 ) -> None:
     """Render ``report`` in the chosen format to stdout or ``output``."""
     if as_json:
@@ -164,11 +165,11 @@ class StdoutClosed(Exception):
     """The reader of stdout went away before the output was written."""
 
 
-def lazy_table(name: str) -> Callable[[Report], Any]:
+def lazy_table(name: str) -> "Callable[[Report], Any]":
     """The table renderer ``convcalc.render.table.<name>``, imported only when a table is
     printed."""
 
-    def render(report: Report) -> Any:
+    def render(report: "Report") -> Any:
         from convcalc.render import table
 
         return getattr(table, name)(report)
@@ -453,7 +454,7 @@ def layer(
         emit(report, fmt, as_json, output, lazy_table("layer_table"))
 
 
-def with_folded_form(report: Report) -> Report:
+def with_folded_form(report: "Report") -> "Report":
     """``layer --fold``: the batchnorm's row with the folded form appended to its derivations,
     and the form as a report extra (the JSON key ``bn_fold``)."""
     from dataclasses import replace
@@ -471,7 +472,7 @@ def with_folded_form(report: Report) -> Report:
 
 def build_layer(
     layer_type: str | None, filters: str | None, given: dict[str, Any], shape: tuple[int, ...]
-) -> Layer:
+) -> "Layer":
     """The layer the flags describe; a flag that does not apply to the type is an error."""
     from convcalc import single
 
@@ -488,9 +489,11 @@ def build_layer(
 
 def chained_input(
     batch: int | None, dtype: str | None
-) -> tuple[tuple[int, ...], ReceptiveField | None, tuple[int, ...], int | None, str | None]:
+) -> "tuple[tuple[int, ...], ReceptiveField | None, tuple[int, ...], int | None, str | None]":
     """Continue from a convcalc JSON document on stdin: its final shape, field, network input,
     batch and dtype."""
+    import json
+
     from convcalc import single
 
     text = sys.stdin.read()
@@ -522,6 +525,8 @@ def zoo(
 
             write_stdout([zoo_listing(models.entries(), fmt.value)])
         elif fmt is OutputFormat.JSON:
+            import json
+
             import yaml
 
             spec = yaml.safe_load(models.zoo_text(name))
@@ -533,6 +538,8 @@ def zoo(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the spec format (for editors)."""
+    import json
+
     from convcalc.schema import spec_schema
 
     with reported(traceback=False):

@@ -8,8 +8,8 @@ renders itself as one line: ``net.yaml:14:7: layers[3] conv "conv2": message``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class ExitCode(IntEnum):
@@ -21,8 +21,7 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
+class Location(NamedTuple):
     """Where a problem is: source file, 1-based line and column, and the path inside the spec."""
 
     file: str | None = None
@@ -57,7 +56,7 @@ class ConvcalcError(Exception):
         known = {key: value for key, value in where.items() if getattr(self.location, key) is None}
         clone = type(self).__new__(type(self))
         clone.__dict__.update(self.__dict__)
-        clone.location = replace(self.location, **known)  # type: ignore[arg-type]
+        clone.location = self.location._replace(**known)  # type: ignore[arg-type]
         clone.args = self.args
         return clone
 

@@ -276,7 +276,7 @@ def with_bias(row: Row, receives: bool) -> Row:
     return replace(row, layer=layer, params=outcome.params, derivations=outcome.derivations)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class FoldedForm:
     """What folding one batchnorm of ``channels`` channels into the conv or fc before it does.
 

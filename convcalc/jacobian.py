@@ -20,16 +20,14 @@ through the batch statistics, is not what is counted: the inference map is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from convcalc.layers.base import elements
 from convcalc.report import Report, Row
 from convcalc.tensors import dtype_bytes
 
 
-@dataclass(frozen=True)
-class Jacobian:
+class Jacobian(NamedTuple):
     """The explicit Jacobian of one row for the whole batch: ``rows`` × ``cols`` entries,
     ``bytes`` at the dtype, ``nonzeros`` structurally non-zero entries (``window_nonzeros``: the
     structural count of max pooling, where ``nonzeros`` is one per output)."""
@@ -86,8 +84,7 @@ def jacobian(row: Row, batch: int, bytes_per_value: int) -> Jacobian:
     )
 
 
-@dataclass(frozen=True)
-class JacobianView:
+class JacobianView(NamedTuple):
     """``--jacobian``: one :class:`Jacobian` per row."""
 
     jacobians: tuple[Jacobian, ...]

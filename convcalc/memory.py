@@ -80,7 +80,7 @@ def tensor_bytes(shape: Shape, batch: int, bytes_per_value: int) -> int:
     return elements(shape) * batch * bytes_per_value
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class InferenceMemory:
     """Live bytes while each row runs (``live_bytes[i]``), their peak and where it is, and the
     weights: params and buffers at the dtype."""
@@ -148,7 +148,7 @@ def inference_memory(report: Report, batch: int | None = None) -> InferenceMemor
     )
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Kept:
     """One tensor a row's backward keeps: ``key`` identifies it across rows (the same activation
     kept by two layers has the same key), ``what`` says what it is."""
@@ -190,7 +190,7 @@ def kept_by(row: Row, batch: int, bytes_per_value: int, input_needs_grad: bool) 
     return kept
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class TrainingMemory:
     """Training memory for one batch size: per row the bytes of the tensors it is the first to
     keep (``saved_bytes[i]``, so that they sum to ``saved_total``), and the totals."""
@@ -227,7 +227,7 @@ class TrainingMemory:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class TrainingView:
     """``--train``: the training memory at the report's batch, and optionally the largest batch
     that fits a memory budget."""

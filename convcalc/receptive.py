@@ -12,15 +12,14 @@ of the centre of the first output unit's field (negative: inside the padding).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from convcalc.layers.base import RFStep
 
 Pair = tuple[float, float]
 
 
-@dataclass(frozen=True, slots=True)
-class ReceptiveField:
+class ReceptiveField(NamedTuple):
     """Size, jump and start per spatial axis (H, W); ``is_global`` once every unit sees the
     whole input (after fc, flatten, global pooling), when size is the network input's H×W."""
 

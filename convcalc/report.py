@@ -20,7 +20,10 @@ NETWORK_INPUT = -1
 """The source index that stands for the network's input in :attr:`Row.sources`."""
 
 
-@dataclass(frozen=True, slots=True)
+# This module's records are not frozen: a frozen dataclass's __init__ sets every field through
+# object.__setattr__ (three times the cost of building a row) and defines two more methods at
+# import. Nothing assigns to them: a changed copy comes from dataclasses.replace().
+@dataclass(slots=True, eq=False)
 class Row:
     """One leaf layer or merge (``add``, ``concat``) in execution order.
 
@@ -72,7 +75,7 @@ class Row:
         return document
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Totals:
     """Sums over all rows. ``flops`` = 2 × MACs; ``param_bytes`` = params × bytes per value;
     ``activation_bytes`` is the sum of every row's output (the forward pass's outputs, as
@@ -105,7 +108,7 @@ class Totals:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class FoldedBN:
     """A batchnorm that folds into the conv, deconv or fc at ``into`` (a row index): the layer
     before it (backward) or, in :attr:`Folding.forward`, the conv or fc after it."""
@@ -114,7 +117,7 @@ class FoldedBN:
     into: int
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class UnfoldedBN:
     """A normalisation layer that stays at inference, and why."""
 
@@ -122,7 +125,7 @@ class UnfoldedBN:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Folding:
     """Which batchnorms fold where, and the totals of the network once they are folded.
 
@@ -182,7 +185,7 @@ class Extra(Protocol):
         document given has every key but ``layers``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Report:
     """Everything ``analyze`` and ``layer`` print; ``extras`` are the optional views asked for.
 

@@ -12,7 +12,7 @@ from typing import Any, get_type_hints
 
 from convcalc.analysis import analyze
 from convcalc.errors import OptionError, SpecError, suggestion
-from convcalc.layers import LAYER_KINDS, Layer
+from convcalc.layers import Layer, all_kinds, kind_named
 from convcalc.layers.base import Derivation, RFStep, Shape
 from convcalc.receptive import ReceptiveField
 from convcalc.report import Report
@@ -93,11 +93,12 @@ def build(kind_name: str, options: dict[str, Any], shape: Shape, flags: dict[str
 
     ``flags`` names the flag each option comes from, for messages.
     """
-    kind = LAYER_KINDS.get(kind_name)
+    kind = kind_named(kind_name)
     if kind is None:
+        known = all_kinds()
         raise SpecError(
-            f"--type: unknown layer type {kind_name!r}{suggestion(kind_name, LAYER_KINDS)}; "
-            f"choose one of {', '.join(sorted(LAYER_KINDS))}"
+            f"--type: unknown layer type {kind_name!r}{suggestion(kind_name, known)}; "
+            f"choose one of {', '.join(sorted(known))}"
         )
     declared = {field.name: field for field in fields(kind)}
     # The layer modules use postponed annotations: resolve them, so that `IntPair` reads as

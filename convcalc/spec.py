@@ -4,6 +4,10 @@ Nodes keep their position in the source (``location``) and their index path in t
 (``spec_path``, e.g. ``layers[3].body[0]``) so that later stages can say where a problem is.
 Blocks are already expanded: a ``use`` node holds the block's layers with its parameters filled in.
 This module is plain data; the loader validates the text into it with pydantic.
+
+Nodes are never assigned to once built (identical uses of a block share one expansion): a changed
+copy comes from ``dataclasses.replace``. They are not frozen dataclasses, whose ``__init__`` sets
+every field through ``object.__setattr__``, as large specs build hundreds of thousands of them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from convcalc.errors import Location
 from convcalc.layers.base import Layer, Shape
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class Node:
     """Common to every node: an optional explicit name and where it was written."""
 
@@ -24,14 +28,14 @@ class Node:
     location: Location = field(default_factory=Location)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class LayerNode(Node):
     """A leaf layer with validated options."""
 
     layer: Layer
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class ResidualNode(Node):
     """body(x) + shortcut(x); the shortcut is identity (``None``), ``project`` or layers."""
 
@@ -39,14 +43,14 @@ class ResidualNode(Node):
     shortcut: tuple[Node, ...] | Literal["project"] | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class ConcatNode(Node):
     """Branches applied to the same input, joined along the channels."""
 
     branches: tuple[tuple[Node, ...], ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class RepeatNode(Node):
     """``layers`` applied ``times`` times in sequence."""
 
@@ -54,7 +58,7 @@ class RepeatNode(Node):
     layers: tuple[Node, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class UseNode(Node):
     """A use of a named block, expanded with its parameters."""
 
@@ -62,7 +66,7 @@ class UseNode(Node):
     layers: tuple[Node, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, eq=False)
 class Network:
     """A whole spec: input shape per sample, batch N, dtype and the layers in order."""
 

@@ -173,3 +173,17 @@ def test_grouped_filter_depth_may_be_per_group() -> None:
     assert Conv(filters=8, kernel=3, groups=2, in_channels=4).apply((4, 8, 8)).params == 152
     with pytest.raises(ShapeError, match="filters have 3 channels"):
         Conv(filters=8, kernel=3, groups=2, in_channels=3).apply((4, 8, 8))
+
+
+def test_layers_are_values_that_print_as_a_spec_writes_them() -> None:
+    """Kinds compare and hash by their options (the analysis caches outcomes by layer) and
+    cannot change; their repr lists the options that differ from the defaults."""
+    conv = Conv(filters=10, kernel=5, pad=2)
+    assert conv == Conv(filters=10, kernel=5, pad=2)
+    assert hash(conv) == hash(Conv(filters=10, kernel=5, pad=2))
+    assert conv != Conv(filters=10, kernel=5)
+    with pytest.raises(AttributeError):
+        conv.filters = 3  # type: ignore[misc]
+    assert repr(conv) == "Conv(filters=10, kernel=5, pad=2)"
+    assert repr(MaxPool(kernel=(2, 3))) == "MaxPool(kernel=(2, 3))"
+    assert repr(ReLU()) == "ReLU()"

@@ -1,8 +1,9 @@
 """Start-up structure: what each command imports (never timed; see benchmarks/run.py for speed).
 
 ``convcalc layer --json`` must not load rich, PyYAML or pydantic, and ``analyze --json`` must not
-load rich: those imports are most of a run's start-up time. Each case runs the real entry point
-in a fresh interpreter and reads ``sys.modules`` at the end.
+load rich: those imports are most of a run's start-up time. Nor does a command import convcalc's
+own modules it does not use: ``layer`` defines the layer kinds of its own families only. Each case
+runs the real entry point in a fresh interpreter and reads ``sys.modules`` at the end.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from convcalc.render import OutputFormat
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The probe reads sys.modules before it imports json for its own report.
 PROBE = """
-import contextlib, io, json, sys
+import contextlib, io, sys
 from convcalc.cli import main
-sys.argv = ["convcalc", *json.loads(sys.argv[1])]
+sys.argv = ["convcalc", *sys.argv[1:]]
 output = io.StringIO()
 code = 0
 try:
@@ -33,19 +35,21 @@ try:
         main()
 except SystemExit as exit:
     code = exit.code or 0
-print(json.dumps({"code": code, "output": output.getvalue(), "modules": sorted(sys.modules)}))
+modules = sorted(sys.modules)
+import json
+print(json.dumps({"code": code, "output": output.getvalue(), "modules": modules}))
 """
 
 
-def loaded_modules(*arguments: str, full: bool = False) -> tuple[set[str], str]:
-    """Run convcalc with ``arguments`` in a fresh interpreter: its top-level modules (``full``:
-    all modules, by their full names) and its output."""
+def loaded_modules(*arguments: str) -> tuple[set[str], str]:
+    """Run convcalc with ``arguments`` in a fresh interpreter: every module it imported (dotted
+    names, top-level packages included) and its output."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(arguments)],
+        [sys.executable, "-c", PROBE, *arguments],
         capture_output=True,
         text=True,
         env=env,
@@ -54,8 +58,7 @@ def loaded_modules(*arguments: str, full: bool = False) -> tuple[set[str], str]:
     )
     report = json.loads(result.stdout)
     assert report["code"] == 0, result.stderr
-    modules = set(report["modules"])
-    return (modules if full else {name.split(".")[0] for name in modules}), report["output"]
+    return set(report["modules"]), report["output"]
 
 
 def test_layer_json_imports_neither_rich_nor_yaml_nor_pydantic() -> None:
@@ -76,13 +79,51 @@ def test_analyze_json_does_not_import_rich() -> None:
 def test_a_piped_table_imports_only_the_cell_widths_of_rich() -> None:
     # A table is laid out without rich's console, table or text (see convcalc.render.layout);
     # only rich.cells measures the cells. A terminal still gets rich, to paint the styles.
-    modules, output = loaded_modules("analyze", "zoo:cs231n", full=True)
+    modules, output = loaded_modules("analyze", "zoo:cs231n")
     assert "rich.cells" in modules
     assert not modules & {"rich.console", "rich.table", "rich.text", "rich.segment"}
     assert "│ conv1 " in output
-    modules, output = loaded_modules("layer", "--in", "3x32x32", "--filters", "10x5x5", full=True)
+    modules, output = loaded_modules("layer", "--in", "3x32x32", "--filters", "10x5x5")
     assert "rich.console" not in modules
     assert "10×28×28" in output
+
+
+OTHER_FAMILIES = {"convcalc.layers.activation", "convcalc.layers.dense", "convcalc.layers.pooling"}
+"""The layer families a conv needs neither for itself nor for the analysis (which uses conv for
+projection shortcuts and norm for BN folding)."""
+
+
+def test_layer_defines_only_the_layer_kinds_it_uses() -> None:
+    modules, output = loaded_modules(
+        "layer", "--in", "3x32x32", "--filters", "10x5x5", "--pad", "2", "--json"
+    )
+    assert json.loads(output)["totals"]["params"] == 760
+    assert "convcalc.layers.conv" in modules
+    assert not modules & OTHER_FAMILIES, sorted(modules & OTHER_FAMILIES)
+    # Nor the spec machinery, the memory views, or fractions (a window's exact output size is
+    # worked out with integers).
+    assert not modules & {"convcalc.loader", "convcalc.memory", "fractions"}
+
+
+def test_layer_of_another_family_imports_it() -> None:
+    # The counterpart: a kind outside the families analysis needs is still found.
+    modules, output = loaded_modules(
+        "layer", "--in", "8x9x9", "--type", "maxpool", "--kernel", "3", "--json"
+    )
+    assert json.loads(output)["layers"][0]["output"] == [8, 3, 3]
+    assert "convcalc.layers.pooling" in modules
+
+
+def test_help_and_printing_a_zoo_spec_load_no_analysis() -> None:
+    help_modules, output = loaded_modules("--help")
+    assert "layer" in output
+    zoo_modules, output = loaded_modules("zoo", "lenet5")
+    assert output.startswith("#")
+    for modules in (help_modules, zoo_modules):
+        assert not {name for name in modules if name.startswith("convcalc.layers.")} - {
+            "convcalc.layers.base"
+        }, sorted(modules)
+        assert not modules & {"convcalc.analysis", "convcalc.report", "json", "yaml"}
 
 
 # --- the plain coercion must agree with typer's own -------------------------------------------
@@ -155,3 +196,28 @@ def test_a_valid_spec_is_analyzed_without_pydantic() -> None:
     assert json.loads(output)["totals"]["params"] == 26_390
     assert "pydantic_core" not in modules
     assert "pydantic" not in modules
+
+
+def test_the_registry_order_does_not_depend_on_which_family_was_imported_first() -> None:
+    """``LAYER_KINDS`` (the schema and suggestions follow its order) lists the families in a fixed
+    order, however a command happened to import them."""
+    script = (
+        "import sys; from importlib import import_module; import_module(sys.argv[1]); "
+        "from convcalc.layers import LAYER_KINDS; print(' '.join(LAYER_KINDS))"
+    )
+    orders = {
+        tuple(
+            subprocess.run(
+                [sys.executable, "-c", script, first],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                check=True,
+                timeout=60,
+            ).stdout.split()
+        )
+        for first in ("convcalc.layers.pooling", "convcalc.analysis", "convcalc.layers")
+    }
+    assert len(orders) == 1
+    (order,) = orders
+    assert order[:2] == ("relu", "relu6") and order[-1] == "gmp"

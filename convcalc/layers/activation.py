@@ -19,7 +19,6 @@ from convcalc.layers.base import (
 )
 
 
-@dataclass(frozen=True, kw_only=True)
 class Elementwise(Layer):
     """A layer applied to each value on its own: output shape = input shape, no params.
 
@@ -53,7 +52,7 @@ class ReLU6(Elementwise):
     type_name = "relu6"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class LeakyReLU(Elementwise):
     """x if x > 0 else negative_slope·x."""
 
@@ -62,7 +61,7 @@ class LeakyReLU(Elementwise):
     negative_slope: float = 0.01
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class ELU(Elementwise):
     """x if x > 0 else alpha·(eˣ − 1)."""
 
@@ -116,7 +115,7 @@ class Softmax(Elementwise):
         return elements(shape_out) * shape_in[0]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class PReLU(Layer):
     """x if x > 0 else a·x with a learned slope a: one shared, or one per channel.
     Params: 1 when shared, C otherwise."""
@@ -141,7 +140,7 @@ class PReLU(Layer):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Dropout(Elementwise):
     """Zeroes each value with probability p while training (scaling the rest by 1/(1 − p));
     the identity at test time, and with p = 0 while training too."""

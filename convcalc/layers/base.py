@@ -2,14 +2,16 @@
 
 A layer kind is a frozen dataclass whose fields are its options (as the spec spells them) and whose
 ``apply`` maps an input shape to an :class:`Outcome`. Subclasses register themselves under their
-``type_name`` and ``aliases``, so adding a kind means adding one class in one module.
+``type_name`` and ``aliases``, so adding a kind means adding one class in one module. What a layer
+computes (outcomes, receptive-field steps, what backward keeps) are named tuples: immutable
+values, and far cheaper to define and build than dataclasses.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from convcalc.errors import OptionError, ShapeError
 
@@ -23,11 +25,11 @@ Padding = int | tuple[int, int] | Literal["same", "valid"]
 """Zero padding per side: an int, ``[h, w]``, ``same`` (TensorFlow's) or ``valid`` (none)."""
 
 LAYER_KINDS: dict[str, type[Layer]] = {}
-"""Every registered layer kind, by canonical name and by alias."""
+"""Every layer kind registered so far, by canonical name and by alias: a family registers its kinds
+when it is imported (``convcalc.layers.LAYER_KINDS`` imports them all)."""
 
 
-@dataclass(frozen=True)
-class AxisStep:
+class AxisStep(NamedTuple):
     """How one layer moves the receptive field along one axis, in units of its input grid.
 
     The field of an output unit spans ``span`` more input units than the field of an input unit,
@@ -45,8 +47,7 @@ class AxisStep:
 IDENTITY_AXIS = AxisStep(0.0, 1.0, 0.0)
 
 
-@dataclass(frozen=True)
-class RFStep:
+class RFStep(NamedTuple):
     """A layer's effect on the receptive field: one :class:`AxisStep` per spatial axis (H, W),
     or ``is_global`` when every output depends on the whole input (fc, flatten, global pooling)."""
 
@@ -58,8 +59,7 @@ IDENTITY_STEP = RFStep()
 GLOBAL_STEP = RFStep(is_global=True)
 
 
-@dataclass(frozen=True)
-class Extra:
+class Extra(NamedTuple):
     """A tensor a layer's backward keeps besides its input or output: ``values`` values for the
     whole batch, ``what`` they are, ``width`` bytes each (``None``: the network's dtype)."""
 
@@ -68,8 +68,7 @@ class Extra:
     width: int | None = None
 
 
-@dataclass(frozen=True)
-class Saved:
+class Saved(NamedTuple):
     """What a layer's backward keeps for a batch, as PyTorch 2.x keeps it on the CPU (measured
     with ``torch.autograd.graph.saved_tensors_hooks``): its input, its output, and at most one
     extra tensor of its own (statistics, indices, a mask)."""
@@ -83,8 +82,7 @@ SAVES_NOTHING = Saved()
 SAVES_INPUT = Saved(input=True)
 
 
-@dataclass(frozen=True)
-class Derivation:
+class Derivation(NamedTuple):
     """One quantity worked out with its numbers, e.g. ``height: (32 − 5 + 2·2)/1 + 1 = 32``."""
 
     quantity: str
@@ -92,8 +90,7 @@ class Derivation:
     value: str
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What a layer does to one sample: output shape, learnable params, non-learnable buffers,
     multiply-accumulates per sample (bias adds not counted), the receptive-field step, warnings,
     and the derivation of each number for display."""
@@ -107,7 +104,7 @@ class Outcome:
     derivations: tuple[Derivation, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Layer(ABC):
     """A layer kind: its options are the dataclass fields; ``apply`` does the arithmetic.
 
@@ -117,7 +114,10 @@ class Layer(ABC):
     input and is no fold target.
 
     A subclass that adds no options needs no ``@dataclass`` of its own: it inherits the fields
-    and generated methods (and each decoration costs start-up time).
+    and generated methods (and each decoration costs start-up time). Kinds are frozen and compare
+    and hash by their options (the analysis caches outcomes per layer and shape); they are
+    decorated with ``repr=False`` and share :meth:`__repr__`, which writes the options as a spec
+    would.
     """
 
     type_name: ClassVar[str] = ""
@@ -186,6 +186,11 @@ class Layer(ABC):
         """Whether a batchnorm folding into this layer gives it a bias it lacked (one per output
         channel): :meth:`with_folded_bias` is then not ``None``."""
         return False
+
+    def __repr__(self) -> str:
+        """The kind and its options that differ from defaults: ``Conv(filters=10, kernel=5)``."""
+        options = ", ".join(f"{name}={value!r}" for name, value in self.options().items())
+        return f"{type(self).__name__}({options})"
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:

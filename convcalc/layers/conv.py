@@ -59,7 +59,7 @@ def check_filter_channels(declared: int | None, channels: int, groups: int) -> N
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class FilterBank(Layer):
     """What conv and deconv share: F filters of KH×KW moved over an image with a stride (their
     first options, in this order), and being fold targets for a batchnorm right after them."""
@@ -72,7 +72,7 @@ class FilterBank(Layer):
     stride: IntPair = 1
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Conv(FilterBank):
     """2-D convolution with F filters of C/groups × KH × KW.
 
@@ -265,7 +265,7 @@ def transposed_rf_step(kernel: int, stride: int, pad: int, dilation: int) -> Axi
     return AxisStep(span=float(spread), stride=1 / stride, offset=centre)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Deconv(FilterBank):
     """2-D transposed convolution ("deconvolution") with F filters.
 

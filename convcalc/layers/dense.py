@@ -19,7 +19,6 @@ from convcalc.layers.base import (
 )
 
 
-@dataclass(frozen=True, kw_only=True)
 class Flatten(Layer):
     """C×H×W → a vector of C·H·W values. No params; the field becomes the whole input.
 
@@ -44,7 +43,7 @@ class Flatten(Layer):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class FC(Layer):
     """Fully connected: a vector of D_in → ``out``. Params: D_in·out + out·bias. MACs: D_in·out.
     Every output sees the whole input. Backward keeps the input (for the weight gradient)."""

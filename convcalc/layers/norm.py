@@ -31,7 +31,7 @@ def check_eps(eps: float) -> None:
         raise OptionError("eps", f"must be > 0, got {eps}")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class BatchNorm(Layer):
     """Batch normalisation over the C channels (or the D features of a vector).
 
@@ -86,7 +86,6 @@ class BatchNorm(Layer):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
 class PerSampleNorm(Layer):
     """A normalisation with each sample's own statistics, at test time too: no fixed affine map,
     so it never folds. Each sample's values split into :meth:`sets` normalised sets.
@@ -130,7 +129,7 @@ class PerSampleNorm(Layer):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class LayerNorm(PerSampleNorm):
     """Layer normalisation over all C×H×W values of each sample. Params: 2·C·H·W when affine
     (elementwise γ and β, as ``torch.nn.LayerNorm(normalized_shape=[C, H, W])``)."""
@@ -161,7 +160,7 @@ class LayerNorm(PerSampleNorm):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class GroupNorm(PerSampleNorm):
     """Group normalisation: the C channels split into ``groups``, each normalised per sample.
     C must divide by groups. Params: 2C when affine."""
@@ -196,7 +195,7 @@ class GroupNorm(PerSampleNorm):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class InstanceNorm(PerSampleNorm):
     """Instance normalisation: each channel of each sample over its own H×W. Params: 2C when
     affine (off by default, as in PyTorch). Needs more than one value per channel."""

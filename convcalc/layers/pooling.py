@@ -40,7 +40,6 @@ INDEX_BYTES = 8
 """Max pooling's argmax indices are int64 whatever the dtype."""
 
 
-@dataclass(frozen=True, kw_only=True)
 class Pooling(Layer):
     """What every pool shares: no weights, C in = C out, and a choice of reduction.
 
@@ -104,7 +103,7 @@ def pooled(
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Pool(Pooling):
     """A sliding-window pool over each channel: out = ⌊(W + 2P − K_eff)/S⌋ + 1 per axis
     (with ``ceil_mode``, rounded up unless that window would start beyond the input plus the
@@ -165,7 +164,7 @@ class Pool(Pooling):
         return shape_in[0] * rows.real_taps * cols.real_taps
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class MaxPool(Pool):
     """Max pooling: each output is the largest value in its window (see :class:`Pool`)."""
 
@@ -185,7 +184,7 @@ class MaxPool(Pool):
         require_at_least("dilation", self.dilation, 1)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class AvgPool(Pool):
     """Average (mean) pooling: each output is the mean of its window (see :class:`Pool`)."""
 
@@ -216,7 +215,7 @@ def adaptive_rf_step(size: int, out: int) -> AxisStep:
     return AxisStep(span=float(widest - 1), stride=size / out, offset=(first_end - 1) / 2)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class AdaptivePool(Pooling):
     """Adaptive pooling to a fixed C×h×w output whatever the input's H×W: output i along an axis
     pools input cells ⌊i·W/w⌋ … ⌈(i+1)·W/w⌉ − 1. An output of 1×1 is global pooling."""
@@ -262,7 +261,6 @@ class AdaptiveMaxPool(AdaptivePool):
     takes_max = True
 
 
-@dataclass(frozen=True, kw_only=True)
 class GlobalPool(Pooling):
     """Global pooling: C×H×W → C×1×1; each output sees the whole input."""
 

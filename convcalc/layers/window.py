@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from fractions import Fraction
+import math
+from typing import NamedTuple
 
 from convcalc.errors import ShapeError
 from convcalc.layers.base import AxisStep, Padding, pair
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):
     """One axis of a sliding window over an input of ``size`` cells.
 
     With K_eff = D(K−1) + 1 and padding P_before + P_after, the window fits
@@ -40,9 +39,11 @@ class Window:
         return self.size + self.pad_before + self.pad_after - self.effective_kernel
 
     @property
-    def exact(self) -> Fraction:
-        """The notes' formula unrounded: span/S + 1 (a fraction if the stride does not fit)."""
-        return Fraction(self.span, self.stride) + 1
+    def exact(self) -> tuple[int, int]:
+        """The notes' formula unrounded, span/S + 1, as a reduced fraction (numerator,
+        denominator): the denominator is 1 when the stride fits."""
+        common = math.gcd(self.span + self.stride, self.stride)
+        return (self.span + self.stride) // common, self.stride // common
 
     @property
     def output(self) -> int:
@@ -104,12 +105,12 @@ class Window:
         if self.dilation != 1:
             kernel = f"{self.effective_kernel}"
         text = f"({self.size} − {kernel} + {padding})/{self.stride} + 1"
-        exact = self.exact
-        if exact.denominator == 1:
+        numerator, denominator = self.exact
+        if denominator == 1:
             return text
         low, high = ("⌈", "⌉") if self.ceil_mode else ("⌊", "⌋")
-        formula = f"{low}{text}{high} = {low}{exact.numerator}/{exact.denominator}{high}"
-        if self.ceil_mode and self.output < -(-exact.numerator // exact.denominator):
+        formula = f"{low}{text}{high} = {low}{numerator}/{denominator}{high}"
+        if self.ceil_mode and self.output < -(-numerator // denominator):
             formula += " − 1 (a last window would start in the padding)"
         return formula
 

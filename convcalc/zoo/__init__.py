@@ -7,8 +7,8 @@ written down anywhere but computed by analyzing the spec, so they cannot drift f
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from importlib import resources
+from typing import NamedTuple
 
 from convcalc.errors import SpecError, suggestion
 from convcalc.layers.base import Shape
@@ -50,8 +50,7 @@ def note_of(text: str) -> str:
     return ""
 
 
-@dataclass(frozen=True)
-class ZooEntry:
+class ZooEntry(NamedTuple):
     """One built-in model as the listing shows it: params and MACs (batch 1) from its analysis."""
 
     name: str

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from convcalc.layers.base import RFStep
+from convcalc.layers.base import IDENTITY_STEP, RFStep
 
 Pair = tuple[float, float]
 
@@ -36,8 +36,13 @@ class ReceptiveField(NamedTuple):
         return math.isfinite(rows + cols + down + across + top + left)
 
     def then(self, step: RFStep, extent: tuple[int, int]) -> ReceptiveField:
-        """The field after a layer with ``step``; ``extent`` is the network input's H×W."""
-        if self.is_global or step.is_global:
+        """The field after a layer with ``step``; ``extent`` is the network input's H×W.
+
+        A layer that leaves the field as it is (the identity step, or any step after the field
+        is global) returns this very field, so the many layers that do share one object."""
+        if step is IDENTITY_STEP or self.is_global:
+            return self
+        if step.is_global:
             return ReceptiveField(
                 size=(float(extent[0]), float(extent[1])),
                 jump=self.jump,

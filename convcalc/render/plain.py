@@ -39,6 +39,9 @@ def json_chunks(report: Report) -> Iterator[str]:
     yield "{\n" + "".join(f"{item},\n" for item in items(report.header())) + '  "layers": [\n'
     received = report.folding.receivers(report.before.rows) if report.before is not None else {}
     shapes: dict[Shape, str] = {}
+    # Consecutive rows often share one field object (layers that leave it as it is).
+    field: ReceptiveField | None = None
+    field_text = "null"
     separator = "    "
     for row in report.rows:
         added: dict[str, Any] = {}
@@ -46,19 +49,21 @@ def json_chunks(report: Report) -> Iterator[str]:
             added["absorbs"] = list(received[row.path])
         for extra in report.extras:
             extra.annotate_layer(row.index, added)
-        yield separator + layer_json(row, shapes, added)
+        if row.rf is not field:
+            field, field_text = row.rf, field_json(row.rf)
+        yield separator + layer_json(row, shapes, field_text, added)
         separator = ",\n    "
     yield "\n  ],\n" + ",\n".join(items(report.footer())) + "\n}\n"
 
 
-def layer_json(row: Row, shapes: dict[Shape, str], added: dict[str, Any]) -> str:
-    """``row``'s JSON object followed by the ``added`` keys; ``shapes`` caches the text of
-    each shape (a network has few distinct ones)."""
+def layer_json(row: Row, shapes: dict[Shape, str], field_text: str, added: dict[str, Any]) -> str:
+    """``row``'s JSON object, its field written as ``field_text``, followed by the ``added``
+    keys; ``shapes`` caches the text of each shape (a network has few distinct ones)."""
     text = (
         f'{{"index": {row.index}, "path": {string(row.path)}, "type": {string(row.type)}, '
         f'"input": {shape_json(row.input, shapes)}, "output": {shape_json(row.output, shapes)}, '
         f'"params": {row.params}, "buffers": {row.buffers}, "macs": {row.macs}, '
-        f'"rf": {field_json(row.rf)}, "activation_bytes": {row.activation_bytes}, '
+        f'"rf": {field_text}, "activation_bytes": {row.activation_bytes}, '
         f'"warnings": {encode(list(row.warnings)) if row.warnings else "[]"}'
     )
     if row.merged:

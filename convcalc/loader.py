@@ -1,8 +1,8 @@
 """Spec text → typed :class:`~convcalc.spec.Network`, with every problem located.
 
 The three layer forms (``- relu``, ``- conv: {…}``, ``- type: conv``) are read into one shape;
-each layer's options are validated by a strict pydantic(-core) validator built once from its
-dataclass; blocks are expanded where they are used, with ``$param`` values substituted. All
+each layer's options are validated against its dataclass's annotations (see
+:mod:`convcalc.options`), each distinct set once; blocks are expanded where they are used, with ``$param`` values substituted. All
 problems found are reported together, each as ``file:line:col: path: message``.
 """
 

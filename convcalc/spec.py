@@ -3,7 +3,7 @@
 Nodes keep their position in the source (``location``) and their index path in the spec
 (``spec_path``, e.g. ``layers[3].body[0]``) so that later stages can say where a problem is.
 Blocks are already expanded: a ``use`` node holds the block's layers with its parameters filled in.
-This module is plain data; the loader validates the text into it with pydantic.
+This module is plain data; the loader validates the text into it (options: :mod:`convcalc.options`).
 
 Nodes are never assigned to once built (identical uses of a block share one expansion): a changed
 copy comes from ``dataclasses.replace``. They are not frozen dataclasses, whose ``__init__`` sets

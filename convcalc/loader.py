@@ -2,8 +2,9 @@
 
 The three layer forms (``- relu``, ``- conv: {…}``, ``- type: conv``) are read into one shape;
 each layer's options are validated against its dataclass's annotations (see
-:mod:`convcalc.options`), each distinct set once; blocks are expanded where they are used, with ``$param`` values substituted. All
-problems found are reported together, each as ``file:line:col: path: message``.
+:mod:`convcalc.options`), each distinct set once; blocks are expanded where they are used, with
+``$param`` values substituted. All problems found are reported together, each as
+``file:line:col: path: message``.
 """
 
 from __future__ import annotations

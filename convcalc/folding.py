@@ -78,6 +78,8 @@ def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
     forward: list[FoldedBN] = []
     not_folded: list[UnfoldedBN] = []
     for row in rows:
+        if row.layer is None or not row.layer.normalizes:
+            continue
         if isinstance(row.layer, PerSampleNorm):
             not_folded.append(UnfoldedBN(row.index, row.layer.fold_refusal))
         elif isinstance(row.layer, BatchNorm):

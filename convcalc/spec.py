@@ -19,7 +19,7 @@ from convcalc.errors import Location
 from convcalc.layers.base import Layer, Shape
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, slots=True)
 class Node:
     """Common to every node: an optional explicit name and where it was written."""
 
@@ -28,14 +28,14 @@ class Node:
     location: Location = field(default_factory=Location)
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, slots=True)
 class LayerNode(Node):
     """A leaf layer with validated options."""
 
     layer: Layer
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, slots=True)
 class ResidualNode(Node):
     """body(x) + shortcut(x); the shortcut is identity (``None``), ``project`` or layers."""
 
@@ -43,14 +43,14 @@ class ResidualNode(Node):
     shortcut: tuple[Node, ...] | Literal["project"] | None = None
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, slots=True)
 class ConcatNode(Node):
     """Branches applied to the same input, joined along the channels."""
 
     branches: tuple[tuple[Node, ...], ...] = ()
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, slots=True)
 class RepeatNode(Node):
     """``layers`` applied ``times`` times in sequence."""
 
@@ -58,7 +58,7 @@ class RepeatNode(Node):
     layers: tuple[Node, ...] = ()
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, slots=True)
 class UseNode(Node):
     """A use of a named block, expanded with its parameters."""
 
@@ -66,7 +66,7 @@ class UseNode(Node):
     layers: tuple[Node, ...] = ()
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, slots=True)
 class Network:
     """A whole spec: input shape per sample, batch N, dtype and the layers in order."""
 

@@ -79,6 +79,8 @@ class SpecMap(dict[Any, Any]):
     """A mapping from the spec, with the position of itself, each key and each value."""
 
     TAG = "tag:yaml.org,2002:map"
+    # A spec of 100,000 layers holds hundreds of thousands of these: no per-instance __dict__.
+    __slots__ = ("key_marks", "mark", "value_marks")
 
     def __init__(self, *args: Any, mark: Mark = NO_MARK) -> None:
         super().__init__(*args)
@@ -99,6 +101,7 @@ class SpecList(list[Any]):
     """A list from the spec, with the position of itself and of each item."""
 
     TAG = "tag:yaml.org,2002:seq"
+    __slots__ = ("item_marks", "mark")
 
     def __init__(self, *args: Any, mark: Mark = NO_MARK) -> None:
         super().__init__(*args)

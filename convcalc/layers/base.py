@@ -131,6 +131,8 @@ class Layer(ABC):
     of its input with one (possibly missing) bias each, as for conv, deconv and fc."""
     is_reshape: ClassVar[bool] = False
     """Whether the output is the input's values in another shape, a view of the same storage."""
+    normalizes: ClassVar[bool] = False
+    """Whether it is a normalisation layer (batch or per-sample), which BN folding judges."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -44,6 +44,7 @@ class BatchNorm(Layer):
     type_name = "batchnorm"
     aliases = ("bn", "batchnorm2d", "batchnorm1d")
     description = "another normalisation"
+    normalizes = True
 
     eps: float = 1e-5
     momentum: float = 0.1
@@ -96,6 +97,7 @@ class PerSampleNorm(Layer):
     """
 
     description = "another normalisation"
+    normalizes = True
     title: ClassVar[str] = ""
     """The layer's usual name, e.g. ``LayerNorm``."""
     statistics_over: ClassVar[str] = ""

@@ -85,6 +85,7 @@ class Analyzer:
         self.extent = extent
         self.rows: list[Row] = []
         self.outcomes: dict[tuple[Layer, Shape], Outcome] = {}
+        self.shape_bytes: dict[Shape, int] = {}
 
     def run(self, start: ReceptiveField | None = None) -> list[Row]:
         """Analyze the whole network; ``start`` continues from an earlier field (chaining)."""
@@ -125,24 +126,26 @@ class Analyzer:
         if self.strict and outcome.warnings:
             raise StrictError(outcome.warnings[0] + " (--strict)", where)
         rf = flow.rf.then(outcome.rf, self.extent) if flow.rf else None
+        output = outcome.output
         return self.record(
             Row(
                 index=len(self.rows),
                 path=path,
                 type=layer.type_name,
                 input=flow.shape,
-                output=outcome.output,
+                output=output,
                 params=outcome.params,
                 buffers=outcome.buffers,
                 macs=outcome.macs * self.network.batch,
                 rf=rf,
-                activation_bytes=self.activation_bytes(outcome.output),
+                activation_bytes=self.activation_bytes(output),
                 warnings=outcome.warnings,
                 sources=(flow.source,),
                 layer=layer,
                 derivations=outcome.derivations,
                 location=where,
-            )
+            ),
+            passed_on=output is flow.shape and rf is flow.rf,
         )
 
     def outcome(self, layer: Layer, shape: Shape, where: Location) -> Outcome:
@@ -254,13 +257,17 @@ class Analyzer:
             )
         )
 
-    def record(self, row: Row) -> Flow:
+    def record(self, row: Row, passed_on: bool = False) -> Flow:
         """Append ``row`` and return the tensor it outputs.
 
         Sizes beyond :data:`MAX_DIMENSION` (a deconv or concat that keeps growing) and fields
         that overflow a float (strides multiplying past 10³⁰⁸) are refused here, before they
-        turn into numbers no report can print.
+        turn into numbers no report can print. A row that ``passed_on`` its input's shape and
+        field objects (a batchnorm, an activation) needs no check: they were checked when made.
         """
+        if passed_on:
+            self.rows.append(row)
+            return Flow(row.output, row.rf, row.index)
         if max(row.output) > MAX_DIMENSION:
             raise ShapeError(
                 f"the output {format_shape(row.output)} is larger than any real tensor "
@@ -276,17 +283,18 @@ class Analyzer:
         return Flow(row.output, row.rf, row.index)
 
     def activation_bytes(self, shape: Shape) -> int:
-        """Output elements × batch × bytes per value."""
-        return elements(shape) * self.network.batch * self.bytes_per_value
+        """Output elements × batch × bytes per value (worked out once per shape)."""
+        size = self.shape_bytes.get(shape)
+        if size is None:
+            size = self.shape_bytes[shape] = (
+                elements(shape) * self.network.batch * self.bytes_per_value
+            )
+        return size
 
     def where(self, node: Node, kind: str, path: str) -> Location:
         """The location of ``node`` for messages: position, index path, type and name."""
-        return Location(
-            file=node.location.file,
-            line=node.location.line,
-            column=node.location.column,
-            path=f'{node.spec_path} {kind} "{path}"'.lstrip(),
-        )
+        file, line, column, _ = node.location
+        return Location(file, line, column, f'{node.spec_path} {kind} "{path}"'.lstrip())
 
 
 def body_stride(entry: Flow, body: Flow, axis: int) -> float:

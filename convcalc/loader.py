@@ -103,7 +103,7 @@ def show(value: Any) -> str:
 def freeze(value: Any) -> Any:
     """A hashable key for caching validated options; types included so True ≠ 1."""
     if isinstance(value, tuple):
-        return tuple(freeze(item) for item in value)
+        return tuple(map(freeze, value))
     return (type(value), value)
 
 
@@ -295,8 +295,10 @@ class SpecParser:
         self.reading.add(id(value))
         try:
             result = []
-            for index, item in enumerate(value):
-                item_mark = value.item_mark(index) if isinstance(value, SpecList) else mark
+            marks = value.item_marks if isinstance(value, SpecList) else ()
+            if len(marks) != len(value):
+                marks = [mark] * len(value)
+            for index, (item, item_mark) in enumerate(zip(value, marks, strict=True)):
                 node = self.node(item, item_mark, f"{path}[{index}]", bindings, depth + 1)
                 if node is not None:
                     result.append(node)
@@ -310,11 +312,12 @@ class SpecParser:
         self, item: Any, mark: Mark, path: str, bindings: dict[str, Any] | None, depth: int
     ) -> Node | None:
         """One layer item in any of the three forms."""
-        item = self.substitute(item, bindings, mark, path)
-        if item is UNRESOLVED:
-            return None
         if isinstance(item, str):
-            return self.typed(item, SpecMap(), mark, mark, path, None, bindings, depth)
+            item = self.substitute(item, bindings, mark, path)
+            if item is UNRESOLVED:
+                return None
+        if isinstance(item, str):
+            return self.typed(item, NO_OPTIONS, mark, mark, path, None, bindings, depth)
         if not isinstance(item, SpecMap):
             self.error(
                 "expected a layer (a type name, `type: …`, or a one-key mapping), "
@@ -433,7 +436,7 @@ class SpecParser:
                     options.key_mark(key),
                     f"{path} {kind.type_name}",
                 )
-            if isinstance(value, str | list):
+            if isinstance(value, (str, list)):
                 value = self.substitute(value, bindings, options.value_mark(key), path)
                 if isinstance(value, list):
                     value = tuple(
@@ -812,6 +815,9 @@ class SpecParser:
             return UNRESOLVED
         return bindings[parameter]
 
+
+NO_OPTIONS = SpecMap()
+"""The options of a layer written as a bare name (``- relu``); shared, so never written to."""
 
 UNRESOLVED: Any = object()
 """What :meth:`SpecParser.substitute` gives for a ``$name`` it reported: callers stop quietly,

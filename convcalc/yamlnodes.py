@@ -69,7 +69,7 @@ class Mark:
 
     def location(self, file: str | None, path: str | None = None) -> Location:
         """This position as a :class:`Location` in ``file``."""
-        return Location(file=file, line=self.line, column=self.column, path=path)
+        return Location(file, self.line, self.column, path)
 
 
 NO_MARK = Mark(0, 0)

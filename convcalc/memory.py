@@ -116,9 +116,13 @@ def inference_memory(report: Report, batch: int | None = None) -> InferenceMemor
     storage = storage_of(rows, training=False)
     size = {NETWORK_INPUT: tensor_bytes(report.input, batch, width)}
     last = {NETWORK_INPUT: 0}
+    # At the report's own batch each row already knows its output's bytes.
+    own_batch = batch == report.batch
     for row in rows:
         if storage[row.index] == row.index:
-            size[row.index] = tensor_bytes(row.output, batch, width)
+            size[row.index] = (
+                row.activation_bytes if own_batch else tensor_bytes(row.output, batch, width)
+            )
             last[row.index] = row.index
         for source in row.sources:
             tensor = source if source == NETWORK_INPUT else storage[source]

@@ -56,19 +56,17 @@ class Scope:
         return Scope(path)
 
 
-def stem_of(node: Node) -> str:
-    """The word a node's default name starts with: its type, or its block's name."""
-    match node:
-        case LayerNode():
-            return node.layer.type_name
-        case UseNode():
-            return node.block
-        case ResidualNode():
-            return "residual"
-        case ConcatNode():
-            return "concat"
-        case _:
-            return "repeat"
+class ActivationBytes(dict[Shape, int]):
+    """The bytes of a tensor of each shape for the whole batch, elements × batch × bytes per
+    value, worked out on first use."""
+
+    def __init__(self, per_element: int) -> None:
+        super().__init__()
+        self.per_element = per_element
+
+    def __missing__(self, shape: Shape) -> int:
+        size = self[shape] = elements(shape) * self.per_element
+        return size
 
 
 class Analyzer:
@@ -85,7 +83,7 @@ class Analyzer:
         self.extent = extent
         self.rows: list[Row] = []
         self.outcomes: dict[tuple[Layer, Shape], Outcome] = {}
-        self.shape_bytes: dict[Shape, int] = {}
+        self.activation_bytes = ActivationBytes(network.batch * self.bytes_per_value)
 
     def run(self, start: ReceptiveField | None = None) -> list[Row]:
         """Analyze the whole network; ``start`` continues from an earlier field (chaining)."""
@@ -101,22 +99,23 @@ class Analyzer:
         return flow
 
     def node(self, node: Node, flow: Flow, scope: Scope) -> Flow:
-        """Apply one node of any kind."""
-        if isinstance(node, RepeatNode):
-            inner = scope.child(scope.path_of(node.name, "repeat"))
-            for _ in range(node.times):
-                flow = self.sequence(node.layers, flow, inner)
-            return flow
-        path = scope.path_of(node.name, stem_of(node))
+        """Apply one node of any kind. Its default name starts with its layer type, its block's
+        name, or ``residual``, ``concat``, ``repeat``."""
+        if type(node) is LayerNode:  # most nodes, taken first
+            return self.leaf(node.layer, flow, scope.path_of(node.name, node.layer.type_name), node)
         match node:
-            case LayerNode():
-                return self.leaf(node.layer, flow, path, node)
+            case RepeatNode():
+                inner = scope.child(scope.path_of(node.name, "repeat"))
+                for _ in range(node.times):
+                    flow = self.sequence(node.layers, flow, inner)
+                return flow
             case UseNode():
+                path = scope.path_of(node.name, node.block)
                 return self.sequence(node.layers, flow, scope.child(path))
             case ResidualNode():
-                return self.residual(node, flow, path)
+                return self.residual(node, flow, scope.path_of(node.name, "residual"))
             case ConcatNode():
-                return self.concat(node, flow, path)
+                return self.concat(node, flow, scope.path_of(node.name, "concat"))
         raise AssertionError(f"unknown node {node!r}")
 
     def leaf(self, layer: Layer, flow: Flow, path: str, node: Node) -> Flow:
@@ -139,7 +138,7 @@ class Analyzer:
             outcome.buffers,
             outcome.macs * self.network.batch,  # macs
             rf,
-            self.activation_bytes(output),
+            self.activation_bytes[output],
             outcome.warnings,
             (flow.source,),  # sources
             layer,
@@ -250,7 +249,7 @@ class Analyzer:
                 buffers=0,
                 macs=0,
                 rf=union(fields) if fields else None,
-                activation_bytes=self.activation_bytes(output),
+                activation_bytes=self.activation_bytes[output],
                 sources=tuple(flow.source for flow in inputs),
                 location=where,
                 merged=tuple(flow.shape for flow in inputs),
@@ -281,15 +280,6 @@ class Analyzer:
             )
         self.rows.append(row)
         return Flow(row.output, row.rf, row.index)
-
-    def activation_bytes(self, shape: Shape) -> int:
-        """Output elements × batch × bytes per value (worked out once per shape)."""
-        size = self.shape_bytes.get(shape)
-        if size is None:
-            size = self.shape_bytes[shape] = (
-                elements(shape) * self.network.batch * self.bytes_per_value
-            )
-        return size
 
     def where(self, node: Node, kind: str, path: str) -> Location:
         """The location of ``node`` for messages: position, index path, type and name."""

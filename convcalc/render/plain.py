@@ -38,7 +38,7 @@ def json_chunks(report: Report) -> Iterator[str]:
     encoding it took most of the per-layer time of a 100,000-layer spec."""
     yield "{\n" + "".join(f"{item},\n" for item in items(report.header())) + '  "layers": [\n'
     received = report.folding.receivers(report.before.rows) if report.before is not None else {}
-    shapes: dict[Shape, str] = {}
+    shapes = ShapeTexts()
     # Consecutive rows often share one field object (layers that leave it as it is).
     field: ReceptiveField | None = None
     field_text = "null"
@@ -56,29 +56,29 @@ def json_chunks(report: Report) -> Iterator[str]:
     yield "\n  ],\n" + ",\n".join(items(report.footer())) + "\n}\n"
 
 
-def layer_json(row: Row, shapes: dict[Shape, str], field_text: str, added: dict[str, Any]) -> str:
+def layer_json(row: Row, shapes: ShapeTexts, field_text: str, added: dict[str, Any]) -> str:
     """``row``'s JSON object, its field written as ``field_text``, followed by the ``added``
-    keys; ``shapes`` caches the text of each shape (a network has few distinct ones)."""
+    keys."""
     text = (
         f'{{"index": {row.index}, "path": {string(row.path)}, "type": {string(row.type)}, '
-        f'"input": {shape_json(row.input, shapes)}, "output": {shape_json(row.output, shapes)}, '
+        f'"input": {shapes[row.input]}, "output": {shapes[row.output]}, '
         f'"params": {row.params}, "buffers": {row.buffers}, "macs": {row.macs}, '
         f'"rf": {field_text}, "activation_bytes": {row.activation_bytes}, '
         f'"warnings": {encode(list(row.warnings)) if row.warnings else "[]"}'
     )
     if row.merged:
-        text += f', "inputs": [{", ".join(shape_json(shape, shapes) for shape in row.merged)}]'
+        text += f', "inputs": [{", ".join(shapes[shape] for shape in row.merged)}]'
     for key, value in added.items():
         text += f", {string(key)}: {value if type(value) is int else encode(value)}"
     return text + "}"
 
 
-def shape_json(shape: Shape, shapes: dict[Shape, str]) -> str:
-    """``[C, H, W]``, from ``shapes`` if it was written before."""
-    text = shapes.get(shape)
-    if text is None:
-        text = shapes[shape] = f"[{', '.join(map(str, shape))}]"
-    return text
+class ShapeTexts(dict[Shape, str]):
+    """Each shape's JSON text, ``[C, H, W]``, written on first use (a network has few shapes)."""
+
+    def __missing__(self, shape: Shape) -> str:
+        text = self[shape] = f"[{', '.join(map(str, shape))}]"
+        return text
 
 
 def field_json(rf: ReceptiveField | None) -> str:

@@ -326,7 +326,8 @@ class SpecParser:
                 path,
             )
             return None
-        name = self.name(item, path, bindings)
+        named = "name" in item
+        name = self.name(item, path, bindings) if named else None
         if "type" in item:
             options = SpecMap(
                 {key: value for key, value in item.items() if key not in ("type", "name")}
@@ -342,7 +343,7 @@ class SpecParser:
             )
         if "use" in item:
             return self.use(item, mark, path, name, bindings, depth)
-        keys = [key for key in item if key != "name"]
+        keys = [key for key in item if key != "name"] if named else list(item)
         if len(keys) != 1:
             listing = ", ".join(f"`{key}`" for key in keys) or "none"
             self.error(
@@ -363,9 +364,8 @@ class SpecParser:
         return self.typed(kind, options, mark, item.key_mark(kind), path, name, bindings, depth)
 
     def name(self, item: SpecMap, path: str, bindings: dict[str, Any] | None) -> str | None:
-        """A layer's explicit ``name``: text without dots (dots separate path components)."""
-        if "name" not in item:
-            return None
+        """The explicit ``name`` of a layer ``item`` that has one: text without dots (dots
+        separate path components)."""
         name = self.substitute(item["name"], bindings, item.value_mark("name"), path)
         if name is UNRESOLVED:
             return None

@@ -1,8 +1,9 @@
 """convcalc's start-up and scaling benchmark: ``python benchmarks/run.py`` (see README § Speed).
 
 Every measurement is a whole process — interpreter start-up, imports, work, output — started
-from ``sys.executable``, the way a user runs ``convcalc``. Each round runs every case once, in the
-same order (interleaved, so a burst of load from elsewhere hits all cases alike); a case's time is
+from ``sys.executable``, the way a user runs ``convcalc``. Each round runs every case once, in a
+shuffled order (interleaved, so a burst of load from elsewhere hits all cases alike, and no case
+always follows the same neighbour); a case's time is
 the median over rounds, and it is reported as a ratio to the *import floor* measured in the same
 rounds: ``python -c "import typer, rich.table, pydantic, yaml"``, the cost of merely loading
 convcalc's dependencies. Peak memory is each child's own peak resident set (``wait4``'s
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -210,11 +212,14 @@ def version(package: str) -> str:
 
 
 def measure(cases: list[Case], env: dict[str, str], runs: int) -> None:
-    """Warm up every case once, then ``runs`` interleaved rounds."""
+    """Warm up every case once, then ``runs`` interleaved rounds, each in its own shuffled order
+    (seeded, so reproducible): a fixed order would give every case the same neighbour, and the
+    case right after torchinfo's 850 MiB would always pay for the memory it leaves behind."""
     for case in cases:
         run_once(case.argv, env)
+    shuffler = random.Random(7)
     for round_number in range(runs):
-        for case in cases:
+        for case in shuffler.sample(cases, len(cases)):
             elapsed, peak = run_once(case.argv, env)
             case.times.append(elapsed)
             case.peak_kib = max(case.peak_kib, peak)
@@ -302,8 +307,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"- Python {machine['python']} on {machine['platform']}, {machine['cpus']} CPUs "
         f"(load average at the end: {load})",
         f"- {packages}",
-        f"- {results['runs']} interleaved rounds after one warm-up; median wall time of the "
-        "whole process; peak RSS of the child process",
+        f"- {results['runs']} interleaved rounds (each in its own shuffled order) after one "
+        "warm-up; median wall time of the whole process; peak RSS of the child process",
         f"- model: {results['model']}",
         f'- import floor (`python -c "{FLOOR_IMPORTS}"`): '
         f"**{results['floor_seconds'] * 1000:.0f} ms**",

@@ -194,6 +194,13 @@ class _Block:
         self.empty_mark: Mark
 
 
+def _next_item(items: _Block, value: SpecMap | SpecList, indent: int) -> _Block:
+    """A block collection opened as the next item of the list ``items``, at ``indent``."""
+    items.value.append(value)
+    items.value.item_marks.append(value.mark)
+    return _Block(value, indent, False)
+
+
 def read_yaml(text: str) -> SpecMap | SpecList | None:
     """The spec's root mapping or list, located as ``parse_yaml`` locates it, or None if the
     text leaves this reader's subset of YAML (then libyaml must read it)."""
@@ -277,13 +284,9 @@ class _Reader:
                     # `- - …`: each further dash opens a list, the item of the one before.
                     if len(stack) > max_depth:
                         raise _OutsideSubset
-                    mark = Mark(number, column)
-                    block = _Block(SpecList(mark=mark), column - 1, False)
+                    top = _next_item(top, SpecList(mark=Mark(number, column)), column - 1)
                     nodes += 1
-                    top.value.append(block.value)
-                    top.value.item_marks.append(mark)
-                    stack.append(block)
-                    top = block
+                    stack.append(top)
                 if key is _NOTHING:
                     items = top.value
                     if kind == _SCALAR_VALUE:
@@ -304,13 +307,9 @@ class _Reader:
                 # `- key: …`: the item is a mapping, whose keys are at the column of this key.
                 if len(stack) > max_depth:
                     raise _OutsideSubset
-                mark = Mark(number, key_column)
-                block = _Block(SpecMap(mark=mark), key_column - 1, False)
+                top = _next_item(top, SpecMap(mark=Mark(number, key_column)), key_column - 1)
                 nodes += 1
-                top.value.append(block.value)
-                top.value.item_marks.append(mark)
-                stack.append(block)
-                top = block
+                stack.append(top)
             # `key: value`, or `key:` whose value is on the following lines.
             mapping = top.value
             if key in mapping:

@@ -22,13 +22,14 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from convcalc import yamlnodes
 from convcalc.errors import SpecError
 from convcalc.fastyaml import read_yaml
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_with_libyaml, parse_yaml
+from tests.profiles import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,19 +45,6 @@ def benchmark_module() -> ModuleType:
 
 
 benchmark = benchmark_module()
-
-LONG = settings.get_current_profile_name() == "long"
-
-
-def examples(count: int) -> settings:
-    """``count`` examples in the suite; the long profile's count in a long run."""
-    if LONG:
-        return settings(settings.default, suppress_health_check=list(HealthCheck))
-    return settings(
-        max_examples=count,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
 
 
 def position(mark: Mark) -> tuple[int, int]:

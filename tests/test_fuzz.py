@@ -19,26 +19,13 @@ import json
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from convcalc.cli import app
 from convcalc.tensors import MAX_DIMENSION
-
-LONG = settings.get_current_profile_name() == "long"
-
-
-def examples(count: int) -> settings:
-    """``count`` examples in the suite; the long profile's count in a long run."""
-    if LONG:
-        return settings(settings.default, suppress_health_check=list(HealthCheck))
-    return settings(
-        max_examples=count,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
+from tests.profiles import examples
 
 Shape = tuple[int, ...]
 Item = Any

@@ -1,0 +1,19 @@
+"""Example counts for the hypothesis properties: a few in the suite, many under the long profile
+(``--hypothesis-profile=long``, registered in conftest.py)."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, settings
+
+LONG = settings.get_current_profile_name() == "long"
+
+
+def examples(count: int) -> settings:
+    """``count`` examples in the suite; the long profile's count in a long run."""
+    if LONG:
+        return settings(settings.default, suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=count,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )

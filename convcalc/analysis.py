@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from convcalc.errors import ConvcalcError, Location, ShapeError, StrictError
+from convcalc.errors import ConvcalcError, ShapeError, StrictError
 from convcalc.folding import fold_batchnorms
 from convcalc.layers.base import Layer, Outcome, Shape, elements, format_shape
 from convcalc.layers.conv import Conv
@@ -120,10 +120,11 @@ class Analyzer:
 
     def leaf(self, layer: Layer, flow: Flow, path: str, node: Node) -> Flow:
         """Apply one layer and record its row."""
-        where = self.where(node, layer.type_name, path)
-        outcome = self.outcome(layer, flow.shape, where)
+        outcome = self.outcome(layer, flow.shape, node, path)
         if self.strict and outcome.warnings:
-            raise StrictError(outcome.warnings[0] + " (--strict)", where)
+            raise StrictError(
+                outcome.warnings[0] + " (--strict)", node.located(layer.type_name, path)
+            )
         rf = flow.rf.then(outcome.rf, self.extent) if flow.rf else None
         output = outcome.output
         # Positional, in Row's field order: with keywords, building the row of every leaf
@@ -143,12 +144,13 @@ class Analyzer:
             (flow.source,),  # sources
             layer,
             outcome.derivations,
-            where,  # location
+            node,
         )
         return self.record(row, passed_on=output is flow.shape and rf is flow.rf)
 
-    def outcome(self, layer: Layer, shape: Shape, where: Location) -> Outcome:
-        """``layer.apply(shape)``, worked out once per distinct layer and input shape.
+    def outcome(self, layer: Layer, shape: Shape, node: Node, path: str) -> Outcome:
+        """``layer.apply(shape)``, worked out once per distinct layer and input shape; an error
+        is located at ``node``, the layer named ``path``.
 
         Networks repeat the same layer on the same shape many times (every block of a stage),
         and layers are frozen values, so one outcome serves them all: this keeps the cost per
@@ -164,6 +166,7 @@ class Analyzer:
         try:
             outcome = layer.apply(shape)
         except ConvcalcError as error:
+            where = node.located(layer.type_name, path)
             raise error.located(
                 file=where.file, line=where.line, column=where.column, path=where.path
             ) from None
@@ -181,21 +184,20 @@ class Analyzer:
             shortcut = entry
         else:
             shortcut = self.sequence(node.shortcut, entry, shortcut_scope)
-        where = self.where(node, "residual", path)
         if body.shape != shortcut.shape:
             hint = "; use `shortcut: project`" if node.shortcut is None else ""
             raise ShapeError(
                 f"the body outputs {format_shape(body.shape)} but the shortcut "
                 f"{format_shape(shortcut.shape)}; they must match to be added{hint}",
-                where,
+                node.located("residual", path),
             )
-        return self.merge("add", f"{path}.add", (body, shortcut), body.shape, where)
+        return self.merge("add", f"{path}.add", (body, shortcut), body.shape, node)
 
     def project(self, node: ResidualNode, entry: Flow, body: Flow, scope: Scope) -> Flow:
         """The projection shortcut: a 1×1 conv (no bias) to the body's channels and size, whose
         stride is the product of the body's strides (or the smallest one that gives the body's
         size), then a batchnorm."""
-        where = self.where(node, "residual", scope.prefix)
+        where = node.located("residual", scope.prefix)
         if len(entry.shape) != 3 or len(body.shape) != 3:
             raise ShapeError("shortcut: project needs images on both sides of the body", where)
         rows, cols = (
@@ -220,7 +222,7 @@ class Analyzer:
             self.sequence(branch, entry, Scope(f"{path}.branch{number}"))
             for number, branch in enumerate(node.branches, start=1)
         ]
-        where = self.where(node, "concat", path)
+        where = node.located("concat", path)
         if any(len(end.shape) != len(ends[0].shape) for end in ends):
             raise ShapeError("concat: the branches mix images and vectors", where)
         if len(ends[0].shape) == 3:
@@ -231,12 +233,12 @@ class Analyzer:
             output: Shape = (sum(end.shape[0] for end in ends), *ends[0].shape[1:])
         else:
             output = (sum(end.shape[0] for end in ends),)
-        return self.merge("concat", f"{path}.concat", tuple(ends), output, where)
+        return self.merge("concat", f"{path}.concat", tuple(ends), output, node)
 
     def merge(
-        self, kind: str, path: str, inputs: tuple[Flow, ...], output: Shape, where: Location
+        self, kind: str, path: str, inputs: tuple[Flow, ...], output: Shape, node: Node
     ) -> Flow:
-        """Record an add or concat row joining ``inputs``."""
+        """Record an add or concat row joining ``inputs``, made by ``node``."""
         fields = [flow.rf for flow in inputs if flow.rf is not None]
         return self.record(
             Row(
@@ -251,7 +253,7 @@ class Analyzer:
                 rf=union(fields) if fields else None,
                 activation_bytes=self.activation_bytes[output],
                 sources=tuple(flow.source for flow in inputs),
-                location=where,
+                node=node,
                 merged=tuple(flow.shape for flow in inputs),
             )
         )
@@ -280,11 +282,6 @@ class Analyzer:
             )
         self.rows.append(row)
         return Flow(row.output, row.rf, row.index)
-
-    def where(self, node: Node, kind: str, path: str) -> Location:
-        """The location of ``node`` for messages: position, index path, type and name."""
-        file, line, column, _ = node.location
-        return Location(file, line, column, f'{node.spec_path} {kind} "{path}"'.lstrip())
 
 
 def body_stride(entry: Flow, body: Flow, axis: int) -> float:

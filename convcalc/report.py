@@ -7,14 +7,20 @@ and nothing else, so the numbers in a table, a CSV and the JSON are the same num
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from convcalc.errors import Location
 from convcalc.layers.base import Derivation, Layer, Shape
 from convcalc.receptive import ReceptiveField
 
+if TYPE_CHECKING:
+    from convcalc.spec import Node
+
 ExtraT = TypeVar("ExtraT")
+
+MERGE_NODES = {"add": "residual", "concat": "concat"}
+"""The node each merge row closes, by the row's type."""
 
 NETWORK_INPUT = -1
 """The source index that stands for the network's input in :attr:`Row.sources`."""
@@ -47,8 +53,19 @@ class Row:
     sources: tuple[int, ...] = ()
     layer: Layer | None = None
     derivations: tuple[Derivation, ...] = ()
-    location: Location = field(default_factory=Location)
+    node: Node | None = None
     merged: tuple[Shape, ...] = ()
+
+    @property
+    def location(self) -> Location:
+        """Where the row comes from, for messages: its layer's node (a projection's: its
+        residual's), or the residual or concat of a merge (worked out only when asked: most rows
+        are never the subject of a message)."""
+        if self.node is None:
+            return Location()
+        if self.layer is None:
+            return self.node.located(MERGE_NODES[self.type], self.path.rpartition(".")[0])
+        return self.node.located(self.type, self.path)
 
     @property
     def depth(self) -> int:

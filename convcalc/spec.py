@@ -27,6 +27,12 @@ class Node:
     spec_path: str
     location: Location = field(default_factory=Location)
 
+    def located(self, kind: str, name: str) -> Location:
+        """Where this node is, for a message about the ``kind`` named ``name`` it makes: its
+        position and ``<index path> <kind> "<name>"``, e.g. ``layers[3] conv "stage1.conv1"``."""
+        file, line, column, _ = self.location
+        return Location(file, line, column, f'{self.spec_path} {kind} "{name}"'.lstrip())
+
 
 @dataclass(kw_only=True, eq=False, slots=True)
 class LayerNode(Node):

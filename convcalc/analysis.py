@@ -146,7 +146,10 @@ class Analyzer:
             outcome.derivations,
             node,
         )
-        return self.record(row, passed_on=output is flow.shape and rf is flow.rf)
+        # A row's own output was checked when it was recorded; the network's input field
+        # (carried over by `layer --in -`) was not.
+        passed_on = output is flow.shape and rf is flow.rf and flow.source != NETWORK_INPUT
+        return self.record(row, passed_on=passed_on)
 
     def outcome(self, layer: Layer, shape: Shape, node: Node, path: str) -> Outcome:
         """``layer.apply(shape)``, worked out once per distinct layer and input shape; an error
@@ -263,8 +266,9 @@ class Analyzer:
 
         Sizes beyond :data:`MAX_DIMENSION` (a deconv or concat that keeps growing) and fields
         that overflow a float (strides multiplying past 10³⁰⁸) are refused here, before they
-        turn into numbers no report can print. A row that ``passed_on`` its input's shape and
-        field objects (a batchnorm, an activation) needs no check: they were checked when made.
+        turn into numbers no report can print. A row that ``passed_on`` the shape and field
+        objects of an earlier row (a batchnorm, an activation) needs no check: they were checked
+        with that row.
         """
         if passed_on:
             self.rows.append(row)

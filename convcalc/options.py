@@ -153,11 +153,22 @@ def plain_check(annotation: Any) -> Check:
         items = [plain_check(item) for item in typing.get_args(annotation)]
         return lambda value: each_of(items, value)
     if annotation is float:
-        return lambda value: (
-            value if type(value) is float else float(value) if type(value) is int else REJECTED
-        )
+        return as_float
     exact: type = annotation
     return lambda value: value if type(value) is exact else REJECTED
+
+
+def as_float(value: Any) -> Any:
+    """A float option: a float, or a whole number as a float (one too large for a float is left
+    to the validator, which refuses it in words)."""
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        try:
+            return float(value)
+        except OverflowError:
+            return REJECTED
+    return REJECTED
 
 
 def one_of(members: list[Check], value: Any) -> Any:

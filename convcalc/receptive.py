@@ -30,10 +30,8 @@ class ReceptiveField(NamedTuple):
 
     @property
     def is_finite(self) -> bool:
-        """Whether no number overflowed: an inf or NaN anywhere makes the sum inf or NaN (a sum
-        of finite values past 10³⁰⁸ counts as overflowed too, which no real input reaches)."""
-        (rows, cols), (down, across), (top, left) = self.size, self.jump, self.start
-        return math.isfinite(rows + cols + down + across + top + left)
+        """Whether no number overflowed to inf (or became NaN)."""
+        return all(map(math.isfinite, (*self.size, *self.jump, *self.start)))
 
     def then(self, step: RFStep, extent: tuple[int, int]) -> ReceptiveField:
         """The field after a layer with ``step``; ``extent`` is the network input's H×W.

@@ -811,6 +811,18 @@ def test_three_link_chain_measures_the_field_in_the_first_input() -> None:
     assert fc["layers"][0]["params"] == 8 * 16 * 16 * 10 + 10
 
 
+@pytest.mark.parametrize("kind", ["relu", "conv"])
+def test_chain_from_an_overflowed_field_is_refused(kind: str) -> None:
+    """A layer that passes its input's field on unchanged still checks the field it was given."""
+    first = document(*NOTES)
+    first["totals"]["rf"]["size"] = [float("inf"), 3]
+    options = ["--filters", "8x1"] if kind == "conv" else []
+    message = error("--in", "-", "--type", kind, *options, stdin=json.dumps(first))
+    assert message.endswith(
+        "the receptive field overflows: the strides multiply beyond any real input"
+    )
+
+
 @pytest.mark.parametrize(
     ("stdin", "message"),
     [

@@ -99,3 +99,11 @@ def test_invalid_options_carry_the_validators_problems() -> None:
 def test_a_whole_number_for_a_float_option_becomes_a_float() -> None:
     options = validated_options(LAYER_KINDS["dropout"], {"p": 0})
     assert options == {"p": 0.0} and type(options["p"]) is float
+
+
+def test_a_whole_number_too_large_for_a_float_is_left_to_the_validator() -> None:
+    dropout = LAYER_KINDS["dropout"]
+    assert plain_options(dropout, {"p": 10**400}) is None
+    with pytest.raises(InvalidOptions) as caught:
+        validated_options(dropout, {"p": 10**400})
+    assert [str(problem["loc"][0]) for problem in caught.value.problems] == ["p"]

@@ -10,8 +10,8 @@ values, and far cheaper to define and build than dataclasses.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Literal, NamedTuple
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar, Literal, NamedTuple, cast
 
 from convcalc.errors import OptionError, ShapeError
 
@@ -128,7 +128,8 @@ class Layer(ABC):
     (``a <type_name>`` when a registered kind does not say)."""
     folds_batchnorm: ClassVar[bool] = False
     """Whether a batchnorm right after it can fold into it: its output channels are a linear map
-    of its input with one (possibly missing) bias each, as for conv, deconv and fc."""
+    of its input with one (possibly missing) bias each, as for conv, deconv and fc. Such a kind
+    has a ``bias`` option."""
     is_reshape: ClassVar[bool] = False
     """Whether the output is the input's values in another shape, a view of the same storage."""
     normalizes: ClassVar[bool] = False
@@ -178,16 +179,17 @@ class Layer(ABC):
         channels, as words after the layer's path; ``None`` when it can (see folding.py)."""
         return f"{self.description}, not a conv or fc"
 
-    def with_folded_bias(self) -> Layer | None:
-        """This layer once a batchnorm folds into it, when that gives it a bias it lacked (one per
-        output channel); ``None`` when it gains none."""
-        return None
-
     @property
     def gains_folded_bias(self) -> bool:
         """Whether a batchnorm folding into this layer gives it a bias it lacked (one per output
-        channel): :meth:`with_folded_bias` is then not ``None``."""
-        return False
+        channel): a fold target (conv, deconv, fc) whose ``bias`` option is off."""
+        return self.folds_batchnorm and not getattr(self, "bias", True)
+
+    def with_folded_bias(self) -> Layer | None:
+        """This layer once a batchnorm folds into it, when that gives it a bias it lacked;
+        ``None`` when it gains none."""
+        # Every fold target has a `bias` option, which the type of `self` cannot show.
+        return replace(cast(Any, self), bias=True) if self.gains_folded_bias else None
 
     def __repr__(self) -> str:
         """The kind and its options that differ from defaults: ``Conv(filters=10, kernel=5)``."""

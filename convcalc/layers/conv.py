@@ -8,7 +8,7 @@ only without zero padding; see convcalc/folding.py.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from convcalc.errors import OptionError, ShapeError
@@ -151,14 +151,6 @@ class Conv(FilterBank):
                 "normalised"
             )
         return None
-
-    @property
-    def gains_folded_bias(self) -> bool:
-        return not self.bias
-
-    def with_folded_bias(self) -> Conv | None:
-        """A folded BN gives a conv without bias one bias per filter."""
-        return None if self.bias else replace(self, bias=True)
 
 
 def check_filter_options(layer: Conv | Deconv) -> None:
@@ -361,14 +353,6 @@ class Deconv(FilterBank):
             f"{self.description}, whose border outputs receive fewer taps, so the BN's shift is "
             "not one bias per channel"
         )
-
-    @property
-    def gains_folded_bias(self) -> bool:
-        return not self.bias
-
-    def with_folded_bias(self) -> Deconv | None:
-        """A folded BN gives a deconv without bias one bias per filter."""
-        return None if self.bias else replace(self, bias=True)
 
 
 def transposed_taps(size: int, kernel: int, stride: int, pad: int, dilation: int, out: int) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from convcalc.errors import ShapeError
 from convcalc.layers.base import (
@@ -92,11 +92,3 @@ class FC(Layer):
     def forward_fold_refusal(self, shape_in: Shape) -> str | None:
         """A BN before an fc always folds into its input features (an fc has no padding)."""
         return None
-
-    @property
-    def gains_folded_bias(self) -> bool:
-        return not self.bias
-
-    def with_folded_bias(self) -> FC | None:
-        """A folded BN gives an fc without bias one bias per output."""
-        return None if self.bias else replace(self, bias=True)

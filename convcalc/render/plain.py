@@ -24,11 +24,6 @@ string = json.encoder.encode_basestring
 """A str as a JSON string, non-ASCII characters kept (the C encoder's)."""
 
 
-def to_json(report: Report) -> str:
-    """SPEC.md §3's document as one string (see :func:`json_chunks`)."""
-    return "".join(json_chunks(report))
-
-
 def json_chunks(report: Report) -> Iterator[str]:
     """SPEC.md §3's document in pieces: one top-level key per line and one layer per line, as
     it is produced (holding every row's text at once would double a large network's memory).

@@ -22,7 +22,15 @@ from convcalc.options import (
     option_types,
     validated_options,
 )
-from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
+from convcalc.spec import (
+    ConcatNode,
+    LayerNode,
+    Network,
+    Node,
+    RepeatNode,
+    ResidualNode,
+    UseNode,
+)
 from convcalc.tensors import DTYPE_BYTES, MAX_DIMENSION, check_magnitude, magnitude, parse_shape
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
 
@@ -415,7 +423,13 @@ class SpecParser:
         layer = self.layer(layer_kind, options, mark, path, bindings)
         if layer is None:
             return None
-        return LayerNode(name=name, spec_path=path, location=mark.location(self.file), layer=layer)
+        return LayerNode(
+            name=name,
+            spec_path=path,
+            location=mark.location(self.file),
+            layer=layer,
+            bound=None if bindings is None else parameters_bound(options),
+        )
 
     def layer(
         self,
@@ -626,7 +640,12 @@ class SpecParser:
             )
             return None
         return RepeatNode(
-            name=name, spec_path=path, location=mark.location(self.file), times=times, layers=layers
+            name=name,
+            spec_path=path,
+            location=mark.location(self.file),
+            times=times,
+            layers=layers,
+            bound=None if bindings is None else parameters_bound(options, ("times",)),
         )
 
     def only(self, options: SpecMap, allowed: tuple[str, ...], kind: str, path: str) -> None:
@@ -703,12 +722,17 @@ class SpecParser:
         if arguments is None:
             return None
         layers = self.expand(block_name, arguments, depth)
+        given = item.get("with")
+        declared = self.blocks[block_name].get("params")
         return UseNode(
             name=name,
             spec_path=path,
             location=mark.location(self.file),
             block=block_name,
             layers=layers,
+            arguments=arguments,
+            defaults=dict.fromkeys(arguments) if declared is None else dict(declared),
+            bound=parameters_bound(given) if bindings is not None and given else None,
         )
 
     def arguments(
@@ -837,6 +861,16 @@ def parameters_used(value: Any) -> list[str]:
         elif isinstance(item, list):
             pending.extend(reversed(item))
     return list(names)
+
+
+def parameters_bound(options: Any, keys: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Which of ``options`` (all, or those in ``keys``) are written as a block's ``$parameter``:
+    option → parameter name."""
+    return {
+        key: value[1:]
+        for key, value in options.items()
+        if (keys is None or key in keys) and isinstance(value, str) and value.startswith("$")
+    }
 
 
 def count_layers(nodes: tuple[Node, ...], memo: dict[int, int]) -> int:

@@ -12,8 +12,9 @@ every field through ``object.__setattr__``, as large specs build hundreds of tho
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from convcalc.errors import Location
 from convcalc.layers.base import Layer, Shape
@@ -26,6 +27,11 @@ class Node:
     name: str | None
     spec_path: str
     location: Location = field(default_factory=Location)
+    bound: Mapping[str, str] | None = None
+    """Which of its options (a layer's, ``times``, a use's ``with`` keys) the spec set to a
+    parameter of the enclosing block, by option: ``{"filters": "width"}`` for
+    ``filters: $width`` (``None``: none). Exporting a block as a class writes those as its
+    constructor's arguments."""
 
     def located(self, kind: str, name: str) -> Location:
         """Where this node is, for a message about the ``kind`` named ``name`` it makes: its
@@ -70,6 +76,10 @@ class UseNode(Node):
 
     block: str
     layers: tuple[Node, ...] = ()
+    arguments: Mapping[str, Any] | None = None
+    """The block's parameters for this use: its defaults overridden by ``with``."""
+    defaults: Mapping[str, Any] | None = None
+    """The block's declared parameters and their defaults (``None``: no default)."""
 
 
 @dataclass(kw_only=True, eq=False, slots=True)

@@ -137,6 +137,7 @@ class Exporter:
         self.classes: list[list[str]] = []
         self.variants: dict[str, list[ClassCode]] = {}
         self.class_names: set[str] = set()
+        self.network_class = ""
 
     def next_row(self) -> Row:
         """The next row of the analysis, in the walk's order."""
@@ -420,7 +421,7 @@ class Exporter:
         network = self.network
         flow = Flow(network.input, Linear.of(network.input[0]))
         lines, _, _ = self.class_lines(network.layers, flow, Scope(""), {}, {})
-        name = self.fresh_class_name(class_name(network.name or "network"))
+        name = self.network_class = self.fresh_class_name(class_name(network.name or "network"))
         totals = self.report.totals
         header = [
             f'"""{network.name or "The network"}, exported by convcalc from '
@@ -457,6 +458,15 @@ class Exporter:
         return "\n".join(text) + "\n"
 
 
-def to_pytorch(network: Network, report: Report) -> str:
+class Exported(NamedTuple):
+    """An exported module: its text and the name of the network's class."""
+
+    text: str
+    class_name: str
+
+
+def to_pytorch(network: Network, report: Report) -> Exported:
     """The PyTorch module of ``network`` (``report`` is its analysis)."""
-    return Exporter(network, report).module()
+    exporter = Exporter(network, report)
+    text = exporter.module()
+    return Exported(text, exporter.network_class)

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from convcalc.errors import ConvcalcError
 from convcalc.layers.base import Layer, Shape, elements
+from convcalc.layers.conv import Conv
 from convcalc.layers.window import Window
 from convcalc.render.code import Code, call, literal
 
@@ -143,16 +144,17 @@ def padding(site: Site, windows: tuple[Window, Window]) -> tuple[list[str], list
     """The ``padding=`` keyword of a conv or pool, and any padding module it needs first.
 
     convcalc's ``same`` is TensorFlow's (the odd cell bottom/right, any stride); torch's
-    ``padding="same"`` is the same thing only at stride 1, where it also puts the odd cell
-    bottom/right. Elsewhere unequal sides become an explicit pad module, with −∞ before a max
-    pool (a padded cell is never the max) and zeros elsewhere.
+    ``padding="same"`` means the same only for a conv at stride 1, and torch warns (and copies
+    the input) when the sides differ, so it is written only for equal sides. Elsewhere unequal
+    sides become an explicit pad module, with −∞ before a max pool (a padded cell is never the
+    max) and zeros elsewhere.
     """
     layer: Any = site.layer
     pads = [(window.pad_before, window.pad_after) for window in windows]
-    if layer.pad == "same" and all(window.stride == 1 for window in windows):
-        if not any(before or after for before, after in pads):
-            return [], []
-        return ['padding="same"'], []
+    symmetric = all(before == after for before, after in pads)
+    if layer.pad == "same" and isinstance(layer, Conv) and symmetric:
+        if all(window.stride == 1 for window in windows) and any(pads[0] + pads[1]):
+            return ['padding="same"'], []
     if isinstance(layer.pad, str) and any(before != after for before, after in pads):
         (top, bottom), (left, right) = pads
         sides = f"({left}, {right}, {top}, {bottom})"

@@ -76,6 +76,13 @@ def test_analyze_json_does_not_import_rich() -> None:
     assert "yaml" in modules  # the probe really ran the analysis
 
 
+def test_export_imports_neither_torch_nor_rich() -> None:
+    modules, output = loaded_modules("export", "zoo:cs231n", "--to", "pytorch")
+    assert output.startswith('"""cs231n-example, exported by convcalc')
+    assert not modules & {"torch", "rich", "subprocess"}, sorted(modules)
+    assert "convcalc.render.pytorch" in modules
+
+
 def test_a_piped_table_imports_only_the_cell_widths_of_rich() -> None:
     # A table is laid out without rich's console, table or text (see convcalc.render.layout);
     # only rich.cells measures the cells. A terminal still gets rich, to paint the styles.

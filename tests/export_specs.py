@@ -170,7 +170,11 @@ def random_spec(seed: int) -> tuple[str, Network]:
     """A valid random spec and its network: items drawn until 4–9 are kept."""
     rng = random.Random(seed)
     channels, size = rng.choice([1, 2, 3, 4]), rng.randint(8, 20)
-    header = [f"name: random-{seed}", f"input: {channels}x{size}x{size}", f"batch: {rng.randint(1, 3)}"]
+    header = [
+        f"name: random-{seed}",
+        f"input: {channels}x{size}x{size}",
+        f"batch: {rng.randint(1, 3)}",
+    ]
     items: list[list[str]] = []
     wanted = rng.randint(4, 9)
     for _ in range(60):

@@ -161,9 +161,7 @@ def test_check_says_when_torch_is_missing(monkeypatch: pytest.MonkeyPatch) -> No
     )
     result = runner.invoke(app, ["export", "zoo:cs231n", "--check"])
     assert result.exit_code == 1
-    assert result.stderr == (
-        "--check needs PyTorch, which is not installed (pip install torch)\n"
-    )
+    assert result.stderr == ("--check needs PyTorch, which is not installed (pip install torch)\n")
 
 
 def test_check_writes_one_line_per_difference() -> None:

@@ -79,7 +79,7 @@ def test_analyze_json_does_not_import_rich() -> None:
 def test_export_imports_neither_torch_nor_rich() -> None:
     modules, output = loaded_modules("export", "zoo:cs231n", "--to", "pytorch")
     assert output.startswith('"""cs231n-example, exported by convcalc')
-    assert not modules & {"torch", "rich", "subprocess"}, sorted(modules)
+    assert not modules & {"torch", "rich"}, sorted(modules)
     assert "convcalc.render.pytorch" in modules
 
 

@@ -30,17 +30,63 @@ from typing import NamedTuple
 from convcalc.analysis import Scope
 from convcalc.errors import ConvcalcError
 from convcalc.layers.base import Shape, format_shape, pair
-from convcalc.render.code import Arg, Call, Code, Lines, Splat, annotation, call, flat, layout, literal
+from convcalc.render.code import (
+    Arg,
+    Call,
+    Code,
+    Lines,
+    Splat,
+    annotation,
+    call,
+    flat,
+    layout,
+    literal,
+)
 from convcalc.render.torch_layers import Linear, Site, torch_modules
 from convcalc.report import Report, Row
 from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
 
 MODULE_MEMBERS = frozenset(
-    "add_module apply bfloat16 buffers children cpu cuda double eval extra_repr float forward "
-    "get_buffer get_parameter get_submodule half ipu load_state_dict modules mtia named_buffers "
-    "named_children named_modules named_parameters parameters register_buffer "
-    "register_module register_parameter requires_grad_ share_memory state_dict to to_empty "
-    "train training type xpu zero_grad".split()
+    {
+        "add_module",
+        "apply",
+        "bfloat16",
+        "buffers",
+        "children",
+        "cpu",
+        "cuda",
+        "double",
+        "eval",
+        "extra_repr",
+        "float",
+        "forward",
+        "get_buffer",
+        "get_parameter",
+        "get_submodule",
+        "half",
+        "ipu",
+        "load_state_dict",
+        "modules",
+        "mtia",
+        "named_buffers",
+        "named_children",
+        "named_modules",
+        "named_parameters",
+        "parameters",
+        "register_buffer",
+        "register_module",
+        "register_parameter",
+        "requires_grad_",
+        "share_memory",
+        "state_dict",
+        "to",
+        "to_empty",
+        "train",
+        "training",
+        "type",
+        "xpu",
+        "zero_grad",
+    }
 )
 """``nn.Module`` members an attribute must not shadow (a layer named ``forward`` gets ``_``)."""
 
@@ -80,7 +126,9 @@ class Body:
 
     def apply(self, target: str, attribute: str, source: str, shape: Shape) -> None:
         """``target = self.attribute(source)  # shape``."""
-        self.statements.append((f"{target} = ", call(f"self.{attribute}", source), shape_text(shape)))
+        self.statements.append(
+            (f"{target} = ", call(f"self.{attribute}", source), shape_text(shape))
+        )
 
 
 class ClassCode(NamedTuple):
@@ -153,7 +201,9 @@ class Exporter:
         for node in nodes:
             if isinstance(node, LayerNode):
                 row = self.next_row()
-                site = Site(node.layer, flow.shape, row.output, flow.channels, node.bound or {}, used)
+                site = Site(
+                    node.layer, flow.shape, row.output, flow.channels, node.bound or {}, used
+                )
                 built = torch_modules(site)
                 *before, last = built.modules
                 children += [Arg(module) for module in before]
@@ -193,7 +243,13 @@ class Exporter:
     # --- classes with a forward -------------------------------------------------------------
 
     def named(
-        self, body: Body, nodes: tuple[Node, ...], flow: Flow, scope: Scope, source: str, target: str
+        self,
+        body: Body,
+        nodes: tuple[Node, ...],
+        flow: Flow,
+        scope: Scope,
+        source: str,
+        target: str,
     ) -> tuple[Flow, str]:
         """``nodes`` as attributes of ``body`` and statements from ``source`` into ``target``;
         the output and the variable that holds it (``source`` when there are no nodes)."""
@@ -209,9 +265,15 @@ class Exporter:
         """One node as attributes and statements."""
         if isinstance(node, LayerNode):
             row = self.next_row()
-            site = Site(node.layer, flow.shape, row.output, flow.channels, node.bound or {}, body.used)
+            site = Site(
+                node.layer, flow.shape, row.output, flow.channels, node.bound or {}, body.used
+            )
             built = torch_modules(site)
-            module = built.modules[0] if len(built.modules) == 1 else call("nn.Sequential", *built.modules)
+            module = (
+                built.modules[0]
+                if len(built.modules) == 1
+                else call("nn.Sequential", *built.modules)
+            )
             attribute = body.attribute(row.path.rpartition(".")[2], module)
             body.apply(target, attribute, source, row.output)
             return Flow(row.output, built.channels)
@@ -230,7 +292,9 @@ class Exporter:
                     runs.append(run)
                 children = self.repeated(body.used, node, runs)
                 module = Call("nn.Sequential", tuple(children))
-                body.apply(target, body.attribute(path.rpartition(".")[2], module), source, flow.shape)
+                body.apply(
+                    target, body.attribute(path.rpartition(".")[2], module), source, flow.shape
+                )
                 return flow
             for _ in range(node.times):
                 flow, source = self.named(body, node.layers, flow, inner, source, target)
@@ -238,7 +302,9 @@ class Exporter:
                 body.statements.append((f"{target} = ", source, ""))
             return flow
         if isinstance(node, ResidualNode):
-            return self.residual(body, node, flow, scope.path_of(node.name, "residual"), source, target)
+            return self.residual(
+                body, node, flow, scope.path_of(node.name, "residual"), source, target
+            )
         if isinstance(node, ConcatNode):
             return self.concat(body, node, flow, scope.path_of(node.name, "concat"), source, target)
         raise ConvcalcError(f"export: no PyTorch code for {type(node).__name__} nodes")
@@ -257,7 +323,9 @@ class Exporter:
         if len(nodes) > 1 and is_positional(nodes):
             children, out = self.positional(body.used, nodes, flow, scope)
             module = Call("nn.Sequential", tuple(children))
-            body.apply(target, body.attribute(scope.prefix.rpartition(".")[2], module), source, out.shape)
+            body.apply(
+                target, body.attribute(scope.prefix.rpartition(".")[2], module), source, out.shape
+            )
             return out, target
         return self.named(body, nodes, flow, scope, source, target)
 
@@ -305,7 +373,9 @@ class Exporter:
         channels = Linear()
         for number, branch in enumerate(node.branches, start=1):
             local = body.local(f"branch{number}")
-            out, result = self.part(body, branch, flow, Scope(f"{path}.branch{number}"), source, local)
+            out, result = self.part(
+                body, branch, flow, Scope(f"{path}.branch{number}"), source, local
+            )
             ends.append(result)
             channels = channels + out.channels
         row = self.next_row()
@@ -427,8 +497,8 @@ class Exporter:
             f'"""{network.name or "The network"}, exported by convcalc from '
             f"{network.source or 'a spec'}.",
             "",
-            f"Input {format_shape(network.input)}, batch {network.batch}: {totals.params:,} params, "
-            f"{totals.buffers:,} buffers, {totals.macs:,} MACs.",
+            f"Input {format_shape(network.input)}, batch {network.batch}: "
+            f"{totals.params:,} params, {totals.buffers:,} buffers, {totals.macs:,} MACs.",
             '"""',
             "",
             "import torch",

@@ -152,9 +152,10 @@ def padding(site: Site, windows: tuple[Window, Window]) -> tuple[list[str], list
     layer: Any = site.layer
     pads = [(window.pad_before, window.pad_after) for window in windows]
     symmetric = all(before == after for before, after in pads)
-    if layer.pad == "same" and isinstance(layer, Conv) and symmetric:
-        if all(window.stride == 1 for window in windows) and any(pads[0] + pads[1]):
-            return ['padding="same"'], []
+    unit_stride = all(window.stride == 1 for window in windows)
+    padded = any(pads[0] + pads[1])
+    if layer.pad == "same" and isinstance(layer, Conv) and symmetric and unit_stride and padded:
+        return ['padding="same"'], []
     if isinstance(layer.pad, str) and any(before != after for before, after in pads):
         (top, bottom), (left, right) = pads
         sides = f"({left}, {right}, {top}, {bottom})"
@@ -163,7 +164,8 @@ def padding(site: Site, windows: tuple[Window, Window]) -> tuple[list[str], list
         return [], [call("nn.ZeroPad2d", sides)]
     if isinstance(layer.pad, str):
         (top, _), (left, _) = pads
-        return ([f"padding={literal(top if top == left else (top, left))}"] if top or left else []), []
+        keywords = [f"padding={literal(top if top == left else (top, left))}"]
+        return (keywords if top or left else []), []
     return site.keyword("pad", "padding", 0), []
 
 
@@ -383,4 +385,3 @@ def torch_modules(site: Site) -> Built:
     if builder is None:
         raise UnsupportedLayer(f"export: no PyTorch module for `{site.layer.type_name}` layers")
     return builder(site)
-

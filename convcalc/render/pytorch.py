@@ -103,6 +103,8 @@ class Body:
     """A class being written: its attributes, its ``forward`` statements, the parameters read."""
 
     used: set[str] = field(default_factory=set)
+    strides: set[str] = field(default_factory=set)
+    arguments: dict[str, object] = field(default_factory=dict)
     attributes: list[tuple[str, Code]] = field(default_factory=list)
     statements: list[tuple[str, Code, str]] = field(default_factory=list)
     names: set[str] = field(default_factory=set)
@@ -194,7 +196,7 @@ class Exporter:
     # --- straight runs ----------------------------------------------------------------------
 
     def positional(
-        self, used: set[str], nodes: tuple[Node, ...], flow: Flow, scope: Scope
+        self, body: Body, nodes: tuple[Node, ...], flow: Flow, scope: Scope
     ) -> tuple[list[Arg], Flow]:
         """The children of an ``nn.Sequential`` for ``nodes`` (see :func:`is_positional`)."""
         children: list[Arg] = []
@@ -202,7 +204,13 @@ class Exporter:
             if isinstance(node, LayerNode):
                 row = self.next_row()
                 site = Site(
-                    node.layer, flow.shape, row.output, flow.channels, node.bound or {}, used
+                    node.layer,
+                    flow.shape,
+                    row.output,
+                    flow.channels,
+                    node.bound or {},
+                    body.used,
+                    body.strides,
                 )
                 built = torch_modules(site)
                 *before, last = built.modules
@@ -211,15 +219,15 @@ class Exporter:
                 flow = Flow(row.output, built.channels)
             elif isinstance(node, UseNode):
                 path = scope.path_of(node.name, node.block)
-                code, flow = self.use(node, flow, path, used)
+                code, flow = self.use(node, flow, path, body)
                 children.append(Arg(code, shape_text(flow.shape)))
             elif isinstance(node, RepeatNode):
                 inner = scope.child(scope.path_of(node.name, "repeat"))
                 runs = []
                 for _ in range(node.times):
-                    run, flow = self.positional(used, node.layers, flow, inner)
+                    run, flow = self.positional(body, node.layers, flow, inner)
                     runs.append(run)
-                children += self.repeated(used, node, runs)
+                children += self.repeated(body.used, node, runs)
         return children, flow
 
     def repeated(self, used: set[str], node: RepeatNode, runs: list[list[Arg]]) -> list[Arg]:
@@ -266,7 +274,13 @@ class Exporter:
         if isinstance(node, LayerNode):
             row = self.next_row()
             site = Site(
-                node.layer, flow.shape, row.output, flow.channels, node.bound or {}, body.used
+                node.layer,
+                flow.shape,
+                row.output,
+                flow.channels,
+                node.bound or {},
+                body.used,
+                body.strides,
             )
             built = torch_modules(site)
             module = (
@@ -279,7 +293,7 @@ class Exporter:
             return Flow(row.output, built.channels)
         if isinstance(node, UseNode):
             path = scope.path_of(node.name, node.block)
-            code, out = self.use(node, flow, path, body.used)
+            code, out = self.use(node, flow, path, body)
             body.apply(target, body.attribute(path.rpartition(".")[2], code), source, out.shape)
             return out
         if isinstance(node, RepeatNode):
@@ -288,7 +302,7 @@ class Exporter:
             if is_positional(node.layers):
                 runs = []
                 for _ in range(node.times):
-                    run, flow = self.positional(body.used, node.layers, flow, inner)
+                    run, flow = self.positional(body, node.layers, flow, inner)
                     runs.append(run)
                 children = self.repeated(body.used, node, runs)
                 module = Call("nn.Sequential", tuple(children))
@@ -321,7 +335,7 @@ class Exporter:
         """A residual's body or shortcut, or a concat's branch: one ``nn.Sequential`` named
         after the part when it is a run of unnamed layers, else inline."""
         if len(nodes) > 1 and is_positional(nodes):
-            children, out = self.positional(body.used, nodes, flow, scope)
+            children, out = self.positional(body, nodes, flow, scope)
             module = Call("nn.Sequential", tuple(children))
             body.apply(
                 target, body.attribute(scope.prefix.rpartition(".")[2], module), source, out.shape
@@ -344,6 +358,13 @@ class Exporter:
             conv, norm = self.next_row(), self.next_row()
             stride = pair(getattr(conv.layer, "stride", 1))
             channels = str(out.channels)
+            stride_text = literal(stride[0] if stride[0] == stride[1] else stride)
+            # The block's stride parameter, when it is the only one the body reads and it has
+            # the projection's stride in this use (another use gets its own class otherwise).
+            if len(body.strides) == 1:
+                (parameter,) = body.strides
+                if body.arguments.get(parameter) == stride[0] == stride[1]:
+                    stride_text = parameter
             body.used |= out.channels.names() | flow.channels.names()
             module = call(
                 "nn.Sequential",
@@ -352,7 +373,7 @@ class Exporter:
                     str(flow.channels),
                     channels,
                     "1",
-                    f"stride={literal(stride[0] if stride[0] == stride[1] else stride)}",
+                    f"stride={stride_text}",
                     "bias=False",
                 ),
                 call("nn.BatchNorm2d", channels),
@@ -387,9 +408,10 @@ class Exporter:
 
     # --- blocks and the network -------------------------------------------------------------
 
-    def use(self, node: UseNode, flow: Flow, path: str, used: set[str]) -> tuple[Code, Flow]:
+    def use(self, node: UseNode, flow: Flow, path: str, caller: Body) -> tuple[Code, Flow]:
         """A use of a block: its class (written once per distinct code) and the call that builds
-        it with this use's arguments; ``used`` gets the caller's parameters it passes on."""
+        it with this use's arguments; the ``caller`` reads the parameters it passes on."""
+        used = caller.used
         defaults = dict(node.defaults or {})
         arguments = dict(node.arguments or {})
         inner = Flow(flow.shape, Linear.of("in_channels"))
@@ -429,10 +451,10 @@ class Exporter:
     ) -> tuple[list[str], Flow, Body]:
         """A class's lines (its ``class`` line left for :meth:`register`, which names it), its
         output and the parameters it reads."""
-        body = Body()
+        body = Body(arguments=arguments)
         lines = Lines()
         if is_positional(nodes):
-            children, out = self.positional(body.used, nodes, flow, scope)
+            children, out = self.positional(body, nodes, flow, scope)
             base = "nn.Sequential"
         else:
             out, result = self.named(body, nodes, flow, scope, "x", "x")

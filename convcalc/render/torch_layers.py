@@ -83,12 +83,16 @@ class Site:
     bound: Mapping[str, str]
     used: set[str] = field(default_factory=set)
     """The block parameters written so far (the class's constructor takes them)."""
+    strides: set[str] = field(default_factory=set)
+    """The block parameters written as a stride so far."""
 
     def value(self, option: str) -> str:
         """The option as Python: its block parameter's name, or its value."""
         parameter = self.bound.get(option)
         if parameter is not None:
             self.used.add(parameter)
+            if option == "stride":
+                self.strides.add(parameter)
             return parameter
         return literal(getattr(self.layer, option))
 

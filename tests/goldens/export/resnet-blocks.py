@@ -27,7 +27,7 @@ class Basic(nn.Module):
             nn.BatchNorm2d(filters),  # 64×16×16
         )
         self.downsample = nn.Sequential(
-            nn.Conv2d(in_channels, filters, 1, stride=1, bias=False),
+            nn.Conv2d(in_channels, filters, 1, stride=stride, bias=False),
             nn.BatchNorm2d(filters),
         )
         self.relu1 = nn.ReLU()
@@ -37,39 +37,6 @@ class Basic(nn.Module):
         x = self.body(x)  # 64×16×16
         x = x + shortcut  # 64×16×16
         x = self.relu1(x)  # 64×16×16
-        return x
-
-
-class Basic2(nn.Module):
-    """Block `basic` (shapes as at `stage2`)."""
-
-    def __init__(self, in_channels: int, filters: int = 64, stride: int = 1) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                3,
-                stride=stride,
-                padding=1,
-                bias=False,
-            ),  # 128×8×8
-            nn.BatchNorm2d(filters),  # 128×8×8
-            nn.ReLU(),  # 128×8×8
-            nn.Conv2d(filters, filters, 3, padding=1, bias=False),  # 128×8×8
-            nn.BatchNorm2d(filters),  # 128×8×8
-        )
-        self.downsample = nn.Sequential(
-            nn.Conv2d(in_channels, filters, 1, stride=2, bias=False),
-            nn.BatchNorm2d(filters),
-        )
-        self.relu1 = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = self.downsample(x)  # 128×8×8
-        x = self.body(x)  # 128×8×8
-        x = x + shortcut  # 128×8×8
-        x = self.relu1(x)  # 128×8×8
         return x
 
 
@@ -85,7 +52,7 @@ class TinyResnet(nn.Module):
         self.repeat1 = nn.Sequential(
             *[Basic(64) for _ in range(2)],  # 64×16×16
         )
-        self.stage2 = Basic2(64, filters=128, stride=2)
+        self.stage2 = Basic(64, filters=128, stride=2)
         self.globalavgpool1 = nn.AdaptiveAvgPool2d(1)
         self.flatten1 = nn.Flatten()
         self.fc1 = nn.Linear(128, 10)

@@ -40,6 +40,7 @@ SOURCES = [f"zoo:{name}" for name in names()] + [
 ]
 LOADS_STRICT = [
     "alexnet",
+    "googlenet",
     "resnet18",
     "resnet34",
     "resnet50",
@@ -66,6 +67,15 @@ def exported_class(network: Network) -> Any:
     namespace: dict[str, Any] = {"__name__": "exported"}
     exec(compile(module.text, f"<export of {network.name}>", "exec"), namespace)
     return namespace[module.class_name]
+
+
+def torchvision_model(name: str) -> Any:
+    """torchvision's model ``name`` with random weights (GoogLeNet without the auxiliary heads,
+    which only run in training, and without scipy's slow truncated-normal init)."""
+    options: dict[str, Any] = {"weights": None}
+    if name == "googlenet":
+        options |= {"aux_logits": False, "init_weights": False}
+    return getattr(torchvision.models, name)(**options)
 
 
 def assert_exact(network: Network) -> None:
@@ -106,15 +116,15 @@ def test_random_specs_export_exactly(chunk: int) -> None:
 def test_torchvision_weights_load_strictly(name: str) -> None:
     with torch.device("meta"):
         model = exported_class(load(f"zoo:{name}"))()
-        reference = getattr(torchvision.models, name)(weights=None)
+        reference = torchvision_model(name)
     model.load_state_dict(reference.state_dict(), strict=True, assign=True)
 
 
-@pytest.mark.parametrize("name", ["alexnet", "resnet18", "squeezenet1_1"])
+@pytest.mark.parametrize("name", ["alexnet", "googlenet", "resnet18", "squeezenet1_1"])
 def test_with_torchvision_weights_the_outputs_are_torchvisions(name: str) -> None:
     torch.manual_seed(0)
     model = exported_class(load(f"zoo:{name}"))().eval()
-    reference = getattr(torchvision.models, name)(weights=None).eval()
+    reference = torchvision_model(name).eval()
     model.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(2, 3, 96, 96)
     with torch.no_grad():

@@ -1,9 +1,10 @@
 """Python source laid out as ``ruff format`` (Black's style, default settings) would leave it.
 
 Expressions are small trees (:class:`Call`, :class:`Splat`); :func:`layout` writes one on a
-single line when it fits in :data:`LINE_LENGTH` columns with its comment, else one argument per
-line with a trailing comma: the "magic trailing comma" that makes the formatter keep it so. A
-bracket that holds a comment is never joined onto one line.
+single line when it fits in :data:`LINE_LENGTH` columns with its comment, else its arguments on
+one line of their own between the brackets when they fit there, else one argument per line with
+a trailing comma: the "magic trailing comma" that makes the formatter keep it so. A bracket that
+holds a comment is never joined onto one line.
 """
 
 from __future__ import annotations
@@ -95,6 +96,10 @@ def layout(code: Code, depth: int, head: str = "", tail: str = "", comment: str 
         else:
             middle = [*layout(code.element, depth + 1), f"{indent}{INDENT}{loop}"]
         return [f"{indent}{head}*[", *middle, f"{indent}]{tail}{note}"]
+    inner = f"{indent}{INDENT}" + ", ".join(flat(arg.code) for arg in code.args)
+    if len(inner) <= LINE_LENGTH and not has_comments(code):
+        # The formatter's first choice: the arguments on one line of their own.
+        return [f"{indent}{head}{code.func}{code.open}", inner, f"{indent}{code.close}{tail}{note}"]
     lines = [f"{indent}{head}{code.func}{code.open}"]
     for arg in code.args:
         lines += layout(arg.code, depth + 1, tail=",", comment=arg.comment)

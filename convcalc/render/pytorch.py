@@ -332,11 +332,16 @@ class Exporter:
         source: str,
         target: str,
     ) -> tuple[Flow, str]:
-        """A residual's body or shortcut, or a concat's branch: one ``nn.Sequential`` named
-        after the part when it is a run of unnamed layers, else inline."""
-        if len(nodes) > 1 and is_positional(nodes):
+        """A residual's body or shortcut, or a concat's branch: one module named after the part
+        when it is a run of unnamed layers (an ``nn.Sequential`` unless it is one module), else
+        inline."""
+        if nodes and is_positional(nodes):
             children, out = self.positional(body, nodes, flow, scope)
-            module = Call("nn.Sequential", tuple(children))
+            module = (
+                children[0].code
+                if len(children) == 1 and not isinstance(children[0].code, Splat)
+                else Call("nn.Sequential", tuple(children))
+            )
             body.apply(
                 target, body.attribute(scope.prefix.rpartition(".")[2], module), source, out.shape
             )

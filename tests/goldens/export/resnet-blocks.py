@@ -14,12 +14,7 @@ class Basic(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(
-                in_channels,
-                filters,
-                3,
-                stride=stride,
-                padding=1,
-                bias=False,
+                in_channels, filters, 3, stride=stride, padding=1, bias=False
             ),  # 64×16×16
             nn.BatchNorm2d(filters),  # 64×16×16
             nn.ReLU(),  # 64×16×16

@@ -42,7 +42,7 @@ from convcalc.render.code import (
     layout,
     literal,
 )
-from convcalc.render.torch_layers import Linear, Site, torch_modules
+from convcalc.render.torch_layers import Built, Linear, Site, torch_modules
 from convcalc.report import Report, Row
 from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
 
@@ -193,6 +193,15 @@ class Exporter:
         """The next row of the analysis, in the walk's order."""
         return next(self.rows)
 
+    def leaf(self, body: Body, node: LayerNode, flow: Flow) -> tuple[Row, Built]:
+        """A layer's row and torch modules, reading the parameters of ``body``'s class."""
+        row = self.next_row()
+        bound = node.bound or {}
+        site = Site(
+            node.layer, flow.shape, row.output, flow.channels, bound, body.used, body.strides
+        )
+        return row, torch_modules(site)
+
     # --- straight runs ----------------------------------------------------------------------
 
     def positional(
@@ -202,17 +211,7 @@ class Exporter:
         children: list[Arg] = []
         for node in nodes:
             if isinstance(node, LayerNode):
-                row = self.next_row()
-                site = Site(
-                    node.layer,
-                    flow.shape,
-                    row.output,
-                    flow.channels,
-                    node.bound or {},
-                    body.used,
-                    body.strides,
-                )
-                built = torch_modules(site)
+                row, built = self.leaf(body, node, flow)
                 *before, last = built.modules
                 children += [Arg(module) for module in before]
                 children.append(Arg(last, shape_text(row.output)))
@@ -235,6 +234,8 @@ class Exporter:
         module (after a first one that differs, as its input channels may), else each."""
         texts = [[flat(arg.code) for arg in run] for run in runs]
         parameter = (node.bound or {}).get("times")
+        if len(runs) == 1 and not parameter:
+            return runs[0]
         if all(len(run) == 1 for run in runs):
             if all(text == texts[0] for text in texts):
                 if parameter:
@@ -272,17 +273,7 @@ class Exporter:
     ) -> Flow:
         """One node as attributes and statements."""
         if isinstance(node, LayerNode):
-            row = self.next_row()
-            site = Site(
-                node.layer,
-                flow.shape,
-                row.output,
-                flow.channels,
-                node.bound or {},
-                body.used,
-                body.strides,
-            )
-            built = torch_modules(site)
+            row, built = self.leaf(body, node, flow)
             module = (
                 built.modules[0]
                 if len(built.modules) == 1

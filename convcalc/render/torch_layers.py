@@ -173,15 +173,19 @@ def padding(site: Site, windows: tuple[Window, Window]) -> tuple[list[str], list
     return site.keyword("pad", "padding", 0), []
 
 
+def groups_keyword(site: Site) -> list[str]:
+    """``groups=``: the input channels for ``depthwise``, else the number unless it is 1."""
+    layer: Any = site.layer
+    if layer.groups == "depthwise":
+        return [f"groups={site.in_channels()}"]
+    return site.keyword("groups", default=1)
+
+
 def conv(site: Site) -> Built:
     """nn.Conv2d(C, F, K, stride, padding, dilation, groups, bias)."""
     layer: Any = site.layer
     keywords, before = padding(site, layer.windows_of(site.input))
-    groups = (
-        [f"groups={site.in_channels()}"]
-        if layer.groups == "depthwise"
-        else site.keyword("groups", default=1)
-    )
+    groups = groups_keyword(site)
     module = call(
         "nn.Conv2d",
         site.in_channels(),
@@ -198,12 +202,7 @@ def conv(site: Site) -> Built:
 
 def deconv(site: Site) -> Built:
     """nn.ConvTranspose2d(C, F, K, stride, padding, output_padding, groups, bias, dilation)."""
-    layer: Any = site.layer
-    groups = (
-        [f"groups={site.in_channels()}"]
-        if layer.groups == "depthwise"
-        else site.keyword("groups", default=1)
-    )
+    groups = groups_keyword(site)
     module = call(
         "nn.ConvTranspose2d",
         site.in_channels(),

@@ -137,7 +137,7 @@ def test_residuals_and_concats_have_named_locals() -> None:
     )
     assert "        shortcut = x\n        x = self.conv(x)  # 4×8×8\n" in text
     assert "        x = x + shortcut  # 4×8×8\n" in text
-    assert "        branch1 = self.conv1(x)  # 2×8×8\n" in text
+    assert "        branch1 = self.branch1(x)  # 2×8×8\n" in text
     assert "        x = torch.cat([branch1, x], dim=1)  # 6×8×8\n" in text
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from convcalc.analysis import analyze
-from convcalc.loader import load
+from convcalc.loader import load, parse_spec
 from convcalc.render.pytorch import to_pytorch
 from convcalc.spec import Network
 from convcalc.zoo import names
@@ -100,6 +100,32 @@ def assert_exact(network: Network) -> None:
 @pytest.mark.parametrize("source", SOURCES, ids=lambda source: Path(source).stem)
 def test_zoo_models_and_examples_export_exactly(source: str) -> None:
     assert_exact(load(source))
+
+
+def test_a_vector_network_with_awkward_names_exports_exactly() -> None:
+    """A vector input, names that are keywords or ``nn.Module`` members, a name that starts
+    with a digit: all become valid attributes and classes, and the numbers stay exact."""
+    assert_exact(
+        parse_spec(
+            "name: 2mlp\n"
+            "input: 100\n"
+            "batch: 4\n"
+            "blocks:\n"
+            "  forward:\n"
+            "    params: {width: 32}\n"
+            "    layers:\n"
+            "      - {name: class, fc: {out: $width}}\n"
+            "      - {name: forward, type: bn}\n"
+            "      - relu\n"
+            "layers:\n"
+            "  - {use: forward, name: train}\n"
+            "  - {use: forward, with: {width: 16}}\n"
+            "  - layernorm\n"
+            "  - fc: {out: 3}\n"
+            "  - softmax\n",
+            "mlp.yaml",
+        )
+    )
 
 
 @pytest.mark.parametrize("chunk", range(4))

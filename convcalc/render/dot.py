@@ -1,0 +1,283 @@
+"""Report → DOT text (Graphviz's graph language) for ``convcalc draw``: a box per layer, edges
+labelled with the tensor shapes, containers and blocks as nested clusters with their totals.
+
+Only the text is built here; Graphviz's ``dot`` engine lays it out (:mod:`convcalc.render.graphviz`).
+Each box shows the layer's type and key options (``conv 3×3/2 · 64``), its name and its output
+shape, in the colour of its family. Marks: a thick red border on the row where live memory
+peaks, an orange one and ⚠ on rows with warnings, ⊕ and a double border on a layer that absorbed
+batchnorms (``--fold-bn``). With ``depth`` a group that many names deep is one box with its
+totals (:mod:`convcalc.render.nesting`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from convcalc.layers.base import Layer, Shape
+from convcalc.memory import InferenceMemory
+from convcalc.render import units
+from convcalc.render.nesting import Group, collapses, item_of, nest
+from convcalc.report import NETWORK_INPUT, Report, Row
+
+INPUT_NODE = "input"
+"""The node id of the network's input."""
+
+FAMILY_COLOURS = {
+    "conv": "#cfe2f3",
+    "norm": "#d9ead3",
+    "activation": "#fff2cc",
+    "pooling": "#e6d9f2",
+    "dense": "#f4cccc",
+    "merge": "#e8e8e8",
+}
+"""Fill colours by layer family (the module of ``convcalc.layers`` that defines the kind; merges
+are rows without a layer). A family not listed is drawn white."""
+
+GROUP_FILL = "#f3f3f3"
+"""The fill of a collapsed group's box."""
+
+PEAK_COLOUR = "#cc0000"
+WARNING_COLOUR = "#e69138"
+FOLDED_COLOUR = "#38761d"
+
+
+def family(row: Row) -> str:
+    """The family of a row's layer kind (``conv``, ``norm``, ``activation``, ``pooling``,
+    ``dense``…), or ``merge`` for an add or concat."""
+    if row.layer is None:
+        return "merge"
+    return type(row.layer).__module__.rpartition(".")[2]
+
+
+def dataflow(report: Report) -> Iterator[tuple[int, int]]:
+    """Every edge of the network's dataflow graph as (source row, row), in row order: one per
+    input of each row (``NETWORK_INPUT`` for the network's input)."""
+    for row in report.rows:
+        for source in row.sources:
+            yield source, row.index
+
+
+def key_options(layer: Layer | None) -> str:
+    """The options that tell layers of a kind apart: ``3×3/2`` (kernel/stride), ``64`` (filters
+    or outputs), ``→7×7`` (an adaptive pool's output), ``dil 2``, ``g 32``, ``p 0.5``."""
+    if layer is None:
+        return ""
+    option = getattr
+    parts: list[str] = []
+    kernel = option(layer, "kernel", None)
+    if kernel is not None:
+        window = pair_text(kernel)
+        stride = option(layer, "stride", None)
+        if stride is not None and stride not in (1, (1, 1)):
+            window += f"/{pair_text(stride, square=False)}"
+        parts.append(window)
+    for name in ("filters", "out"):
+        value = option(layer, name, None)
+        if value is not None:
+            parts.append(str(value))
+    output = option(layer, "output", None)
+    if output is not None:
+        parts.append(f"→{pair_text(output)}")
+    dilation = option(layer, "dilation", 1)
+    if dilation not in (1, (1, 1)):
+        parts.append(f"dil {pair_text(dilation, square=False)}")
+    groups = option(layer, "groups", 1)
+    if groups != 1:
+        parts.append("depthwise" if groups == "depthwise" else f"g {groups}")
+    rate = option(layer, "p", None)
+    if rate is not None:
+        parts.append(f"p {rate}")
+    return " · ".join(parts)
+
+
+def pair_text(value: object, square: bool = True) -> str:
+    """``3`` → ``3×3`` (``3`` when not ``square``); ``(3, 1)`` → ``3×1``."""
+    if isinstance(value, tuple | list):
+        if len(set(value)) == 1:
+            value = value[0]
+        else:
+            return "×".join(str(part) for part in value)
+    return f"{value}×{value}" if square else str(value)
+
+
+def html(text: str) -> str:
+    """``text`` escaped for a Graphviz HTML-like label."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def quoted(text: str) -> str:
+    """``text`` as a DOT double-quoted string."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+@dataclass(eq=False)
+class Marks:
+    """What the boxes are marked with: the peak row, and the batchnorms each layer absorbed."""
+
+    peak_row: int | None
+    absorbed: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, report: Report) -> Marks:
+        """The marks of ``report`` (its inference memory extra, if any; its folding)."""
+        memory = report.extra(InferenceMemory)
+        absorbed = report.folding.receivers(report.before.rows) if report.before else {}
+        return cls(memory.peak_row if memory and report.rows else None, absorbed)
+
+
+def to_dot(report: Report, depth: int | None = None) -> str:
+    """The DOT text of ``report``'s network, groups ``depth`` names deep collapsed."""
+    return "".join(dot_lines(report, depth))
+
+
+def dot_lines(report: Report, depth: int | None) -> Iterator[str]:
+    """The DOT text, a line at a time."""
+    title = units.printable(report.name or "network")
+    if report.before is not None:
+        title += " (inference: batchnorms folded)"
+    yield "digraph convcalc {\n"
+    yield (
+        f"  graph [rankdir=TB, fontname=Helvetica, fontsize=12, nodesep=0.25, ranksep=0.3, "
+        f"labelloc=t, label={quoted(title)}, tooltip={quoted(title)}];\n"
+    )
+    yield '  node [shape=box, style="rounded,filled", fontname=Helvetica, fontsize=11, margin="0.12,0.04", penwidth=1];\n'
+    yield "  edge [fontname=Helvetica, fontsize=9, fontcolor=\"#555555\", color=\"#666666\", arrowsize=0.6];\n"
+    yield (
+        f"  {INPUT_NODE} [label=<<B>input</B><BR/>{html(units.shape(report.input))}>, "
+        f'shape=ellipse, style=filled, fillcolor=white, tooltip="network input"];\n'
+    )
+    marks = Marks.of(report)
+    yield from group_lines(nest(report.rows), depth, marks, "  ")
+    yield from edge_lines(report, depth)
+    yield "}\n"
+
+
+def node_id(path: str) -> str:
+    """The DOT id of the row or collapsed group at ``path`` (quoted: paths have dots)."""
+    return quoted(f"n:{path}")
+
+
+def group_lines(group: Group, depth: int | None, marks: Marks, indent: str) -> Iterator[str]:
+    """The nodes and clusters inside ``group``, nested as the paths are. A group whose only
+    content is one group shares its cluster (titled ``dense_layer1.concat1``): the two have the
+    same rows and totals."""
+    for child in group.shown(depth):
+        if isinstance(child, Row):
+            yield indent + row_node(child, marks) + "\n"
+        elif collapses(child, depth):
+            yield indent + group_node(child, marks) + "\n"
+        else:
+            title = child.name
+            inner = child
+            while len(inner.children) == 1 and isinstance(inner.children[0], Group):
+                if collapses(inner.children[0], depth):
+                    break
+                inner = inner.children[0]
+                title += f".{inner.name}"
+            yield f"{indent}subgraph {quoted('cluster:' + inner.path)} {{\n"
+            yield f"{indent}  graph [{cluster_attributes(inner, title)}];\n"
+            yield from group_lines(inner, depth, marks, indent + "  ")
+            yield f"{indent}}}\n"
+
+
+def totals_text(group: Group) -> str:
+    """``1.2 M params · 3.4 G MACs`` (either part left out when zero)."""
+    parts = []
+    if group.params:
+        parts.append(f"{units.count(group.params)} params")
+    if group.macs:
+        parts.append(f"{units.count(group.macs)} MACs")
+    return " · ".join(parts)
+
+
+def cluster_attributes(group: Group, title: str) -> str:
+    """A cluster's title (its name, its totals) and style; the full path is its tooltip."""
+    label = f'<B>{html(units.printable(title))}</B><BR ALIGN="LEFT"/>'
+    totals = totals_text(group)
+    if totals:
+        label += f'<FONT POINT-SIZE="9">{html(totals)}</FONT><BR ALIGN="LEFT"/>'
+    return (
+        f"label=<{label}>, tooltip={quoted(units.printable(group.path))}, labeljust=l, "
+        f'style="rounded,dashed", color="#999999", fontsize=11'
+    )
+
+
+def row_node(row: Row, marks: Marks) -> str:
+    """One layer's box: type and key options, name and output shape, in its family's colour."""
+    head = f"<B>{html(row.type)}</B>"
+    options = key_options(row.layer)
+    if options:
+        head += f" {html(options)}"
+    name = units.printable(row.path.rpartition(".")[2])
+    lines = [head, f'<FONT POINT-SIZE="9">{html(name)} → {html(units.shape(row.output))}</FONT>']
+    attributes = [f'fillcolor="{FAMILY_COLOURS.get(family(row), "white")}"']
+    tooltip = [units.printable(row.path), f"{row.params:,} params, {units.count(row.macs)} MACs"]
+    absorbed = marks.absorbed.get(row.path)
+    if absorbed:
+        folded = ", ".join(units.printable(path.rpartition(".")[2]) for path in absorbed)
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="{FOLDED_COLOUR}">⊕ folds {html(folded)}</FONT>')
+        attributes.append("peripheries=2")
+        attributes.append(f'color="{FOLDED_COLOUR}"')
+        tooltip.append("absorbs " + ", ".join(units.printable(path) for path in absorbed))
+    attributes.extend(special_marks(row.index == marks.peak_row, row.warnings, lines, tooltip))
+    label = "<BR/>".join(lines)
+    return (
+        f"{node_id(row.path)} [label=<{label}>, tooltip={quoted(chr(10).join(tooltip))}, "
+        f"{', '.join(attributes)}];"
+    )
+
+
+def group_node(group: Group, marks: Marks) -> str:
+    """A collapsed group's box: its path, its totals and its output shape."""
+    lines = [
+        f"<B>{html(units.printable(group.path))}</B>",
+        f'<FONT POINT-SIZE="9">{html(totals_text(group) or "no params")}</FONT>',
+        f'<FONT POINT-SIZE="9">→ {html(units.shape(group.output))}</FONT>',
+    ]
+    tooltip = [units.printable(group.path), f"{len(group.rows)} rows"]
+    peak = marks.peak_row is not None and any(row.index == marks.peak_row for row in group.rows)
+    warnings = tuple(warning for row in group.rows for warning in row.warnings)
+    attributes = [f'fillcolor="{GROUP_FILL}"', "penwidth=1.5"]
+    attributes.extend(special_marks(peak, warnings, lines, tooltip))
+    return (
+        f"{node_id(group.path)} [label=<{'<BR/>'.join(lines)}>, "
+        f"tooltip={quoted(chr(10).join(tooltip))}, {', '.join(attributes)}];"
+    )
+
+
+def special_marks(
+    peak: bool, warnings: tuple[str, ...], lines: list[str], tooltip: list[str]
+) -> list[str]:
+    """The peak-memory and warning marks: label lines and tooltips added in place, and the
+    border attributes returned."""
+    attributes = []
+    if warnings:
+        count = "warning" if len(warnings) == 1 else f"{len(warnings)} warnings"
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="{WARNING_COLOUR}">⚠ {count}</FONT>')
+        tooltip.extend(f"⚠ {units.printable(warning)}" for warning in warnings)
+        attributes += [f'color="{WARNING_COLOUR}"', "penwidth=2.5"]
+    if peak:
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="{PEAK_COLOUR}">▲ peak memory</FONT>')
+        tooltip.append("live memory peaks here")
+        attributes += [f'color="{PEAK_COLOUR}"', "penwidth=3"]
+    return attributes
+
+
+def edge_lines(report: Report, depth: int | None) -> Iterator[str]:
+    """One edge per input of each shown item, labelled with the shape it carries; edges inside a
+    collapsed group are not drawn, and parallel edges between two groups are drawn once."""
+    outputs: dict[int, Shape] = {row.index: row.output for row in report.rows}
+    outputs[NETWORK_INPUT] = report.input
+    paths = {row.index: item_of(row.path, depth) for row in report.rows}
+    drawn: set[tuple[str, str]] = set()
+    for source, target in dataflow(report):
+        head = node_id(paths[target])
+        tail = INPUT_NODE if source == NETWORK_INPUT else node_id(paths[source])
+        if tail == head:
+            continue
+        if depth is not None:
+            if (tail, head) in drawn:
+                continue
+            drawn.add((tail, head))
+        yield f"  {tail} -> {head} [label={quoted(' ' + units.shape(outputs[source]))}];\n"

@@ -68,6 +68,7 @@ def analyzed(
     strict: bool,
     fold_bn: bool,
     train: bool = False,
+    optimizer: str = "sgd",
 ) -> "Report":
     """The report to draw, its warnings printed on stderr; an ``output`` that is the spec itself
     is refused before anything is analyzed."""
@@ -78,7 +79,14 @@ def analyzed(
         raise OutputError(f"--output {output} would overwrite the spec it reads")
     shape = None if input_shape is None else with_flag("--input", parse_shape, input_shape)
     report = convcalc.analyze(
-        spec, input=shape, batch=batch, dtype=dtype, strict=strict, fold_bn=fold_bn, train=train
+        spec,
+        input=shape,
+        batch=batch,
+        dtype=dtype,
+        strict=strict,
+        fold_bn=fold_bn,
+        train=train,
+        optimizer=optimizer,
     )
     warn(report)
     return report
@@ -124,9 +132,7 @@ def draw(
     """Draw the network as a graph: a box per layer, containers as nested boxes with totals."""
     fmt = chosen_format(fmt, output)
     with reported(traceback):
-        report = analyzed(
-            spec, output, input_shape, batch, dtype and dtype.value, strict, fold_bn
-        )
+        report = analyzed(spec, output, input_shape, batch, dtype and dtype.value, strict, fold_bn)
         from convcalc.render.dot import to_dot
 
         dot = to_dot(report, depth)

@@ -1,7 +1,8 @@
 """Report → DOT text (Graphviz's graph language) for ``convcalc draw``: a box per layer, edges
 labelled with the tensor shapes, containers and blocks as nested clusters with their totals.
 
-Only the text is built here; Graphviz's ``dot`` engine lays it out (:mod:`convcalc.render.graphviz`).
+Only the text is built here; Graphviz's ``dot`` engine lays it out
+(:mod:`convcalc.render.graphviz`).
 Each box shows the layer's type and key options (``conv 3×3/2 · 64``), its name and its output
 shape, in the colour of its family. Marks: a thick red border on the row where live memory
 peaks, an orange one and ⚠ on rows with warnings, ⊕ and a double border on a layer that absorbed
@@ -14,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from convcalc.layers.base import Layer, Shape
+from convcalc.layers.base import Shape
 from convcalc.memory import InferenceMemory
 from convcalc.render import units
+from convcalc.render.labels import family, key_options, totals_text
 from convcalc.render.nesting import Group, collapses, item_of, nest
 from convcalc.report import NETWORK_INPUT, Report, Row
 
@@ -42,14 +44,6 @@ WARNING_COLOUR = "#e69138"
 FOLDED_COLOUR = "#38761d"
 
 
-def family(row: Row) -> str:
-    """The family of a row's layer kind (``conv``, ``norm``, ``activation``, ``pooling``,
-    ``dense``…), or ``merge`` for an add or concat."""
-    if row.layer is None:
-        return "merge"
-    return type(row.layer).__module__.rpartition(".")[2]
-
-
 def dataflow(report: Report) -> Iterator[tuple[int, int]]:
     """Every edge of the network's dataflow graph as (source row, row), in row order: one per
     input of each row (``NETWORK_INPUT`` for the network's input)."""
@@ -58,52 +52,11 @@ def dataflow(report: Report) -> Iterator[tuple[int, int]]:
             yield source, row.index
 
 
-def key_options(layer: Layer | None) -> str:
-    """The options that tell layers of a kind apart: ``3×3/2`` (kernel/stride), ``64`` (filters
-    or outputs), ``→7×7`` (an adaptive pool's output), ``dil 2``, ``g 32``, ``p 0.5``."""
-    if layer is None:
-        return ""
-    option = getattr
-    parts: list[str] = []
-    kernel = option(layer, "kernel", None)
-    if kernel is not None:
-        window = pair_text(kernel)
-        stride = option(layer, "stride", None)
-        if stride is not None and stride not in (1, (1, 1)):
-            window += f"/{pair_text(stride, square=False)}"
-        parts.append(window)
-    for name in ("filters", "out"):
-        value = option(layer, name, None)
-        if value is not None:
-            parts.append(str(value))
-    output = option(layer, "output", None)
-    if output is not None:
-        parts.append(f"→{pair_text(output)}")
-    dilation = option(layer, "dilation", 1)
-    if dilation not in (1, (1, 1)):
-        parts.append(f"dil {pair_text(dilation, square=False)}")
-    groups = option(layer, "groups", 1)
-    if groups != 1:
-        parts.append("depthwise" if groups == "depthwise" else f"g {groups}")
-    rate = option(layer, "p", None)
-    if rate is not None:
-        parts.append(f"p {rate}")
-    return " · ".join(parts)
-
-
-def pair_text(value: object, square: bool = True) -> str:
-    """``3`` → ``3×3`` (``3`` when not ``square``); ``(3, 1)`` → ``3×1``."""
-    if isinstance(value, tuple | list):
-        if len(set(value)) == 1:
-            value = value[0]
-        else:
-            return "×".join(str(part) for part in value)
-    return f"{value}×{value}" if square else str(value)
-
-
 def html(text: str) -> str:
     """``text`` escaped for a Graphviz HTML-like label."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;")):
+        text = text.replace(char, entity)
+    return text
 
 
 def quoted(text: str) -> str:
@@ -141,8 +94,14 @@ def dot_lines(report: Report, depth: int | None) -> Iterator[str]:
         f"  graph [rankdir=TB, fontname=Helvetica, fontsize=12, nodesep=0.25, ranksep=0.3, "
         f"labelloc=t, label={quoted(title)}, tooltip={quoted(title)}];\n"
     )
-    yield '  node [shape=box, style="rounded,filled", fontname=Helvetica, fontsize=11, margin="0.12,0.04", penwidth=1];\n'
-    yield "  edge [fontname=Helvetica, fontsize=9, fontcolor=\"#555555\", color=\"#666666\", arrowsize=0.6];\n"
+    yield (
+        '  node [shape=box, style="rounded,filled", fontname=Helvetica, fontsize=11, '
+        'margin="0.12,0.04", penwidth=1];\n'
+    )
+    yield (
+        '  edge [fontname=Helvetica, fontsize=9, fontcolor="#555555", color="#666666", '
+        "arrowsize=0.6];\n"
+    )
     yield (
         f"  {INPUT_NODE} [label=<<B>input</B><BR/>{html(units.shape(report.input))}>, "
         f'shape=ellipse, style=filled, fillcolor=white, tooltip="network input"];\n'
@@ -181,16 +140,6 @@ def group_lines(group: Group, depth: int | None, marks: Marks, indent: str) -> I
             yield f"{indent}}}\n"
 
 
-def totals_text(group: Group) -> str:
-    """``1.2 M params · 3.4 G MACs`` (either part left out when zero)."""
-    parts = []
-    if group.params:
-        parts.append(f"{units.count(group.params)} params")
-    if group.macs:
-        parts.append(f"{units.count(group.macs)} MACs")
-    return " · ".join(parts)
-
-
 def cluster_attributes(group: Group, title: str) -> str:
     """A cluster's title (its name, its totals) and style; the full path is its tooltip."""
     label = f'<B>{html(units.printable(title))}</B><BR ALIGN="LEFT"/>'
@@ -211,7 +160,10 @@ def row_node(row: Row, marks: Marks) -> str:
         head += f" {html(options)}"
     name = units.printable(row.path.rpartition(".")[2])
     lines = [head, f'<FONT POINT-SIZE="9">{html(name)} → {html(units.shape(row.output))}</FONT>']
-    attributes = [f'fillcolor="{FAMILY_COLOURS.get(family(row), "white")}"']
+    attributes = [
+        f'fillcolor="{FAMILY_COLOURS.get(family(row), "white")}"',
+        f'id="node-row-{row.index}"',
+    ]
     tooltip = [units.printable(row.path), f"{row.params:,} params, {units.count(row.macs)} MACs"]
     absorbed = marks.absorbed.get(row.path)
     if absorbed:
@@ -238,7 +190,12 @@ def group_node(group: Group, marks: Marks) -> str:
     tooltip = [units.printable(group.path), f"{len(group.rows)} rows"]
     peak = marks.peak_row is not None and any(row.index == marks.peak_row for row in group.rows)
     warnings = tuple(warning for row in group.rows for warning in row.warnings)
-    attributes = [f'fillcolor="{GROUP_FILL}"', "penwidth=1.5"]
+    # A collapsed group is found in the HTML report's table by its first row.
+    attributes = [
+        f'fillcolor="{GROUP_FILL}"',
+        "penwidth=1.5",
+        f'id="node-row-{group.rows[0].index}"',
+    ]
     attributes.extend(special_marks(peak, warnings, lines, tooltip))
     return (
         f"{node_id(group.path)} [label=<{'<BR/>'.join(lines)}>, "

@@ -1,0 +1,69 @@
+"""``convcalc report``: one self-contained HTML page of a network: totals, diagram, charts, table."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from convcalc.cli.common import (
+    BatchOption,
+    DtypeOption,
+    Optimizer,
+    StrictOption,
+    TracebackOption,
+    app,
+    reported,
+)
+from convcalc.cli.draw import (
+    DepthOption,
+    FoldOption,
+    InputOption,
+    SpecArgument,
+    analyzed,
+)
+from convcalc.cli.output import write_output, write_stdout
+
+
+@app.command()
+def report(
+    spec: SpecArgument,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write the page to this file (report.html)."
+        ),
+    ] = None,
+    depth: DepthOption = None,
+    fold_bn: FoldOption = False,
+    train: Annotated[
+        bool, typer.Option("--train", help="Add training memory to the totals, table and charts.")
+    ] = False,
+    optimizer: Annotated[
+        Optimizer, typer.Option(help="Optimizer state for --train.", case_sensitive=False)
+    ] = Optimizer.SGD,
+    input_shape: InputOption = None,
+    batch: BatchOption = None,
+    dtype: DtypeOption = None,
+    strict: StrictOption = False,
+    traceback: TracebackOption = False,
+) -> None:
+    """Write one HTML page that opens offline: totals, the diagram, charts per layer, the table."""
+    with reported(traceback):
+        analysis = analyzed(
+            spec,
+            output,
+            input_shape,
+            batch,
+            dtype and dtype.value,
+            strict,
+            fold_bn,
+            train,
+            optimizer.value,
+        )
+        from convcalc.render.html import build_page
+
+        page = build_page(analysis, depth)
+        if output is None:
+            write_stdout([page])
+        else:
+            write_output(output, [page])

@@ -1,0 +1,224 @@
+"""Per-layer charts of a report for the HTML report: MACs, params, live memory (peak marked; the
+training memory with ``--train``) and receptive-field growth.
+
+Each chart is a Vega specification (https://vega.github.io/vega/), rendered to SVG at build time by
+the ``vl-convert-python`` wheel, so that the page needs no script and makes no request to draw
+it. Vega itself is given, not Vega-Lite: compiling Vega-Lite costs about two seconds per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from convcalc.memory import InferenceMemory, TrainingView
+from convcalc.render import units
+from convcalc.report import Report
+
+WIDTH = 860
+HEIGHT = 150
+BAR_COLOUR = "#4a7ab5"
+LINE_COLOURS = ("#4a7ab5", "#e69138")
+PEAK_COLOUR = "#cc0000"
+MIB = 2**20
+
+
+@dataclass(eq=False)
+class Chart:
+    """One chart: its title, what it shows, and its Vega specification."""
+
+    key: str
+    title: str
+    spec: dict[str, Any]
+
+
+def charts(report: Report) -> list[Chart]:
+    """The charts of ``report``: MACs and params per row always; live memory when the report has
+    its inference memory, training memory with ``--train``; receptive-field growth when the
+    input is an image."""
+    rows = report.rows
+    found = [
+        Chart("macs", "MACs per layer", bars([row.macs for row in rows], "MACs")),
+        Chart("params", "Parameters per layer", bars([row.params for row in rows], "params")),
+    ]
+    memory = report.extra(InferenceMemory)
+    if memory is not None and rows:
+        found.append(memory_chart(report, memory))
+    training = report.extra(TrainingView)
+    if training is not None and rows:
+        found.append(training_chart(training))
+    fields = [row.rf for row in rows]
+    if any(field is not None for field in fields):
+        sizes = [max(field.size) if field is not None else None for field in fields]
+        found.append(
+            Chart(
+                "rf",
+                "Receptive field per layer (largest side, pixels)",
+                lines({"receptive field": sizes}, "pixels"),
+            )
+        )
+    return found
+
+
+def memory_chart(report: Report, memory: InferenceMemory) -> Chart:
+    """Live bytes while each row runs (MiB), the peak marked."""
+    spec = lines({"live": [value / MIB for value in memory.live_bytes]}, "MiB")
+    peak = memory.peak_row
+    label = (
+        f"peak {units.size(memory.peak_bytes)} at #{peak} {units.printable(report.rows[peak].path)}"
+    )
+    spec["data"].append(
+        {"name": "peak", "values": [{"i": peak, "v": memory.live_bytes[peak] / MIB, "t": label}]}
+    )
+    spec["marks"] += [
+        {
+            "type": "symbol",
+            "from": {"data": "peak"},
+            "encode": {
+                "enter": {
+                    "x": {"scale": "x", "field": "i"},
+                    "y": {"scale": "y", "field": "v"},
+                    "fill": {"value": PEAK_COLOUR},
+                    "size": {"value": 60},
+                }
+            },
+        },
+        {
+            "type": "text",
+            "from": {"data": "peak"},
+            "encode": {
+                "enter": {
+                    "x": {"scale": "x", "field": "i"},
+                    "y": {"scale": "y", "field": "v"},
+                    "text": {"field": "t"},
+                    "fill": {"value": PEAK_COLOUR},
+                    "dx": {"value": 6},
+                    "dy": {"value": -6},
+                    "fontSize": {"value": 11},
+                    "align": {"signal": f"datum.i > {len(report.rows) / 2} ? 'right' : 'left'"},
+                }
+            },
+        },
+    ]
+    return Chart("memory", "Live activation memory per layer (MiB), inference", spec)
+
+
+def training_chart(training: TrainingView) -> Chart:
+    """What training holds once each row has run forward (MiB): params, buffers, gradients and
+    optimizer state, plus the tensors kept for backward so far."""
+    held = training.memory.total - training.memory.saved_total
+    kept: list[float | None] = []
+    for saved in training.memory.saved_bytes:
+        held += saved
+        kept.append(held / MIB)
+    title = (
+        f"Training memory after each layer's forward (MiB): weights, gradients and "
+        f"{training.memory.optimizer} state, plus what backward keeps"
+    )
+    return Chart("training", title, lines({"training": kept}, "MiB"))
+
+
+def frame(count: int, y_title: str) -> dict[str, Any]:
+    """What every chart shares: size, an x axis of row indices, a y axis from zero."""
+    return {
+        "$schema": "https://vega.github.io/schema/vega/v5.json",
+        "width": WIDTH,
+        "height": HEIGHT,
+        "padding": 5,
+        "background": "white",
+        "scales": [
+            {
+                "name": "x",
+                "type": "linear",
+                "domain": [-0.5, max(count, 1) - 0.5],
+                "range": "width",
+            },
+            {
+                "name": "y",
+                "type": "linear",
+                "domain": {"data": "rows", "field": "v"},
+                "zero": True,
+                "nice": True,
+                "range": "height",
+            },
+        ],
+        "axes": [
+            {"orient": "bottom", "scale": "x", "title": "layer #", "tickMinStep": 1},
+            {"orient": "left", "scale": "y", "title": y_title, "format": "~s", "grid": True},
+        ],
+        "marks": [],
+    }
+
+
+def bars(values: list[int], y_title: str) -> dict[str, Any]:
+    """A bar per row."""
+    spec = frame(len(values), y_title)
+    spec["data"] = [{"name": "rows", "values": [{"i": i, "v": v} for i, v in enumerate(values)]}]
+    spec["marks"].append(
+        {
+            "type": "rect",
+            "from": {"data": "rows"},
+            "encode": {
+                "enter": {
+                    "xc": {"scale": "x", "field": "i"},
+                    "width": {"signal": f"max(1, width / {max(len(values), 1)} * 0.8)"},
+                    "y": {"scale": "y", "field": "v"},
+                    "y2": {"scale": "y", "value": 0},
+                    "fill": {"value": BAR_COLOUR},
+                }
+            },
+        }
+    )
+    return spec
+
+
+def lines(series: dict[str, list[float | None]], y_title: str) -> dict[str, Any]:
+    """A line per series over the rows (a ``None`` leaves a gap), with a legend when there are
+    several."""
+    count = max((len(values) for values in series.values()), default=0)
+    spec = frame(count, y_title)
+    spec["data"] = [
+        {
+            "name": "rows",
+            "values": [
+                {"i": i, "v": v, "s": name}
+                for name, values in series.items()
+                for i, v in enumerate(values)
+                if v is not None
+            ],
+        }
+    ]
+    spec["scales"].append(
+        {"name": "colour", "type": "ordinal", "domain": list(series), "range": list(LINE_COLOURS)}
+    )
+    spec["marks"].append(
+        {
+            "type": "group",
+            "from": {"facet": {"name": "series", "data": "rows", "groupby": "s"}},
+            "marks": [
+                {
+                    "type": "line",
+                    "from": {"data": "series"},
+                    "encode": {
+                        "enter": {
+                            "x": {"scale": "x", "field": "i"},
+                            "y": {"scale": "y", "field": "v"},
+                            "stroke": {"scale": "colour", "field": "s"},
+                            "strokeWidth": {"value": 1.5},
+                        }
+                    },
+                }
+            ],
+        }
+    )
+    if len(series) > 1:
+        spec["legends"] = [{"stroke": "colour", "orient": "top-left", "symbolType": "stroke"}]
+    return spec
+
+
+def to_svg(chart: Chart) -> str:
+    """``chart`` rendered to SVG by vl-convert's Vega engine."""
+    import vl_convert
+
+    svg: str = vl_convert.vega_to_svg(chart.spec)
+    return svg

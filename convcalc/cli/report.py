@@ -1,4 +1,4 @@
-"""``convcalc report``: one self-contained HTML page of a network: totals, diagram, charts, table."""
+"""``convcalc report``: one self-contained HTML page: totals, diagram, charts and table."""
 
 from pathlib import Path
 from typing import Annotated

@@ -82,7 +82,7 @@ def notes(report: Report) -> list[str]:
     return found
 
 
-def table_html(report: Report, table_id: str = "layers") -> str:
+def table_html(report: Report, table_id: str | None = "layers") -> str:
     """The layer table as HTML; numeric cells carry their exact value (``data-v``) for sorting."""
     table = columns(report)
     memory = report.extra(InferenceMemory)
@@ -92,9 +92,8 @@ def table_html(report: Report, table_id: str = "layers") -> str:
         f"{escape(column.heading)}</th>"
         for column in table
     )
-    lines = [
-        f'<table id="{table_id}" class="convcalc-layers"><thead><tr>{head}</tr></thead><tbody>'
-    ]
+    identity = f' id="{table_id}"' if table_id else ""
+    lines = [f'<table{identity} class="convcalc-layers"><thead><tr>{head}</tr></thead><tbody>']
     for index, row in enumerate(report.rows):
         classes = []
         if row.warnings:
@@ -143,7 +142,8 @@ def totals(report: Report) -> list[tuple[str, str]]:
         found.append(
             (
                 "after folding BNs",
-                f"{folding.params_after:,} params ({len(folding.folded)} batchnorms fold)",
+                f"{folding.params_after:,} params ({plural(len(folding.folded), 'batchnorm')} "
+                "fold)",
             )
         )
     return found
@@ -163,6 +163,11 @@ def build_page(report: Report, depth: int | None = None) -> str:
         diagram = pool.submit(layout, to_dot(report, depth), "svg")
         chart_svgs = [(chart, to_svg(chart)) for chart in charts(report)]
         return report_page(report, diagram.result().decode(), chart_svgs)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 batchnorm``, ``59 batchnorms``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def report_page(report: Report, diagram_svg: str, chart_svgs: list[tuple[Chart, str]]) -> str:

@@ -7,6 +7,7 @@ port is opened and no client package is needed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -144,9 +145,7 @@ class Browser:
         )
         x, y = where
         for kind in ("mousePressed", "mouseReleased"):
-            self.send(
-                "Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1
-            )
+            self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
     def screenshot(self, path: Path) -> None:
         """A PNG of the page's viewport, written to ``path``."""
@@ -179,10 +178,8 @@ class Browser:
     def close(self) -> None:
         """Quit Chromium and remove its profile."""
         self.session = ""
-        try:
+        with contextlib.suppress(ConnectionError, RuntimeError, OSError):
             self.send("Browser.close")
-        except (ConnectionError, RuntimeError, OSError):
-            pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -207,18 +207,18 @@ def special_marks(
     peak: bool, warnings: tuple[str, ...], lines: list[str], tooltip: list[str]
 ) -> list[str]:
     """The peak-memory and warning marks: label lines and tooltips added in place, and the
-    border attributes returned."""
-    attributes = []
+    border attributes returned (the peak's red wins over the warnings' orange)."""
     if warnings:
         count = "warning" if len(warnings) == 1 else f"{len(warnings)} warnings"
         lines.append(f'<FONT POINT-SIZE="9" COLOR="{WARNING_COLOUR}">⚠ {count}</FONT>')
         tooltip.extend(f"⚠ {units.printable(warning)}" for warning in warnings)
-        attributes += [f'color="{WARNING_COLOUR}"', "penwidth=2.5"]
     if peak:
         lines.append(f'<FONT POINT-SIZE="9" COLOR="{PEAK_COLOUR}">▲ peak memory</FONT>')
         tooltip.append("live memory peaks here")
-        attributes += [f'color="{PEAK_COLOUR}"', "penwidth=3"]
-    return attributes
+        return [f'color="{PEAK_COLOUR}"', "penwidth=3"]
+    if warnings:
+        return [f'color="{WARNING_COLOUR}"', "penwidth=2.5"]
+    return []
 
 
 def edge_lines(report: Report, depth: int | None) -> Iterator[str]:

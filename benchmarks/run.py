@@ -286,6 +286,9 @@ def summarize(cases: list[Case], model_note: str, runs: int) -> dict[str, Any]:
     )
     check("linearity: slope 10k→100k / slope 1k→10k", slope / slope_low, 1.5, "×")
     check("100,000-layer peak memory", large.peak_kib / 1024, 300, "MiB")
+    if "model-draw" in by_name:
+        check("draw model to SVG", by_name["model-draw"].median, 2.0, "s")
+        check("report model to HTML", by_name["model-report"].median, 3.0, "s")
     if "torchinfo" in by_name:
         speedup = by_name["torchinfo"].median / by_name["model-json"].median
         results["torchinfo_speedup"] = speedup
@@ -345,6 +348,31 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def picture_cases(
+    cli: list[str], spec: str, shown: str, work: Path, env: dict[str, str]
+) -> list[Case]:
+    """``draw`` to SVG and ``report`` to HTML of the model, when their layout engine (Graphviz's
+    dot or the graphviz-pure wheel) is installed."""
+    probe = "from convcalc.render.graphviz import engines; raise SystemExit(not engines())"
+    if subprocess.run([cli[0], "-c", probe], env=env, check=False).returncode != 0:
+        return []
+    svg, page = work / "model.svg", work / "model.html"
+    return [
+        Case(
+            "model-draw",
+            "ResNet-50 draw SVG",
+            [*cli, "draw", spec, "-o", str(svg)],
+            f"convcalc draw {shown} -o r.svg",
+        ),
+        Case(
+            "model-report",
+            "ResNet-50 HTML report",
+            [*cli, "report", spec, "-o", str(page)],
+            f"convcalc report {shown} -o r.html",
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=9, help="interleaved rounds (default 9)")
@@ -392,6 +420,7 @@ def main() -> None:
                 f"convcalc analyze {shown}",
             ),
         ]
+        cases += picture_cases(cli, spec, shown, work, env)
         for size in SIZES:
             path = work / f"layers-{size}.yaml"
             path.write_text(generated_spec(size), encoding="utf-8")

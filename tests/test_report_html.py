@@ -3,6 +3,7 @@ Chromium (screenshot, console, network, sorting, searching, the charts)."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,6 +73,8 @@ def test_charts_without_training_or_images(tmp_path: Path) -> None:
 def browser() -> Iterator[Browser]:
     executable = find_chromium()
     if executable is None:
+        if os.environ.get("CONVCALC_REQUIRE_BROWSER"):
+            pytest.fail("CONVCALC_REQUIRE_BROWSER is set (as in CI) but no Chromium is installed")
         pytest.skip("no Chromium: install Debian's chromium package to run the browser tests")
     opened = Browser(executable)
     opened.send(

@@ -141,11 +141,12 @@ def group_lines(group: Group, depth: int | None, marks: Marks, indent: str) -> I
 
 
 def cluster_attributes(group: Group, title: str) -> str:
-    """A cluster's title (its name, its totals) and style; the full path is its tooltip."""
+    """A cluster's title (its name, then its totals a line each, kept narrow and to the left:
+    the edges into the cluster come down its middle) and style; the full path is its tooltip."""
     label = f'<B>{html(units.printable(title))}</B><BR ALIGN="LEFT"/>'
-    totals = totals_text(group)
-    if totals:
-        label += f'<FONT POINT-SIZE="9">{html(totals)}</FONT><BR ALIGN="LEFT"/>'
+    for part in totals_text(group).split(" · "):
+        if part:
+            label += f'<FONT POINT-SIZE="9">{html(part)}</FONT><BR ALIGN="LEFT"/>'
     return (
         f"label=<{label}>, tooltip={quoted(units.printable(group.path))}, labeljust=l, "
         f'style="rounded,dashed", color="#999999", fontsize=11'
@@ -181,9 +182,10 @@ def row_node(row: Row, marks: Marks) -> str:
 
 
 def group_node(group: Group, marks: Marks) -> str:
-    """A collapsed group's box: its path, its totals and its output shape."""
+    """A collapsed group's box: its name (its clusters say where it is; the tooltip has the full
+    path), its totals and its output shape."""
     lines = [
-        f"<B>{html(units.printable(group.path))}</B>",
+        f"<B>{html(units.printable(group.name))}</B>",
         f'<FONT POINT-SIZE="9">{html(totals_text(group) or "no params")}</FONT>',
         f'<FONT POINT-SIZE="9">→ {html(units.shape(group.output))}</FONT>',
     ]

@@ -92,6 +92,14 @@ def analyzed(
     return report
 
 
+def write_text(output: Path | None, text: str) -> None:
+    """``text`` to ``output``, or to stdout without one."""
+    if output is None:
+        write_stdout([text])
+    else:
+        write_output(output, [text])
+
+
 def chosen_format(fmt: DrawFormat | None, output: Path | None) -> DrawFormat:
     """``--format``, else the one ``-o``'s suffix names, else SVG."""
     if fmt is not None:
@@ -137,17 +145,12 @@ def draw(
 
         dot = to_dot(report, depth)
         if fmt is DrawFormat.DOT:
-            if output is None:
-                write_stdout([dot])
-            else:
-                write_output(output, [dot])
+            write_text(output, dot)
             return
         from convcalc.render.graphviz import layout
 
         drawing = layout(dot, fmt.value)
         if fmt is DrawFormat.PNG:
             write_binary(output, drawing)
-        elif output is None:
-            write_stdout([drawing.decode()])
         else:
-            write_output(output, [drawing.decode()])
+            write_text(output, drawing.decode())

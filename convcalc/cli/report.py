@@ -20,8 +20,8 @@ from convcalc.cli.draw import (
     InputOption,
     SpecArgument,
     analyzed,
+    write_text,
 )
-from convcalc.cli.output import write_output, write_stdout
 
 
 @app.command()
@@ -62,8 +62,4 @@ def report(
         )
         from convcalc.render.html import build_page
 
-        page = build_page(analysis, depth)
-        if output is None:
-            write_stdout([page])
-        else:
-            write_output(output, [page])
+        write_text(output, build_page(analysis, depth))

@@ -71,36 +71,33 @@ def memory_chart(report: Report, memory: InferenceMemory) -> Chart:
         {"name": "peak", "values": [{"i": peak, "v": memory.live_bytes[peak] / MIB, "t": label}]}
     )
     spec["marks"] += [
-        {
-            "type": "symbol",
-            "from": {"data": "peak"},
-            "encode": {
-                "enter": {
-                    "x": {"scale": "x", "field": "i"},
-                    "y": {"scale": "y", "field": "v"},
-                    "fill": {"value": PEAK_COLOUR},
-                    "size": {"value": 60},
-                }
-            },
-        },
-        {
-            "type": "text",
-            "from": {"data": "peak"},
-            "encode": {
-                "enter": {
-                    "x": {"scale": "x", "field": "i"},
-                    "y": {"scale": "y", "field": "v"},
-                    "text": {"field": "t"},
-                    "fill": {"value": PEAK_COLOUR},
-                    "dx": {"value": 6},
-                    "dy": {"value": -6},
-                    "fontSize": {"value": 11},
-                    "align": {"signal": f"datum.i > {len(report.rows) / 2} ? 'right' : 'left'"},
-                }
-            },
-        },
+        peak_mark("symbol", fill={"value": PEAK_COLOUR}, size={"value": 60}),
+        peak_mark(
+            "text",
+            text={"field": "t"},
+            fill={"value": PEAK_COLOUR},
+            dx={"value": 6},
+            dy={"value": -6},
+            fontSize={"value": 11},
+            align={"signal": f"datum.i > {len(report.rows) / 2} ? 'right' : 'left'"},
+        ),
     ]
     return Chart("memory", "Live activation memory per layer (MiB), inference", spec)
+
+
+def peak_mark(kind: str, **encoding: dict[str, Any]) -> dict[str, Any]:
+    """A Vega mark of ``kind`` drawn at the peak (the ``peak`` data set), with ``encoding``."""
+    return {
+        "type": kind,
+        "from": {"data": "peak"},
+        "encode": {
+            "enter": {
+                "x": {"scale": "x", "field": "i"},
+                "y": {"scale": "y", "field": "v"},
+                **encoding,
+            }
+        },
+    }
 
 
 def training_chart(training: TrainingView) -> Chart:

@@ -248,3 +248,23 @@ def test_to_pandas() -> None:
     assert frame["params"].sum() == report.totals.params
     assert frame.loc[0, "output"] == (64, 112, 112)
     assert frame.loc[0, "rf_size"] == (7, 7)
+
+
+def test_a_missing_layout_engine_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("convcalc.render.graphviz.engines", lambda: [])
+    result = CliRunner().invoke(app, ["draw", "zoo:lenet5", "-o", "never.svg"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "no Graphviz layout engine: install the graphviz-pure package (pip install "
+        "graphviz-pure) or Graphviz's dot\n"
+    )
+    assert not Path("never.svg").exists()
+
+
+def test_a_failing_layout_says_why() -> None:
+    from convcalc.render.graphviz import LayoutError
+
+    if not engines():
+        pytest.skip("no Graphviz engine")
+    with pytest.raises(LayoutError, match=r"failed to lay out the graph: .*syntax error"):
+        layout("digraph { a -> }", "svg")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from convcalc.errors import ConvcalcError
 from convcalc.memory import InferenceMemory, TrainingView
 from convcalc.render import units
 from convcalc.report import Report
@@ -213,9 +214,18 @@ def lines(series: dict[str, list[float | None]], y_title: str) -> dict[str, Any]
     return spec
 
 
+class ChartError(ConvcalcError):
+    """The charts cannot be rendered (their renderer is not installed)."""
+
+
 def to_svg(chart: Chart) -> str:
     """``chart`` rendered to SVG by vl-convert's Vega engine."""
-    import vl_convert
+    try:
+        import vl_convert
+    except ImportError:
+        raise ChartError(
+            "the report's charts need the vl-convert-python package: pip install vl-convert-python"
+        ) from None
 
     svg: str = vl_convert.vega_to_svg(chart.spec)
     return svg

@@ -93,6 +93,7 @@ def table_html(report: Report, table_id: str | None = "layers") -> str:
         for column in table
     )
     identity = f' id="{table_id}"' if table_id else ""
+    numeric = {True: ' class="number"', False: ""}
     lines = [f'<table{identity} class="convcalc-layers"><thead><tr>{head}</tr></thead><tbody>']
     for index, row in enumerate(report.rows):
         classes = []
@@ -101,7 +102,8 @@ def table_html(report: Report, table_id: str | None = "layers") -> str:
         if index == peak:
             classes.append("peak")
         cells = "".join(
-            f'<td data-v="{escape(column.cells[index][0])}">{escape(column.cells[index][1])}</td>'
+            f'<td data-v="{escape(column.cells[index][0])}"{numeric[column.numeric]}>'
+            f"{escape(column.cells[index][1])}</td>"
             for column in table
         )
         attributes = f' class="{" ".join(classes)}"' if classes else ""
@@ -235,7 +237,7 @@ table.convcalc-layers { border-collapse: collapse; font-size: 13px; }
 .convcalc-layers th[aria-sort=ascending]::after { content: " ▲"; }
 .convcalc-layers th[aria-sort=descending]::after { content: " ▼"; }
 .convcalc-layers td { padding: .15rem .5rem; border-bottom: 1px solid #eee; white-space: nowrap; }
-.convcalc-layers td[data-v]:not(:nth-child(-n+6)) { text-align: right; }
+.convcalc-layers td.number { text-align: right; }
 .convcalc-layers tr.peak td { background: #fde8e8; }
 .convcalc-layers tr.warned td { background: #fff4e0; }
 .convcalc-layers tr.found td { outline: 2px solid #4a7ab5; }

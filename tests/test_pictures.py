@@ -18,7 +18,7 @@ from convcalc.layers.pooling import AdaptiveAvgPool, MaxPool
 from convcalc.render.dot import dataflow, to_dot
 from convcalc.render.graphviz import engines, layout
 from convcalc.render.labels import key_options
-from convcalc.render.nesting import item_of, nest
+from convcalc.render.nesting import Group, item_of, nest
 from convcalc.render.tree import network_tree
 from convcalc.report import Report
 from convcalc.zoo import names as zoo_names
@@ -101,10 +101,12 @@ def test_nesting_groups_rows_by_path_prefix_with_totals() -> None:
     report = analyzed("zoo:resnet50")
     root = nest(report.rows)
     assert root.params == report.totals.params and root.macs == report.totals.macs
-    layer1 = next(child for child in root.children if getattr(child, "path", "") == "layer1")
+    (layer1,) = (child for child in root.children if child.path == "layer1")
+    assert isinstance(layer1, Group)
     rows = [row for row in report.rows if row.path.startswith("layer1.")]
-    assert layer1.params == sum(row.params for row in rows)  # type: ignore[union-attr]
-    assert layer1.output == (256, 56, 56)  # type: ignore[union-attr]
+    assert layer1.rows == rows
+    assert layer1.params == sum(row.params for row in rows)
+    assert layer1.output == (256, 56, 56)
     assert item_of("layer1.bottleneck1.residual1.body.conv1", 2) == "layer1.bottleneck1"
     assert item_of("conv1", 2) == "conv1"
     assert item_of("a.b.c", None) == "a.b.c"

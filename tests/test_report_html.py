@@ -136,4 +136,15 @@ def test_in_chromium(page: Path, browser: Browser, tmp_path: Path) -> None:
     browser.click("[data-zoom=in]")
     zoomed = browser.evaluate("document.querySelector('#diagram svg').getAttribute('width')")
     assert float(zoomed) == pytest.approx(float(width) * 1.25)
+
+    # Hovering over a bar of the MACs chart names its row and value.
+    bar = "figure[data-chart=macs] [role=graphics-symbol][aria-label^='#0 ']"
+    browser.evaluate(f"document.querySelector({bar!r}).scrollIntoView()")
+    x, y = browser.evaluate(
+        f"(() => {{ const r = document.querySelector({bar!r}).getBoundingClientRect(); "
+        "return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+    )
+    browser.send("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+    assert browser.evaluate("document.getElementById('tip').style.display") == "block"
+    assert browser.evaluate("document.getElementById('tip').textContent") == "#0 conv1: 118.01 M"
     assert browser.problems() == []

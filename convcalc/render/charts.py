@@ -8,6 +8,7 @@ it. Vega itself is given, not Vega-Lite: compiling Vega-Lite costs about two sec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from convcalc.report import Report
 WIDTH = 860
 HEIGHT = 150
 BAR_COLOUR = "#4a7ab5"
-LINE_COLOURS = ("#4a7ab5", "#e69138")
+LINE_COLOUR = "#4a7ab5"
 PEAK_COLOUR = "#cc0000"
 MIB = 2**20
 
@@ -36,34 +37,45 @@ class Chart:
 def charts(report: Report) -> list[Chart]:
     """The charts of ``report``: MACs and params per row always; live memory when the report has
     its inference memory, training memory with ``--train``; receptive-field growth when the
-    input is an image."""
+    input is an image. Each bar or point carries its row's path and value as its description,
+    which the page shows on hover."""
     rows = report.rows
+    macs = points(report, [row.macs for row in rows], units.count)
+    params = points(report, [row.params for row in rows], lambda value: f"{value:,}")
     found = [
-        Chart("macs", "MACs per layer", bars([row.macs for row in rows], "MACs")),
-        Chart("params", "Parameters per layer", bars([row.params for row in rows], "params")),
+        Chart("macs", "MACs per layer", bars(macs, len(rows), "MACs")),
+        Chart("params", "Parameters per layer", bars(params, len(rows), "params")),
     ]
     memory = report.extra(InferenceMemory)
     if memory is not None and rows:
         found.append(memory_chart(report, memory))
     training = report.extra(TrainingView)
     if training is not None and rows:
-        found.append(training_chart(training))
-    fields = [row.rf for row in rows]
-    if any(field is not None for field in fields):
-        sizes = [max(field.size) if field is not None else None for field in fields]
-        found.append(
-            Chart(
-                "rf",
-                "Receptive field per layer (largest side, pixels)",
-                lines({"receptive field": sizes}, "pixels"),
-            )
-        )
+        found.append(training_chart(report, training))
+    if any(row.rf is not None for row in rows):
+        sizes = [max(row.rf.size) if row.rf is not None else None for row in rows]
+        fields = points(report, sizes, lambda size: f"{size:g} px")
+        title = "Receptive field per layer (largest side, pixels)"
+        found.append(Chart("rf", title, line(fields, len(rows), "pixels")))
     return found
+
+
+def points(
+    report: Report, values: list[Any], text: Callable[[Any], str], scale: float = 1
+) -> list[dict[str, Any]]:
+    """A datum per row with a value (``None`` has none): its index, its value ÷ ``scale`` and
+    the words shown on hover, ``#12 layer1.conv1: 115.61 M``."""
+    return [
+        {"i": index, "v": value / scale, "t": f"#{index} {report.rows[index].path}: {text(value)}"}
+        for index, value in enumerate(values)
+        if value is not None
+    ]
 
 
 def memory_chart(report: Report, memory: InferenceMemory) -> Chart:
     """Live bytes while each row runs (MiB), the peak marked."""
-    spec = lines({"live": [value / MIB for value in memory.live_bytes]}, "MiB")
+    live = points(report, list(memory.live_bytes), units.size, scale=MIB)
+    spec = line(live, len(report.rows), "MiB")
     peak = memory.peak_row
     label = (
         f"peak {units.size(memory.peak_bytes)} at #{peak} {units.printable(report.rows[peak].path)}"
@@ -101,19 +113,20 @@ def peak_mark(kind: str, **encoding: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def training_chart(training: TrainingView) -> Chart:
+def training_chart(report: Report, training: TrainingView) -> Chart:
     """What training holds once each row has run forward (MiB): params, buffers, gradients and
     optimizer state, plus the tensors kept for backward so far."""
     held = training.memory.total - training.memory.saved_total
-    kept: list[float | None] = []
+    kept = []
     for saved in training.memory.saved_bytes:
         held += saved
-        kept.append(held / MIB)
+        kept.append(held)
     title = (
         f"Training memory after each layer's forward (MiB): weights, gradients and "
         f"{training.memory.optimizer} state, plus what backward keeps"
     )
-    return Chart("training", title, lines({"training": kept}, "MiB"))
+    held_points = points(report, kept, units.size, scale=MIB)
+    return Chart("training", title, line(held_points, len(report.rows), "MiB"))
 
 
 def frame(count: int, y_title: str) -> dict[str, Any]:
@@ -148,10 +161,10 @@ def frame(count: int, y_title: str) -> dict[str, Any]:
     }
 
 
-def bars(values: list[int], y_title: str) -> dict[str, Any]:
+def bars(data: list[dict[str, Any]], count: int, y_title: str) -> dict[str, Any]:
     """A bar per row."""
-    spec = frame(len(values), y_title)
-    spec["data"] = [{"name": "rows", "values": [{"i": i, "v": v} for i, v in enumerate(values)]}]
+    spec = frame(count, y_title)
+    spec["data"] = [{"name": "rows", "values": data}]
     spec["marks"].append(
         {
             "type": "rect",
@@ -159,10 +172,11 @@ def bars(values: list[int], y_title: str) -> dict[str, Any]:
             "encode": {
                 "enter": {
                     "xc": {"scale": "x", "field": "i"},
-                    "width": {"signal": f"max(1, width / {max(len(values), 1)} * 0.8)"},
+                    "width": {"signal": f"max(1, width / {max(count, 1)} * 0.8)"},
                     "y": {"scale": "y", "field": "v"},
                     "y2": {"scale": "y", "value": 0},
                     "fill": {"value": BAR_COLOUR},
+                    "description": {"field": "t"},
                 }
             },
         }
@@ -170,47 +184,37 @@ def bars(values: list[int], y_title: str) -> dict[str, Any]:
     return spec
 
 
-def lines(series: dict[str, list[float | None]], y_title: str) -> dict[str, Any]:
-    """A line per series over the rows (a ``None`` leaves a gap), with a legend when there are
-    several."""
-    count = max((len(values) for values in series.values()), default=0)
+def line(data: list[dict[str, Any]], count: int, y_title: str) -> dict[str, Any]:
+    """A line through the rows' values, with an invisible dot on each to hover over."""
     spec = frame(count, y_title)
-    spec["data"] = [
+    spec["data"] = [{"name": "rows", "values": data}]
+    at_value = {"x": {"scale": "x", "field": "i"}, "y": {"scale": "y", "field": "v"}}
+    spec["marks"] += [
         {
-            "name": "rows",
-            "values": [
-                {"i": i, "v": v, "s": name}
-                for name, values in series.items()
-                for i, v in enumerate(values)
-                if v is not None
-            ],
-        }
-    ]
-    spec["scales"].append(
-        {"name": "colour", "type": "ordinal", "domain": list(series), "range": list(LINE_COLOURS)}
-    )
-    spec["marks"].append(
-        {
-            "type": "group",
-            "from": {"facet": {"name": "series", "data": "rows", "groupby": "s"}},
-            "marks": [
-                {
-                    "type": "line",
-                    "from": {"data": "series"},
-                    "encode": {
-                        "enter": {
-                            "x": {"scale": "x", "field": "i"},
-                            "y": {"scale": "y", "field": "v"},
-                            "stroke": {"scale": "colour", "field": "s"},
-                            "strokeWidth": {"value": 1.5},
-                        }
-                    },
+            "type": "line",
+            "from": {"data": "rows"},
+            "encode": {
+                "enter": {
+                    **at_value,
+                    "stroke": {"value": LINE_COLOUR},
+                    "strokeWidth": {"value": 1.5},
                 }
-            ],
-        }
-    )
-    if len(series) > 1:
-        spec["legends"] = [{"stroke": "colour", "orient": "top-left", "symbolType": "stroke"}]
+            },
+        },
+        {
+            "type": "symbol",
+            "from": {"data": "rows"},
+            "encode": {
+                "enter": {
+                    **at_value,
+                    "size": {"value": 40},
+                    "fill": {"value": LINE_COLOUR},
+                    "fillOpacity": {"value": 0},
+                    "description": {"field": "t"},
+                }
+            },
+        },
+    ]
     return spec
 
 

@@ -209,7 +209,8 @@ def page_parts(
     yield '<input type="search" id="search" placeholder="filter by path, e.g. layer3" '
     yield 'aria-label="filter the layers by path"> <span id="shown"></span>\n'
     yield table_html(report)
-    yield f"</section>\n<script>{SCRIPT}</script>\n</body></html>\n"
+    yield f'</section>\n<div id="tip" role="tooltip"></div>\n<script>{SCRIPT}</script>\n'
+    yield "</body></html>\n"
 
 
 def inline_svg(svg: str) -> str:
@@ -241,6 +242,8 @@ table.convcalc-layers { border-collapse: collapse; font-size: 13px; }
 .convcalc-layers tr.peak td { background: #fde8e8; }
 .convcalc-layers tr.warned td { background: #fff4e0; }
 .convcalc-layers tr.found td { outline: 2px solid #4a7ab5; }
+#tip { position: absolute; display: none; pointer-events: none; background: #333; color: #fff;
+  padding: .2rem .45rem; border-radius: 3px; font-size: 12px; white-space: nowrap; }
 """
 """The page's style (inline: the page loads nothing)."""
 
@@ -304,7 +307,19 @@ SCRIPT = """
     row.classList.add("found");
     row.scrollIntoView({ block: "center" });
   });
+  const tip = document.getElementById("tip");
+  document.querySelectorAll("figure.chart").forEach(figure => {
+    figure.addEventListener("mousemove", event => {
+      const mark = event.target.closest("[role=graphics-symbol][aria-label]");
+      tip.style.display = mark ? "block" : "none";
+      if (!mark) return;
+      tip.textContent = mark.getAttribute("aria-label");
+      tip.style.left = `${event.pageX + 12}px`;
+      tip.style.top = `${event.pageY + 12}px`;
+    });
+    figure.addEventListener("mouseleave", () => { tip.style.display = "none"; });
+  });
 })();
 """
-"""The page's script: sort the table by a column, filter it by path, zoom the diagram, and find
-the row of a box clicked in it."""
+"""The page's script: sort the table by a column, filter it by path, zoom the diagram, find the
+row of a box clicked in it, and show a chart's bar or point (its row and value) on hover."""

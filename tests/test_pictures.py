@@ -270,3 +270,21 @@ def test_a_failing_layout_says_why() -> None:
         pytest.skip("no Graphviz engine")
     with pytest.raises(LayoutError, match=r"failed to lay out the graph: .*syntax error"):
         layout("digraph { a -> }", "svg")
+
+
+def test_the_html_table_notes_folds_and_warnings(tmp_path: Path) -> None:
+    from convcalc.render.html import table_html, totals
+
+    folded = analyzed("zoo:resnet18", fold_bn=True)
+    html = table_html(folded)
+    assert html.count(">⊕ absorbs") == 20
+    assert ">⊕ absorbs layer1.basic1.residual1.body.batchnorm1<" in html
+    assert ("batchnorms folded", "20") in totals(folded)
+    assert "after folding BNs" not in dict(totals(folded))
+    unfolded = dict(totals(analyzed("zoo:resnet18")))
+    # 9,600 batchnorm params go (γ and β of 4,800 channels); each of the 4,800 gains a bias.
+    assert unfolded["after folding BNs"] == "11,684,712 params (20 batchnorms fold)"
+    spec = tmp_path / "warned.yaml"
+    spec.write_text("input: 3x7x7\nlayers:\n  - conv: {filters: 4, kernel: 3, stride: 3}\n")
+    warned = table_html(analyzed(str(spec)))
+    assert 'class="warned peak"' in warned and "⚠ stride 3 does not fit the height" in warned

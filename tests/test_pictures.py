@@ -64,12 +64,9 @@ def test_graphviz_parses_the_dot_and_finds_a_node_per_row_and_an_edge_per_input(
 ) -> None:
     report = analyzed(spec)
     nodes, edges = canonical_graph(to_dot(report))
-    assert sorted(nodes) == sorted(["input", *(f"n:{row.path}" for row in report.rows)])
+    assert sorted(nodes) == sorted(["input", *(f"r{row.index}" for row in report.rows)])
     expected = [
-        (
-            "input" if source < 0 else f"n:{report.rows[source].path}",
-            f"n:{report.rows[target].path}",
-        )
+        ("input" if source < 0 else f"r{source}", f"r{target}")
         for source, target in dataflow(report)
     ]
     assert sorted(edges) == sorted(expected)
@@ -81,8 +78,15 @@ def test_collapsed_groups_are_one_node_and_edges_join_them_once() -> None:
     report = analyzed("zoo:resnet50")
     nodes, edges = canonical_graph(to_dot(report, depth=2))
     items = {item_of(row.path, 2) for row in report.rows}
-    assert sorted(nodes) == sorted(["input", *(f"n:{item}" for item in items)])
-    assert "n:layer1.bottleneck1" in nodes and "n:layer1.repeat1" in nodes
+    assert len(nodes) == len(set(nodes)) == 1 + len(items)
+    first = {row.path: row.index for row in report.rows}
+    for path in ("conv1", "fc"):
+        assert f"r{first[path]}" in nodes
+    starts = {
+        item: min(row.index for row in report.rows if item_of(row.path, 2) == item)
+        for item in ("layer1.bottleneck1", "layer1.repeat1", "layer4.repeat1")
+    }
+    assert all(f"g{start}" in nodes for start in starts.values())
     assert len(edges) == len(set(edges))
     assert all(tail != head for tail, head in edges)
     # Series of blocks: each item but the input is entered once.
@@ -288,3 +292,19 @@ def test_the_html_table_notes_folds_and_warnings(tmp_path: Path) -> None:
     spec.write_text("input: 3x7x7\nlayers:\n  - conv: {filters: 4, kernel: 3, stride: 3}\n")
     warned = table_html(analyzed(str(spec)))
     assert 'class="warned peak"' in warned and "⚠ stride 3 does not fit the height" in warned
+
+
+@needs_graphviz
+def test_names_with_quotes_backslashes_and_markup_are_drawn_as_written(tmp_path: Path) -> None:
+    spec = tmp_path / "odd.yaml"
+    spec.write_text(
+        'name: "a <b> & \\"c\\""\ninput: 3x8x8\nlayers:\n'
+        '  - name: "x\\"y\\\\N<z>&"\n    conv: {filters: 4, kernel: 3}\n  - relu\n'
+    )
+    report = analyzed(str(spec))
+    assert report.rows[0].path == 'x"y\\N<z>&'
+    nodes, edges = canonical_graph(to_dot(report))
+    assert sorted(nodes) == ["input", "r0", "r1"] and len(edges) == 2
+    texts = " ".join(ElementTree.fromstring(layout(to_dot(report), "svg")).itertext())
+    assert 'x"y\\N<z>& → 4×6×6' in texts
+    assert 'a <b> & "c"' in texts

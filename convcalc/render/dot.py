@@ -54,7 +54,10 @@ def dataflow(report: Report) -> Iterator[tuple[int, int]]:
 
 def html(text: str) -> str:
     """``text`` escaped for a Graphviz HTML-like label."""
-    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;")):
+    # Graphviz reads escapes in a label's text as in its strings (``\\N`` is the node's id,
+    # two backslashes are one): a backslash is doubled.
+    entities = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("\\", "&#92;&#92;"))
+    for char, entity in entities:
         text = text.replace(char, entity)
     return text
 
@@ -112,9 +115,15 @@ def dot_lines(report: Report, depth: int | None) -> Iterator[str]:
     yield "}\n"
 
 
-def node_id(path: str) -> str:
-    """The DOT id of the row or collapsed group at ``path`` (quoted: paths have dots)."""
-    return quoted(f"n:{path}")
+def row_id(index: int) -> str:
+    """The DOT id of row ``index``'s box (ids are made of indices: a path may hold any
+    character, and Graphviz would read some of them as escapes)."""
+    return f"r{index}"
+
+
+def group_id(first_row: int) -> str:
+    """The DOT id of a collapsed group's box, by the index of its first row."""
+    return f"g{first_row}"
 
 
 def group_lines(group: Group, depth: int | None, marks: Marks, indent: str) -> Iterator[str]:
@@ -134,7 +143,8 @@ def group_lines(group: Group, depth: int | None, marks: Marks, indent: str) -> I
                     break
                 inner = inner.children[0]
                 title += f".{inner.name}"
-            yield f"{indent}subgraph {quoted('cluster:' + inner.path)} {{\n"
+            # A group is the one starting at its first row with its depth.
+            yield f"{indent}subgraph cluster_{inner.rows[0].index}_{inner.levels} {{\n"
             yield f"{indent}  graph [{cluster_attributes(inner, title)}];\n"
             yield from group_lines(inner, depth, marks, indent + "  ")
             yield f"{indent}}}\n"
@@ -176,7 +186,7 @@ def row_node(row: Row, marks: Marks) -> str:
     attributes.extend(special_marks(row.index == marks.peak_row, row.warnings, lines, tooltip))
     label = "<BR/>".join(lines)
     return (
-        f"{node_id(row.path)} [label=<{label}>, tooltip={quoted(chr(10).join(tooltip))}, "
+        f"{row_id(row.index)} [label=<{label}>, tooltip={quoted(chr(10).join(tooltip))}, "
         f"{', '.join(attributes)}];"
     )
 
@@ -200,7 +210,7 @@ def group_node(group: Group, marks: Marks) -> str:
     ]
     attributes.extend(special_marks(peak, warnings, lines, tooltip))
     return (
-        f"{node_id(group.path)} [label=<{'<BR/>'.join(lines)}>, "
+        f"{group_id(group.rows[0].index)} [label=<{'<BR/>'.join(lines)}>, "
         f"tooltip={quoted(chr(10).join(tooltip))}, {', '.join(attributes)}];"
     )
 
@@ -228,11 +238,11 @@ def edge_lines(report: Report, depth: int | None) -> Iterator[str]:
     collapsed group are not drawn, and parallel edges between two groups are drawn once."""
     outputs: dict[int, Shape] = {row.index: row.output for row in report.rows}
     outputs[NETWORK_INPUT] = report.input
-    paths = {row.index: item_of(row.path, depth) for row in report.rows}
+    ids = item_ids(report, depth)
     drawn: set[tuple[str, str]] = set()
     for source, target in dataflow(report):
-        head = node_id(paths[target])
-        tail = INPUT_NODE if source == NETWORK_INPUT else node_id(paths[source])
+        head = ids[target]
+        tail = INPUT_NODE if source == NETWORK_INPUT else ids[source]
         if tail == head:
             continue
         if depth is not None:
@@ -240,3 +250,17 @@ def edge_lines(report: Report, depth: int | None) -> Iterator[str]:
                 continue
             drawn.add((tail, head))
         yield f"  {tail} -> {head} [label={quoted(' ' + units.shape(outputs[source]))}];\n"
+
+
+def item_ids(report: Report, depth: int | None) -> dict[int, str]:
+    """The DOT id of the box that shows each row at ``depth``: its own, or its collapsed group's
+    (named by the group's first row)."""
+    first: dict[str, int] = {}
+    ids = {}
+    for row in report.rows:
+        item = item_of(row.path, depth)
+        if item == row.path:
+            ids[row.index] = row_id(row.index)
+        else:
+            ids[row.index] = group_id(first.setdefault(item, row.index))
+    return ids

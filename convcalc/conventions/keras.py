@@ -38,5 +38,5 @@ KERAS = Convention(
     version="3.15.1",
     ops_label=None,
     rules=RULES,
-    other=Rule("its weights, as PyTorch's", own_macs),
+    other=Rule("params as PyTorch's (Keras counts no MACs)", own_macs),
 )

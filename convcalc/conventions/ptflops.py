@@ -21,7 +21,6 @@ from convcalc.conventions.rules import (
     has,
     input_numel,
     output_numel,
-    own_macs,
     positions,
 )
 from convcalc.report import Row

@@ -192,7 +192,7 @@ def with_counted_form(report: "Report") -> "Report":
     rule = convention.rule(row.type)
     tool = f"{convention.tool} {convention.version}"
     counts = [Derivation(f"params ({tool})", "", f"{row.params:,}")]
-    if convention.ops_label is not None and view.totals.convention.name != "keras":
+    if convention.ops_label is not None:
         counts.append(Derivation(f"{convention.ops_label} ({tool})", rule.says, f"{row.macs:,}"))
     else:
         counts[0] = Derivation(f"params ({tool})", rule.says, f"{row.params:,}")

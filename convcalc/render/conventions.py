@@ -119,10 +119,10 @@ def comparison_grid(report: Report, comparison: list[ConventionTotals]) -> Grid:
         names.append(f"{convention.tool} {convention.version}".strip())
         params.append(f"{totals.params:,}")
         trainable.append(f"{totals.trainable_params:,}")
-        has_ops = convention.ops_label is not None and convention.name != "keras"
-        labels.append(convention.ops_label if has_ops else "—")
-        counts.append(f"{totals.ops:,}" if has_ops else "—")
-        shorts.append(units.count(totals.ops) if has_ops else "—")
+        label = convention.ops_label
+        labels.append("—" if label is None else label)
+        counts.append("—" if label is None else f"{totals.ops:,}")
+        shorts.append("—" if label is None else units.count(totals.ops))
         memory.append(memory_cell(report, totals))
     title = (
         f"{units.printable(report.name or 'network')} — input {units.shape(report.input)}, "

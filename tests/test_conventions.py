@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -23,6 +24,7 @@ from convcalc.conventions.counting import (
     zoo_functions,
 )
 from convcalc.conventions.view import ConventionView
+from convcalc.layers import all_kinds
 from convcalc.loader import load
 from convcalc.report import Report
 
@@ -247,3 +249,20 @@ def test_the_view_is_a_report_extra() -> None:
     view = report.extra(ConventionView)
     assert view is not None
     assert report.to_document()["convention"] == "fvcore"
+
+
+def test_the_readme_table_is_the_rules_in_the_code() -> None:
+    """The README's per-layer-type table says what the rule tables say, kind for kind."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### What each tool counts", 1)[1].split("\n## ", 1)[0]
+    tools = ["torchinfo", "fvcore", "ptflops", "thop"]
+    rows = {
+        cells[0]: cells[1:]
+        for line in section.splitlines()
+        if line.startswith("| ") and (cells := [c.strip() for c in line.strip("|").split("|")])
+    }
+    header = [f"{CONVENTIONS[name].tool} {CONVENTIONS[name].version}" for name in tools]
+    assert rows["layer type"] == header
+    kinds = {kind.type_name for kind in all_kinds().values()}
+    for kind in kinds:
+        assert rows[kind] == [CONVENTIONS[name].rule(kind).says for name in tools], kind

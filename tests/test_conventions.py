@@ -233,6 +233,19 @@ def test_layer_counts_by_a_convention_and_says_how() -> None:
     assert document["convention_totals"]["non_trainable_params"] == 20
 
 
+def test_markdown_and_the_folded_view_are_counted_alike() -> None:
+    markdown = invoke("analyze", "zoo:cs231n", "--convention", "fvcore", "-f", "markdown").output
+    assert "Input 3×32×32, batch 1, float32. Counted as fvcore 0.1.5.post20221221.\n" in markdown
+    folded = counted(cs231n(), "thop")
+    assert folded.totals.macs == BY_HAND["thop"][2]
+    from convcalc.folding import fold_network
+
+    inference = counted(fold_network(cs231n()), "thop")
+    assert inference.before is not None
+    assert inference.before.totals.macs == BY_HAND["thop"][2]
+    assert inference.totals.macs == BY_HAND["thop"][2] - 4 * 10_240  # the folded bn's
+
+
 def test_layer_refuses_all() -> None:
     result = invoke("layer", "--in", "3x32x32", "--filters", "10x5x5", "--convention", "all")
     assert result.exit_code == 2
@@ -261,7 +274,7 @@ def test_the_readme_table_is_the_rules_in_the_code() -> None:
         for line in section.splitlines()
         if line.startswith("| ") and (cells := [c.strip() for c in line.strip("|").split("|")])
     }
-    header = [f"{CONVENTIONS[name].tool} {CONVENTIONS[name].version}" for name in tools]
+    header = [CONVENTIONS[name].label for name in tools]
     assert rows["layer type"] == header
     kinds = {kind.type_name for kind in all_kinds().values()}
     for kind in kinds:

@@ -190,7 +190,7 @@ def with_counted_form(report: "Report") -> "Report":
     convention = view.totals.convention
     row = report.rows[0]
     rule = convention.rule(row.type)
-    tool = f"{convention.tool} {convention.version}"
+    tool = convention.label
     counts = [Derivation(f"params ({tool})", "", f"{row.params:,}")]
     if convention.ops_label is not None:
         counts.append(Derivation(f"{convention.ops_label} ({tool})", rule.says, f"{row.macs:,}"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from fnmatch import fnmatchcase
+from math import prod
 
 from convcalc.conventions.fvcore import FVCORE
 from convcalc.conventions.keras import KERAS
@@ -61,6 +62,17 @@ def zoo_functions(source: str) -> tuple[str, ...]:
     return TORCHVISION_FUNCTIONS.get(source.removeprefix("zoo:"), ())
 
 
+MERGE_SAYS = {
+    "convcalc": "0 MACs",
+    "torchinfo": "0 (x + y and torch.cat are not modules)",
+    "fvcore": "0 (aten::add and aten::cat have no handle)",
+    "ptflops": "0 (x + y and torch.cat are not wrapped)",
+    "thop": "0 (functions are not hooked)",
+    "keras": "no parameters",
+}
+"""What each convention counts for a merge (``add``, ``concat``): computed by a function."""
+
+
 def functional_rows(report: Report, functions: tuple[str, ...]) -> frozenset[int]:
     """The indices of the rows whose paths match one of the ``functions`` patterns; merges
     (``x + y``, ``torch.cat``) always."""
@@ -88,12 +100,12 @@ def tally(
         ops += row_ops
         if row_params:
             # torchinfo: each call of a module with parameters keeps its output for backward.
-            pass_bytes += 2 * batch * _elements(row) * value_bytes
+            pass_bytes += 2 * batch * prod(row.output) * value_bytes
         macs = row.macs if convention.ops_label is None else row_ops
         rows.append(replace(row, params=row_params, macs=macs))
     totals = ConventionTotals(convention, params, params - frozen, ops)
     if convention.memory:
-        totals.input_bytes = batch * _elements_of(report.input) * value_bytes + STORAGE_OBJECT
+        totals.input_bytes = batch * prod(report.input) * value_bytes + STORAGE_OBJECT
         totals.pass_bytes = pass_bytes
         totals.param_bytes = params * value_bytes
     return tuple(rows), totals
@@ -117,8 +129,14 @@ def counted(report: Report, name: str, functions: tuple[str, ...] = ()) -> Repor
         param_bytes=totals.params * dtype_bytes(report.dtype),
         rf=report.totals.rf,
     )
+    # The inference view (--fold-bn) compares with the unfolded network: count both alike.
+    before = None if report.before is None else counted(report.before, name, functions)
     return replace(
-        report, rows=rows, totals=new_totals, extras=(*report.extras, ConventionView(totals))
+        report,
+        rows=rows,
+        totals=new_totals,
+        before=before,
+        extras=(*report.extras, ConventionView(totals)),
     )
 
 
@@ -138,25 +156,3 @@ def explanations(report: Report) -> list[tuple[str, dict[str, str]]]:
     for kind in merges:
         explained.append((kind, {name: MERGE_SAYS[name] for name in CONVENTIONS}))
     return explained
-
-
-MERGE_SAYS = {
-    "convcalc": "0 MACs",
-    "torchinfo": "0 (x + y and torch.cat are not modules)",
-    "fvcore": "0 (aten::add and aten::cat have no handle)",
-    "ptflops": "0 (x + y and torch.cat are not wrapped)",
-    "thop": "0 (functions are not hooked)",
-    "keras": "no parameters",
-}
-"""What each convention counts for a merge (``add``, ``concat``): computed by a function."""
-
-
-def _elements(row: Row) -> int:
-    return _elements_of(row.output)
-
-
-def _elements_of(shape: tuple[int, ...]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count

@@ -105,6 +105,11 @@ class Convention:
     per_sample_hooks: bool = False
     memory: bool = False
 
+    @property
+    def label(self) -> str:
+        """The tool and its version, ``torchinfo 1.8.0`` (convcalc's own: ``convcalc``)."""
+        return f"{self.tool} {self.version}".strip()
+
     def rule(self, kind: str) -> Rule:
         """The rule for layer kind ``kind`` (the convention's fallback for kinds it lacks)."""
         return self.rules.get(kind, self.other)

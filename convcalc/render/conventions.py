@@ -81,8 +81,7 @@ def title_suffix(report: Report) -> str:
     view = report.extra(ConventionView)
     if view is None:
         return ""
-    convention = view.totals.convention
-    return f" — counted as {convention.tool} {convention.version}"
+    return f" — counted as {view.totals.convention.label}"
 
 
 def convention_summary(report: Report) -> Styled | None:
@@ -92,7 +91,7 @@ def convention_summary(report: Report) -> Styled | None:
         return None
     totals = view.totals
     convention = totals.convention
-    text = Styled(f"{convention.tool} {convention.version} ", "bold")
+    text = Styled(f"{convention.label} ", "bold")
     text.append(TOOL_LINES.get(convention.name, count_lines)(totals))
     if convention.ops_label not in (None, "MACs"):
         text.append(f"\n  the MACs column holds {convention.tool}'s {convention.ops_label}", "dim")
@@ -116,7 +115,7 @@ def comparison_grid(report: Report, comparison: list[ConventionTotals]) -> Grid:
     memory: list[Cell] = []
     for totals in comparison:
         convention = totals.convention
-        names.append(f"{convention.tool} {convention.version}".strip())
+        names.append(convention.label)
         params.append(f"{totals.params:,}")
         trainable.append(f"{totals.trainable_params:,}")
         label = convention.ops_label

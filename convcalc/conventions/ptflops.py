@@ -38,14 +38,15 @@ def norm_elements(row: Row, batch: int) -> int:
 
 TWICE = "output elements twice (module hook + wrapped F function)"
 POOL_TWICE = "input elements twice (module hook + wrapped F function)"
+NORM = Rule("input elements × 2 with affine, × 1 without", norm_elements)
 
 RULES = {
     "conv": Rule("MACs + bias: N·F·H_out·W_out per bias", with_bias),
     "deconv": Rule("MACs over the input positions + bias over the output", with_bias),
     "fc": Rule("MACs + bias: N·out", with_bias),
-    "batchnorm": Rule("input elements × 2 with affine, × 1 without", norm_elements),
-    "instancenorm": Rule("input elements × 2 with affine, × 1 without", norm_elements),
-    "groupnorm": Rule("input elements × 2 with affine, × 1 without", norm_elements),
+    "batchnorm": NORM,
+    "instancenorm": NORM,
+    "groupnorm": NORM,
     # nn.LayerNorm names its switch elementwise_affine: the hook's `affine` test misses it.
     "layernorm": Rule("input elements × 1 (the hook misses elementwise_affine)", input_numel),
     "relu": Rule(TWICE, output_numel, output_numel),

@@ -191,9 +191,12 @@ def with_counted_form(report: "Report") -> "Report":
     row = report.rows[0]
     rule = convention.rule(row.type)
     tool = convention.label
+    batch = f", batch {report.batch}" if report.batch > 1 else ""
     counts = [Derivation(f"params ({tool})", "", f"{row.params:,}")]
     if convention.ops_label is not None:
-        counts.append(Derivation(f"{convention.ops_label} ({tool})", rule.says, f"{row.macs:,}"))
+        counts.append(
+            Derivation(f"{convention.ops_label} ({tool}{batch})", rule.says, f"{row.macs:,}")
+        )
     else:
         counts[0] = Derivation(f"params ({tool})", rule.says, f"{row.params:,}")
     return replace(report, rows=(replace(row, derivations=row.derivations + tuple(counts)),))

@@ -184,8 +184,9 @@ def layer_table(report: Report) -> Block:
 
     for step in row.derivations:
         add(step.quantity, step.formula, step.value)
-    if report.batch > 1 and row.macs:
-        # The derivation counts one sample; the row (like the JSON) counts the whole batch.
+    if report.batch > 1 and row.macs and not title_suffix(report):
+        # The derivation counts one sample; the row (like the JSON) counts the whole batch (a
+        # convention's count is in its own line, for the whole batch).
         add(
             "MACs per batch",
             f"{row.macs // report.batch:,} × batch {report.batch}",

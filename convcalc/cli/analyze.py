@@ -137,16 +137,9 @@ def emit_conventions(
     comparison = compare(report, zoo_functions(source)) if every else None
     explained = explanations(report) if explain else None
     if as_json or fmt is OutputFormat.JSON:
-        import json
+        from convcalc.render.conventions import conventions_json
 
-        from convcalc.render.conventions import comparison_document
-
-        document: dict[str, Any] = {**report.header()}
-        if comparison is not None:
-            document["conventions"] = comparison_document(comparison)
-        if explained is not None:
-            document["explain"] = [{"type": kind, "conventions": says} for kind, says in explained]
-        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        text = conventions_json(report, comparison, explained)
         if output is None:
             write_stdout([text])
         else:

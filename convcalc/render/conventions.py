@@ -4,6 +4,7 @@ kind (``--explain``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -98,9 +99,22 @@ def convention_summary(report: Report) -> Styled | None:
     return text
 
 
-def comparison_document(comparison: list[ConventionTotals]) -> list[dict[str, Any]]:
-    """``--convention all`` as JSON: each convention's name and the tool's figures."""
-    return [{"convention": t.convention.name, **t.to_document()} for t in comparison]
+def conventions_json(
+    report: Report,
+    comparison: list[ConventionTotals] | None,
+    explained: list[tuple[str, dict[str, str]]] | None,
+) -> str:
+    """``--convention all`` and/or ``--explain`` as a JSON document: the report's header keys,
+    ``conventions`` (each one's name and the tool's figures) and ``explain`` (per layer type,
+    what each convention counts)."""
+    document: dict[str, Any] = report.header()
+    if comparison is not None:
+        document["conventions"] = [
+            {"convention": totals.convention.name, **totals.to_document()} for totals in comparison
+        ]
+    if explained is not None:
+        document["explain"] = [{"type": kind, "conventions": says} for kind, says in explained]
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def comparison_grid(report: Report, comparison: list[ConventionTotals]) -> Grid:

@@ -36,7 +36,8 @@ pytestmark = pytest.mark.oracle
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [f"zoo:{name}" for name in names()] + [
-    str(path) for path in sorted((ROOT / "examples").glob("*.yaml"))
+    str(path)
+    for path in [*sorted((ROOT / "examples").glob("*.yaml")), ROOT / "tests" / "every-kind.yaml"]
 ]
 LOADS_STRICT = [
     "alexnet",

@@ -29,7 +29,15 @@ from typing import Any
 
 from convcalc.layers.base import Derivation, derive, format_shape
 from convcalc.layers.norm import BatchNorm, PerSampleNorm
-from convcalc.report import NETWORK_INPUT, FoldedBN, Folding, Report, Row, UnfoldedBN
+from convcalc.report import (
+    NETWORK_INPUT,
+    FoldedBN,
+    Folding,
+    Report,
+    Row,
+    UnfoldedBN,
+    totals_of,
+)
 
 FOLDED_WEIGHT = "W' = W·γ/√(σ²+ε)"
 """The backward-folded weight, as convcalc prints it (one scale per output channel)."""
@@ -230,8 +238,6 @@ def fold_network(report: Report) -> Report:
     original rows, which the result keeps as ``before``. A report that is already folded is
     returned as it is.
     """
-    # A local import: analysis imports this module to decide the folding of every report.
-    from convcalc.analysis import totals_of
     from convcalc.tensors import dtype_bytes
 
     if report.before is not None:

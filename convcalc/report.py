@@ -6,7 +6,7 @@ and nothing else, so the numbers in a table, a CSV and the JSON are the same num
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -123,6 +123,20 @@ class Totals:
             "param_bytes": self.param_bytes,
             "rf": rf_document(self.rf),
         }
+
+
+def totals_of(rows: Sequence[Row], bytes_per_value: int) -> Totals:
+    """Sum the rows; the final field is the last row's."""
+    params = sum(row.params for row in rows)
+    return Totals(
+        params=params,
+        trainable_params=params,
+        buffers=sum(row.buffers for row in rows),
+        macs=sum(row.macs for row in rows),
+        activation_bytes=sum(row.activation_bytes for row in rows),
+        param_bytes=params * bytes_per_value,
+        rf=rows[-1].rf if rows else None,
+    )
 
 
 @dataclass(eq=False)

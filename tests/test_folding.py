@@ -14,8 +14,9 @@ from convcalc.analysis import analyze
 from convcalc.cli import app
 from convcalc.folding import FOLDED_BIAS, FOLDED_WEIGHT, fold_network
 from convcalc.layers.conv import Conv
-from convcalc.loader import load, parse_spec
+from convcalc.loader import parse_spec
 from convcalc.report import NETWORK_INPUT, Report
+from convcalc.sources import load
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "resnet-blocks.yaml"

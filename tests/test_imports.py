@@ -52,7 +52,7 @@ def runtime_imports_of(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
 def imported_modules(name: str) -> set[str]:
     """The convcalc modules that module ``name`` can import when it runs."""
     package = name if MODULES[name].name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
+    found: set[str] = set()
     for node in runtime_imports(ast.parse(MODULES[name].read_text())):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]

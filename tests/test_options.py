@@ -71,7 +71,7 @@ def test_valid_specs_never_need_the_validator() -> None:
     script = (
         "import sys\n"
         "from convcalc.analysis import analyze\n"
-        "from convcalc.loader import load\n"
+        "from convcalc.sources import load\n"
         "from convcalc.zoo import names\n"
         "for source in [*(f'zoo:{name}' for name in names()), *sys.argv[1:]]:\n"
         "    analyze(load(source))\n"

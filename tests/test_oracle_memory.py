@@ -276,7 +276,7 @@ def test_zoo_models_saved_tensors(model_name: str, batch: int) -> None:
     torchvision = pytest.importorskip("torchvision")
     from dataclasses import replace
 
-    from convcalc.loader import load
+    from convcalc.sources import load
 
     report = analyze(replace(load(f"zoo:{model_name}"), batch=batch))
     options = {"aux_logits": False, "init_weights": False} if model_name == "googlenet" else {}

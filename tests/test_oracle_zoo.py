@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from convcalc.analysis import analyze
-from convcalc.loader import load
 from convcalc.report import Report
+from convcalc.sources import load
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch oracle not installed: pip install -e '.[oracle]'"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from convcalc.fastcoerce import UNCHANGED, install, plain_value
+from convcalc.fastcoerce import UNCHANGED, plain_value
 from convcalc.render import OutputFormat
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,10 +173,6 @@ def test_plain_coercion_matches_typer(
         assert expected is not UNCHANGED, f"{value!r}: typer refuses it, plain gave {result!r}"
         assert type(result) is type(expected), value
         assert result == expected, value
-
-
-def test_install_is_idempotent() -> None:
-    assert install() is install()
 
 
 def test_command_line_choices_match_the_library() -> None:

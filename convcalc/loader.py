@@ -13,13 +13,7 @@ from typing import Any, Literal
 
 from convcalc.errors import ConvcalcError, Location, OptionError, SpecError, SpecErrors, suggestion
 from convcalc.layers import LAYER_KINDS, Layer
-from convcalc.options import (
-    InvalidOptions,
-    all_defaulted,
-    describe,
-    option_types,
-    validated_options,
-)
+from convcalc.options import InvalidOptions, all_defaulted, options_of, validated_options
 from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
 from convcalc.tensors import DTYPE_BYTES, MAX_DIMENSION, check_magnitude, magnitude, parse_shape
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
@@ -473,7 +467,7 @@ class SpecParser:
             elif problem["type"] == "missing":
                 self.error(f"missing option `{option}`", mark, label)
             else:
-                expected = describe(option_types(kind)[option])
+                expected = options_of(kind).describe(option)
                 self.error(
                     f"{option}: expected {expected}, got {show(problem['input'])}",
                     options.value_mark(option),

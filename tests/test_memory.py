@@ -11,12 +11,12 @@ from convcalc.analysis import analyze
 from convcalc.cli import app
 from convcalc.errors import SpecError
 from convcalc.jacobian import jacobian, jacobians
+from convcalc.layer_command import analyze_layer
 from convcalc.layers.conv import Conv, Deconv
 from convcalc.layers.pooling import AvgPool, MaxPool
 from convcalc.loader import parse_spec
 from convcalc.memory import inference_memory, largest_batch, parse_size, training_memory
 from convcalc.report import Report
-from convcalc.single import analyze_layer
 from convcalc.views import with_views
 
 CHAIN = """

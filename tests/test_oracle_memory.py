@@ -14,11 +14,11 @@ nn = torch.nn
 
 from convcalc.analysis import analyze  # noqa: E402
 from convcalc.jacobian import jacobian  # noqa: E402
+from convcalc.layer_command import analyze_layer  # noqa: E402
 from convcalc.layers import dense  # noqa: E402
 from convcalc.loader import parse_spec  # noqa: E402
 from convcalc.memory import training_memory  # noqa: E402
 from convcalc.report import Report  # noqa: E402
-from convcalc.single import analyze_layer  # noqa: E402
 from tests.torch_build import Graph, module_of  # noqa: E402
 
 pytestmark = pytest.mark.oracle

@@ -193,7 +193,7 @@ def test_a_kind_cannot_take_another_kinds_name() -> None:
     from convcalc.layers import LAYER_KINDS
     from convcalc.layers.base import Layer
 
-    with pytest.raises(TypeError, match="layer type 'bn' of .*Clash is already BatchNorm's"):
+    with pytest.raises(TypeError, match=r"layer type 'bn' of .*Clash is already BatchNorm's"):
 
         class Clash(Layer):
             type_name = "shortcut"

@@ -235,6 +235,23 @@ class Report:
     before: Report | None = None
     extras: tuple[Extra, ...] = ()
 
+    def to_json(self) -> str:
+        """The JSON document ``convcalc analyze --json`` writes: one top-level key per line, one
+        layer per line."""
+        import json
+
+        def encode(value: Any) -> str:
+            return json.dumps(value, ensure_ascii=False)
+
+        lines = []
+        for key, value in self.to_document().items():
+            if key == "layers":
+                text = "[\n" + ",\n".join(f"    {encode(layer)}" for layer in value) + "\n  ]"
+            else:
+                text = encode(value)
+            lines.append(f"  {encode(key)}: {text}")
+        return "{\n" + ",\n".join(lines) + "\n}\n"
+
     def to_document(self) -> dict[str, Any]:
         """The whole report as SPEC.md §3's JSON document, with each extra's keys added."""
         return {**self.header(), "layers": list(self.layer_documents()), **self.footer()}

@@ -1,6 +1,6 @@
 """The result of an analysis as plain data: one row per layer or merge, totals, BN folding.
 
-``Report.to_document()`` is the JSON document of SPEC.md §3; every renderer reads these objects
+``Report.to_document()`` is the JSON document of docs/spec.md §3; every renderer reads these objects
 and nothing else, so the numbers in a table, a CSV and the JSON are the same numbers.
 """
 
@@ -73,7 +73,8 @@ class Row:
         return self.path.count(".")
 
     def to_document(self) -> dict[str, Any]:
-        """This row as SPEC.md §3's layer object (a merge adds ``inputs``: every input shape)."""
+        """This row as docs/spec.md §3's layer object (a merge adds ``inputs``, its input
+        shapes)."""
         document = {
             "index": self.index,
             "path": self.path,
@@ -112,7 +113,7 @@ class Totals:
         return 2 * self.macs
 
     def to_document(self) -> dict[str, Any]:
-        """The totals as SPEC.md §3's ``totals`` object."""
+        """The totals as docs/spec.md §3's ``totals`` object."""
         return {
             "params": self.params,
             "trainable_params": self.trainable_params,
@@ -160,7 +161,7 @@ class UnfoldedBN:
 class Folding:
     """Which batchnorms fold where, and the totals of the network once they are folded.
 
-    ``folded`` fold backward into the layer before them (SPEC.md §4); every other normalisation
+    ``folded`` fold backward into the layer before them (docs/spec.md §4); every other normalisation
     layer is in ``not_folded`` with its reason. ``forward`` lists the batchnorms among those that
     could instead fold into the conv or fc after them (exact there, as that layer does not
     zero-pad). The ``*_after`` totals are those of the inference network with the ``folded``
@@ -182,7 +183,7 @@ class Folding:
         return self.folded
 
     def to_document(self, rows: tuple[Row, ...]) -> dict[str, Any]:
-        """SPEC.md §3's ``bn_folding`` object; ``rows`` are the rows the indices refer to."""
+        """docs/spec.md §3's ``bn_folding`` object; ``rows`` are the rows the indices refer to."""
         path = {row.index: row.path for row in rows}
         return {
             "folded": [{"bn": path[f.bn], "into": path[f.into]} for f in self.folded],
@@ -206,7 +207,7 @@ class Folding:
 
 class Extra(Protocol):
     """An optional view computed from a report (memory, Jacobians, a folded form) that adds its
-    own keys to the JSON document; SPEC.md §3's keys are never changed, only added to."""
+    own keys to the JSON document; docs/spec.md §3's keys are never changed, only added to."""
 
     def annotate_layer(self, index: int, layer: dict[str, Any]) -> None:
         """Add this view's keys to the JSON object of row ``index``, in place."""
@@ -253,7 +254,7 @@ class Report:
         return "{\n" + ",\n".join(lines) + "\n}\n"
 
     def to_document(self) -> dict[str, Any]:
-        """The whole report as SPEC.md §3's JSON document, with each extra's keys added."""
+        """The whole report as docs/spec.md §3's JSON document, with each extra's keys added."""
         return {**self.header(), "layers": list(self.layer_documents()), **self.footer()}
 
     def extra(self, kind: type[ExtraT]) -> ExtraT | None:

@@ -98,7 +98,8 @@ def test_table_shows_the_notes_formulas_filled_in() -> None:
 
 
 def spec_keys_only(value: Any, expected: Any) -> Any:
-    """``value`` restricted to the keys ``expected`` has: SPEC §3 allows keys to be added."""
+    """``value`` restricted to the keys ``expected`` has: docs/spec.md §3 allows keys to be
+    added."""
     if isinstance(expected, dict) and isinstance(value, dict):
         return {key: spec_keys_only(value.get(key), item) for key, item in expected.items()}
     if isinstance(expected, list) and isinstance(value, list) and len(value) == len(expected):

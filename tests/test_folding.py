@@ -162,7 +162,8 @@ def test_bn_into_an_unpadded_conv_folds_forward() -> None:
     folding = report.to_document()["bn_folding"]
     assert folding["folded"] == []
     assert folding["forward"] == [{"bn": "batchnorm1", "into": "conv1"}]
-    # SPEC §4: a BN after a nonlinearity does not fold (backward); the reason names the way out.
+    # docs/spec.md §4: a BN after a nonlinearity does not fold (backward); the reason names the
+    # way out.
     assert reasons(folding)["batchnorm1"] == (
         "it follows relu1, a nonlinearity, not a conv, deconv or fc; it can fold forward into "
         "conv1 instead, which does not zero-pad (see `forward`)"

@@ -208,7 +208,8 @@ runner = CliRunner()
 
 
 def test_cli_train_json_is_additive(tmp_path: object) -> None:
-    """--train --json keeps every SPEC §3 key and adds the memory keys; saved bytes add up."""
+    """--train --json keeps every key of docs/spec.md §3 and adds the memory keys; saved bytes
+    add up."""
     result = runner.invoke(
         app, ["analyze", "zoo:cs231n", "--train", "--optimizer", "adam", "--json", "-n", "4"]
     )

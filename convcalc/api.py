@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convcalc.errors import SpecError
-from convcalc.report import Report
 from convcalc.spec import Network
 from convcalc.tensors import DTYPE_BYTES, MAX_DIMENSION, parse_shape
+
+if TYPE_CHECKING:
+    from convcalc.render.notebook import NotebookReport
 
 OVERRIDES = ("input", "batch", "dtype", "name")
 """What :func:`analyze` may change in a network before analyzing it."""
@@ -29,21 +31,39 @@ def load(source: str | Path) -> Network:
     return load_source(str(source))
 
 
-def analyze(source_or_network: str | Path | Network, **overrides: Any) -> Report:
+def analyze(
+    source_or_network: str | Path | Network,
+    *,
+    strict: bool = False,
+    fold_bn: bool = False,
+    train: bool = False,
+    optimizer: str = "sgd",
+    **overrides: Any,
+) -> NotebookReport:
     """The report of a network, given as a source (as for :func:`load`) or a loaded network.
 
     ``overrides`` replace the network's ``input`` (``"3x64x64"``, ``[3, 64, 64]`` or ``4096``),
     ``batch``, ``dtype`` (``"float16"``…) or ``name`` before it is analyzed, as the command's
-    ``--input``, ``--batch`` and ``--dtype`` do. The report's ``rows`` are the layers in order,
-    ``totals`` their sums, and ``to_json()`` the JSON document of ``convcalc analyze --json``
-    (with its inference memory)."""
+    ``--input``, ``--batch`` and ``--dtype`` do (``None`` keeps the spec's). ``strict`` makes
+    warnings errors, ``fold_bn`` gives the inference-time network, ``train`` adds the training
+    memory with ``optimizer``'s state. The report's ``rows`` are the layers in order, ``totals``
+    their sums, and ``to_json()`` the JSON document of ``convcalc analyze --json`` (with its
+    inference memory, and the same options); in a notebook it shows its table, and ``draw()``
+    and ``to_pandas()`` give its diagram and a DataFrame."""
     from convcalc.analysis import analyze as run_analysis
+    from convcalc.render.notebook import for_notebook
     from convcalc.views import with_views
 
     network = (
         source_or_network if isinstance(source_or_network, Network) else load(source_or_network)
     )
-    return with_views(run_analysis(replace(network, **checked_overrides(overrides))))
+    given = {name: value for name, value in overrides.items() if value is not None}
+    report = run_analysis(replace(network, **checked_overrides(given)), strict=strict)
+    if fold_bn:
+        from convcalc.folding import fold_network
+
+        report = fold_network(report)
+    return for_notebook(with_views(report, train=train, optimizer=optimizer))
 
 
 def checked_overrides(overrides: dict[str, Any]) -> dict[str, Any]:

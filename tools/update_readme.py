@@ -6,8 +6,12 @@ stdout and stderr, as a terminal would show them — replaces the block's old ou
 than ``--lines`` keeps its head and tail around a ``…`` line. Blocks fenced as anything else are
 left alone, so examples that must not run (a long fuzz run) use ``bash``.
 
-``--check`` rewrites nothing: it lists the blocks whose output differs from a fresh run, with a
-diff, and exits with status 1 if there are any (CI runs it, so README examples cannot drift).
+A picture is made by the command in the HTML comment before it,
+``<!-- picture: convcalc draw … -o docs/images/NAME.png -->``, run the same way.
+
+``--check`` rewrites nothing (and makes no picture): it lists the console blocks whose output
+differs from a fresh run, with a diff, and exits with status 1 if there are any (CI runs it, so
+README examples cannot drift).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^```console\n\$ (?P<command>.*?)\n(?P<output>.*?)^```$", re.M | re.S)
+PICTURE = re.compile(r"^<!-- picture: (?P<command>.+?) -->$", re.M)
 
 
 def run(command: str) -> str:
@@ -69,15 +74,21 @@ def main() -> None:
         return f"```console\n$ {command}\n{output}\n```"
 
     refreshed = BLOCK.sub(refresh, text)
-    if not arguments.check:
-        readme.write_text(refreshed, encoding="utf-8")
-    elif stale:
-        sys.stderr.write("".join(stale))
-        sys.stderr.write(
-            f"README.md: {len(stale)} console block(s) are stale; "
-            "run python tools/update_readme.py\n"
-        )
-        sys.exit(1)
+    if arguments.check:
+        if stale:
+            sys.stderr.write("".join(stale))
+            sys.stderr.write(
+                f"README.md: {len(stale)} console block(s) are stale; "
+                "run python tools/update_readme.py\n"
+            )
+            sys.exit(1)
+        return
+    readme.write_text(refreshed, encoding="utf-8")
+    for match in PICTURE.finditer(text):
+        (ROOT / "docs" / "images").mkdir(parents=True, exist_ok=True)
+        said = run(match.group("command"))
+        if said:
+            raise SystemExit(f"{match.group('command')}: {said}")
 
 
 def stale_report(command: str, old: str, new: str) -> str:

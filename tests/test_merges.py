@@ -6,8 +6,8 @@ import pytest
 
 from convcalc.errors import ShapeError
 from convcalc.layers import MERGE_KINDS
-from convcalc.layers.base import broadcast
-from convcalc.layers.merge import Add, Concat
+from convcalc.layers.base import Extra, broadcast
+from convcalc.layers.merge import Add, Concat, Mul
 
 
 def test_registry_holds_each_merge_by_name_and_alias() -> None:
@@ -55,3 +55,28 @@ def test_add_and_concat_keep_nothing_for_backward() -> None:
 def test_jacobian_nonzeros_of_add_and_concat() -> None:
     assert Add().jacobian_nonzeros(((4, 2, 2), (4, 1, 1)), (4, 2, 2)) == 2 * 16
     assert Concat().jacobian_nonzeros(((4, 2, 2), (2, 2, 2)), (6, 2, 2)) == 24
+
+
+def test_mul_broadcasts_like_add() -> None:
+    assert Mul().output_of(((64, 7, 7), (64, 1, 1))) == (64, 7, 7)
+    with pytest.raises(ShapeError, match="mul: the inputs' shapes 64×7×7, 32×1×1 do not"):
+        Mul().output_of(((64, 7, 7), (32, 1, 1)))
+    assert MERGE_KINDS["mul"] is MERGE_KINDS["multiply"] is Mul
+
+
+def test_mul_keeps_what_the_other_inputs_gradients_need() -> None:
+    """a·b keeps b when a needs a gradient and a when b does; (a·b)·c also keeps a·b for c."""
+    gate = ((64, 7, 7), (64, 1, 1))
+    assert Mul().saved_tensors(gate, (True, True), 2) == ((0, 1), None)
+    assert Mul().saved_tensors(gate, (False, True), 2) == ((0,), None)
+    assert Mul().saved_tensors(gate, (True, False), 2) == ((1,), None)
+    assert Mul().saved_tensors(gate, (False, False), 2) == ((), None)
+    three = ((4, 3, 3), (4, 3, 3), (1, 3, 3))
+    assert Mul().saved_tensors(three, (True, False, True), 2) == (
+        (1, 2),
+        Extra(2 * 36, "partial products"),
+    )
+
+
+def test_jacobian_nonzeros_of_mul() -> None:
+    assert Mul().jacobian_nonzeros(((4, 2, 2), (4, 1, 1)), (4, 2, 2)) == 2 * 16

@@ -8,7 +8,7 @@ FlopCounterMode's); the receptive field of the output is the union of the inputs
 from __future__ import annotations
 
 from convcalc.errors import ShapeError
-from convcalc.layers.base import Merge, Shape, broadcast, elements, format_shape
+from convcalc.layers.base import Extra, Merge, Shape, broadcast, elements, format_shape
 
 
 def listing(shapes: tuple[Shape, ...]) -> str:
@@ -63,3 +63,39 @@ class Concat(Merge):
     def jacobian_nonzeros(self, shapes: tuple[Shape, ...], shape_out: Shape) -> int:
         """One per output: each output is one input value."""
         return elements(shape_out)
+
+
+class Mul(Elementwise):
+    """y = x₁ · x₂ · … (broadcasting), computed as PyTorch does, ((x₁·x₂)·x₃)·…: squeeze-and-
+    excitation's gate. Jacobian: one non-zero per output per input (∂y/∂xᵢ is the product of
+    the other inputs).
+
+    Backward of each product a·b keeps b when a needs a gradient and a when b does (measured
+    with ``saved_tensors_hooks``): so an input is kept when any other input needs a gradient,
+    and with three or more inputs the partial products x₁·…·xₖ are kept as well when a later
+    input needs one.
+    """
+
+    type_name = "mul"
+    aliases = ("multiply",)
+    description = "a multiply (a product of tensors, not one layer's output)"
+    reader_role = "an input of the multiply"
+
+    def saved_tensors(
+        self, shapes: tuple[Shape, ...], needs_grad: tuple[bool, ...], batch: int
+    ) -> tuple[tuple[int, ...], Extra | None]:
+        kept = [False] * len(shapes)
+        partial_values = 0
+        for step in range(1, len(shapes)):
+            left_needs = any(needs_grad[:step])
+            if left_needs:
+                kept[step] = True
+            if needs_grad[step]:
+                if step == 1:
+                    kept[0] = True
+                else:
+                    partial = broadcast(shapes[:step])
+                    partial_values += elements(partial or shapes[0]) * batch
+        positions = tuple(position for position, keep in enumerate(kept) if keep)
+        extra = Extra(partial_values, "partial products") if partial_values else None
+        return positions, extra

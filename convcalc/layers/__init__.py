@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     LAYER_KINDS: dict[str, type[Layer]]
     MERGE_KINDS: dict[str, type[Merge]]
 
-FAMILIES = ("activation", "conv", "dense", "norm", "pooling")
+FAMILIES = ("activation", "conv", "dense", "norm", "pooling", "resample", "rearrange")
 """The modules of this package that define layer kinds, in the order ``LAYER_KINDS`` lists them."""
 
 __all__ = [

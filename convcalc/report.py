@@ -1,30 +1,40 @@
 """The result of an analysis as plain data: one row per layer or merge, totals, BN folding.
 
-``Report.to_document()`` is the JSON document of SPEC.md §3; every renderer reads these objects
+``Report.to_document()`` is the JSON document of docs/spec.md §3; every renderer reads these objects
 and nothing else, so the numbers in a table, a CSV and the JSON are the same numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from convcalc.errors import Location
-from convcalc.layers.base import Derivation, Layer, Shape
+from convcalc.layers.base import Derivation, Layer, Merge, Shape
 from convcalc.receptive import ReceptiveField
 
 if TYPE_CHECKING:
-    from convcalc.render.notebook import Drawing
     from convcalc.spec import Node
 
 ExtraT = TypeVar("ExtraT")
 
-MERGE_NODES = {"add": "residual", "concat": "concat"}
-"""The node each merge row closes, by the row's type."""
-
 NETWORK_INPUT = -1
 """The source index that stands for the network's input in :attr:`Row.sources`."""
+
+
+class Output(NamedTuple):
+    """A tensor the network returns: its name, the row that makes it (``NETWORK_INPUT`` for
+    the input), its shape and its receptive field."""
+
+    name: str
+    row: int
+    shape: Shape
+    rf: ReceptiveField | None
+
+    def to_document(self) -> dict[str, Any]:
+        """``{"name", "shape", "rf"}`` for ``totals.outputs``."""
+        return {"name": self.name, "shape": list(self.shape), "rf": rf_document(self.rf)}
 
 
 # This module's records are not frozen: a frozen dataclass's __init__ sets every field through
@@ -37,7 +47,8 @@ class Row:
     ``macs`` and ``activation_bytes`` cover the whole batch; ``params`` and ``buffers`` do not
     depend on it. ``sources`` are the indices of the rows whose outputs this row reads
     (``NETWORK_INPUT`` for the network's input): the dataflow graph that folding and memory
-    analyses walk. A merge's ``input`` is its first input; ``merged`` holds all of them.
+    analyses walk. A merge's ``input`` is its first input; ``merged`` holds all of them, and
+    ``merge`` is its kind (a leaf's is ``layer``: every row has exactly one of the two).
     """
 
     index: int
@@ -56,16 +67,29 @@ class Row:
     derivations: tuple[Derivation, ...] = ()
     node: Node | None = None
     merged: tuple[Shape, ...] = ()
+    merge: Merge | None = None
+
+    @property
+    def kind(self) -> Layer | Merge:
+        """The row's kind: its layer, or its merge."""
+        kind = self.layer if self.layer is not None else self.merge
+        assert kind is not None, f"row {self.path} has neither a layer nor a merge"
+        return kind
+
+    @property
+    def inputs(self) -> tuple[Shape, ...]:
+        """Every input shape: a merge's inputs, or a leaf's one input."""
+        return self.merged or (self.input,)
 
     @property
     def location(self) -> Location:
         """Where the row comes from, for messages: its layer's node (a projection's: its
-        residual's), or the residual or concat of a merge (worked out only when asked: most rows
-        are never the subject of a message)."""
+        residual's), or the container that a merge row closes (worked out only when asked: most
+        rows are never the subject of a message)."""
         if self.node is None:
             return Location()
-        if self.layer is None:
-            return self.node.located(MERGE_NODES[self.type], self.path.rpartition(".")[0])
+        if self.merge is not None and self.node.container_word:
+            return self.node.located(self.node.container_word, self.path.rpartition(".")[0])
         return self.node.located(self.type, self.path)
 
     @property
@@ -74,7 +98,8 @@ class Row:
         return self.path.count(".")
 
     def to_document(self) -> dict[str, Any]:
-        """This row as SPEC.md §3's layer object (a merge adds ``inputs``: every input shape)."""
+        """This row as docs/spec.md §3's layer object (a merge adds ``inputs``, its input
+        shapes)."""
         document = {
             "index": self.index,
             "path": self.path,
@@ -113,7 +138,7 @@ class Totals:
         return 2 * self.macs
 
     def to_document(self) -> dict[str, Any]:
-        """The totals as SPEC.md §3's ``totals`` object."""
+        """The totals as docs/spec.md §3's ``totals`` object."""
         return {
             "params": self.params,
             "trainable_params": self.trainable_params,
@@ -124,6 +149,20 @@ class Totals:
             "param_bytes": self.param_bytes,
             "rf": rf_document(self.rf),
         }
+
+
+def totals_of(rows: Sequence[Row], bytes_per_value: int) -> Totals:
+    """Sum the rows; the final field is the last row's."""
+    params = sum(row.params for row in rows)
+    return Totals(
+        params=params,
+        trainable_params=params,
+        buffers=sum(row.buffers for row in rows),
+        macs=sum(row.macs for row in rows),
+        activation_bytes=sum(row.activation_bytes for row in rows),
+        param_bytes=params * bytes_per_value,
+        rf=rows[-1].rf if rows else None,
+    )
 
 
 @dataclass(eq=False)
@@ -147,7 +186,7 @@ class UnfoldedBN:
 class Folding:
     """Which batchnorms fold where, and the totals of the network once they are folded.
 
-    ``folded`` fold backward into the layer before them (SPEC.md §4); every other normalisation
+    ``folded`` fold backward into the layer before them (docs/spec.md §4); every other normalisation
     layer is in ``not_folded`` with its reason. ``forward`` lists the batchnorms among those that
     could instead fold into the conv or fc after them (exact there, as that layer does not
     zero-pad). The ``*_after`` totals are those of the inference network with the ``folded``
@@ -169,7 +208,7 @@ class Folding:
         return self.folded
 
     def to_document(self, rows: tuple[Row, ...]) -> dict[str, Any]:
-        """SPEC.md §3's ``bn_folding`` object; ``rows`` are the rows the indices refer to."""
+        """docs/spec.md §3's ``bn_folding`` object; ``rows`` are the rows the indices refer to."""
         path = {row.index: row.path for row in rows}
         return {
             "folded": [{"bn": path[f.bn], "into": path[f.into]} for f in self.folded],
@@ -193,7 +232,7 @@ class Folding:
 
 class Extra(Protocol):
     """An optional view computed from a report (memory, Jacobians, a folded form) that adds its
-    own keys to the JSON document; SPEC.md §3's keys are never changed, only added to."""
+    own keys to the JSON document; docs/spec.md §3's keys are never changed, only added to."""
 
     def annotate_layer(self, index: int, layer: dict[str, Any]) -> None:
         """Add this view's keys to the JSON object of row ``index``, in place."""
@@ -221,9 +260,33 @@ class Report:
     folding: Folding
     before: Report | None = None
     extras: tuple[Extra, ...] = ()
+    outputs: tuple[Output, ...] = ()
+    """The tensors the network returns (``totals.outputs``); none for a single layer."""
+
+    def reads(self, row: Row) -> list[str]:
+        """The paths of the rows ``row`` reads (``input`` for the network's input): its
+        ``from`` in JSON."""
+        return ["input" if source < 0 else self.rows[source].path for source in row.sources]
+
+    def to_json(self) -> str:
+        """The JSON document ``convcalc analyze --json`` writes: one top-level key per line, one
+        layer per line."""
+        import json
+
+        def encode(value: Any) -> str:
+            return json.dumps(value, ensure_ascii=False)
+
+        lines = []
+        for key, value in self.to_document().items():
+            if key == "layers":
+                text = "[\n" + ",\n".join(f"    {encode(layer)}" for layer in value) + "\n  ]"
+            else:
+                text = encode(value)
+            lines.append(f"  {encode(key)}: {text}")
+        return "{\n" + ",\n".join(lines) + "\n}\n"
 
     def to_document(self) -> dict[str, Any]:
-        """The whole report as SPEC.md §3's JSON document, with each extra's keys added."""
+        """The whole report as docs/spec.md §3's JSON document, with each extra's keys added."""
         return {**self.header(), "layers": list(self.layer_documents()), **self.footer()}
 
     def extra(self, kind: type[ExtraT]) -> ExtraT | None:
@@ -249,30 +312,12 @@ class Report:
         received = self.folding.receivers(self.before.rows) if self.before is not None else {}
         for row in self.rows:
             layer = row.to_document()
+            layer["from"] = self.reads(row)
             if row.path in received:
                 layer["absorbs"] = list(received[row.path])
             for extra in self.extras:
                 extra.annotate_layer(row.index, layer)
             yield layer
-
-    def _repr_html_(self) -> str:
-        """Name, totals and the layer table, as a notebook shows the report."""
-        from convcalc.render.notebook import notebook_html
-
-        return notebook_html(self)
-
-    def draw(self, depth: int | None = None) -> Drawing:
-        """The network's diagram as SVG (a notebook shows it), groups ``depth`` names deep
-        collapsed."""
-        from convcalc.render.notebook import draw
-
-        return draw(self, depth)
-
-    def to_pandas(self) -> Any:
-        """The rows as a pandas DataFrame (pandas is not a dependency: install it to use this)."""
-        from convcalc.render.notebook import to_pandas
-
-        return to_pandas(self)
 
     def footer(self) -> dict[str, Any]:
         """The keys after ``layers``: totals, BN folding and the extras' keys."""
@@ -280,6 +325,8 @@ class Report:
             "totals": self.totals.to_document(),
             "bn_folding": self.folding.to_document((self.before or self).rows),
         }
+        if self.outputs:
+            document["totals"]["outputs"] = [output.to_document() for output in self.outputs]
         for extra in self.extras:
             extra.annotate(document)
         return document
@@ -301,4 +348,6 @@ def rf_document(rf: ReceptiveField | None) -> dict[str, Any] | None:
     document["start"] = [float(start) for start in rf.start]
     if rf.is_global:
         document["global"] = True
+    if rf.local is not None:
+        document["local"] = rf_document(rf.local)
     return document

@@ -1,57 +1,57 @@
 """The JSON Schema of the spec format, for editors (``convcalc schema``).
 
-Each layer kind's options come from the same pydantic model the loader validates with, so the
-schema cannot drift from what convcalc accepts.
+Each layer kind's options come from the same option model the loader validates with
+(:mod:`convcalc.options`), so the schema cannot drift from what convcalc accepts.
 """
 
 from __future__ import annotations
 
-from dataclasses import MISSING, fields
 from typing import Any
 
-import pydantic
-
-from convcalc.layers import LAYER_KINDS, Layer
-from convcalc.options import option_types
+from convcalc.layers import LAYER_KINDS, MERGE_KINDS
+from convcalc.options import options_of
 from convcalc.tensors import DTYPE_BYTES
 
 LAYER_LIST = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
 
 PARAMETER = {"type": "string", "pattern": r"^\$"}
+
+TENSOR_NAMES = {"type": "array", "items": {"type": "string"}, "minItems": 2}
+"""A merge's ``from``: two or more tensor names."""
 """``$name``: inside a block, any option value may be one of the block's parameters."""
-
-
-def options_model(kind: type[Layer]) -> type[pydantic.BaseModel]:
-    """A pydantic model of ``kind``'s options (same names, types and defaults as the loader's
-    validator), for its JSON Schema."""
-    definitions: dict[str, Any] = {
-        field.name: (
-            option_types(kind)[field.name],
-            ... if field.default is MISSING else field.default,
-        )
-        for field in fields(kind)
-    }
-    model: type[pydantic.BaseModel] = pydantic.create_model(
-        kind.type_name,
-        __config__=pydantic.ConfigDict(strict=True, extra="forbid"),
-        __doc__=kind.__doc__,
-        **definitions,
-    )
-    return model
 
 
 def kind_options(name: str) -> dict[str, Any]:
     """The options object of one layer kind."""
-    schema = options_model(LAYER_KINDS[name]).model_json_schema()
-    schema.pop("title", None)
-    for option, value in schema.get("properties", {}).items():
+    schema = options_of(LAYER_KINDS[name]).json_schema()
+    for option, value in schema["properties"].items():
         schema["properties"][option] = {"anyOf": [value, PARAMETER]}
     return schema
 
 
-def container_options() -> dict[str, dict[str, Any]]:
-    """The options of residual, concat, repeat and use."""
+def merge_options() -> dict[str, dict[str, Any]]:
+    """The options of each merge kind (``add: {from: [a, b]}``); the ``concat`` container's
+    ``branches`` is an alternative."""
     return {
+        name: {
+            "type": "object",
+            "properties": {"from": {"anyOf": [TENSOR_NAMES, PARAMETER]}},
+            "required": ["from"],
+            "additionalProperties": False,
+        }
+        for name in MERGE_KINDS
+    }
+
+
+def container_options() -> dict[str, dict[str, Any]]:
+    """The options of residual, concat, repeat, gate and use."""
+    return {
+        "gate": {
+            "type": "object",
+            "properties": {"body": {"anyOf": [LAYER_LIST, PARAMETER]}},
+            "required": ["body"],
+            "additionalProperties": False,
+        },
         "residual": {
             "type": "object",
             "properties": {
@@ -91,13 +91,17 @@ def container_options() -> dict[str, dict[str, Any]]:
 def spec_schema() -> dict[str, Any]:
     """The whole spec's JSON Schema (draft 2020-12)."""
     kinds = {name: kind_options(name) for name in LAYER_KINDS}
-    kinds.update(container_options())
+    kinds.update(merge_options())
+    containers = container_options()
+    kinds["concat"] = {"anyOf": [kinds["concat"], containers.pop("concat")]}
+    kinds.update(containers)
     one_key = [
         {
             "type": "object",
             "properties": {
                 name: {"anyOf": [options, {"type": "null"}]},
                 "name": {"type": "string"},
+                "from": {"anyOf": [{"type": "string"}, TENSOR_NAMES]},
             },
             "required": [name],
             "additionalProperties": False,
@@ -106,7 +110,11 @@ def spec_schema() -> dict[str, Any]:
     ]
     canonical = {
         "type": "object",
-        "properties": {"type": {"enum": sorted(kinds)}, "name": {"type": "string"}},
+        "properties": {
+            "type": {"enum": sorted(kinds)},
+            "name": {"type": "string"},
+            "from": {"anyOf": [{"type": "string"}, TENSOR_NAMES]},
+        },
         "required": ["type"],
     }
     use = {
@@ -115,6 +123,7 @@ def spec_schema() -> dict[str, Any]:
             "use": {"type": "string"},
             "with": {"type": "object"},
             "name": {"type": "string"},
+            "from": {"type": "string"},
         },
         "required": ["use"],
         "additionalProperties": False,
@@ -136,6 +145,10 @@ def spec_schema() -> dict[str, Any]:
             "batch": {"type": "integer", "minimum": 1, "default": 1},
             "dtype": {"enum": list(DTYPE_BYTES), "default": "float32"},
             "layers": LAYER_LIST,
+            "outputs": {
+                "description": "The names of the tensors the network returns",
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+            },
             "blocks": {
                 "type": "object",
                 "additionalProperties": {

@@ -18,11 +18,12 @@ from typer.testing import CliRunner
 from convcalc.analysis import analyze
 from convcalc.cli import app
 from convcalc.layers import all_kinds
-from convcalc.loader import load, parse_spec
+from convcalc.loader import parse_spec
 from convcalc.render import torch_probe
 from convcalc.render.code import Arg, Call, Splat, layout, literal
 from convcalc.render.pytorch import class_name, identifier, to_pytorch
 from convcalc.render.torch_layers import TORCH_MODULES, Linear
+from convcalc.sources import load
 from convcalc.zoo import names
 from tests.export_specs import random_spec
 

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from convcalc.analysis import analyze
-from convcalc.loader import load, parse_spec
+from convcalc.loader import parse_spec
 from convcalc.render.pytorch import to_pytorch
+from convcalc.sources import load
 from convcalc.spec import Network
 from convcalc.zoo import names
 from tests.export_specs import random_spec

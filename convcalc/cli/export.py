@@ -47,8 +47,8 @@ def export(
     from dataclasses import replace
 
     from convcalc.analysis import analyze
-    from convcalc.loader import load
     from convcalc.render.pytorch import to_pytorch
+    from convcalc.sources import load
     from convcalc.tensors import parse_shape
 
     with reported(traceback):

@@ -25,7 +25,7 @@ string = json.encoder.encode_basestring
 
 
 def json_chunks(report: Report) -> Iterator[str]:
-    """SPEC.md §3's document in pieces: one top-level key per line and one layer per line, as
+    """docs/spec.md §3's document in pieces: one top-level key per line and one layer per line, as
     it is produced (holding every row's text at once would double a large network's memory).
 
     A layer's line is exactly ``json.dumps(layer_document, ensure_ascii=False)`` of
@@ -39,7 +39,7 @@ def json_chunks(report: Report) -> Iterator[str]:
     field_text = "null"
     separator = "    "
     for row in report.rows:
-        added: dict[str, Any] = {}
+        added: dict[str, Any] = {"from": report.reads(row)}
         if row.path in received:
             added["absorbs"] = list(received[row.path])
         for extra in report.extras:
@@ -85,7 +85,11 @@ def field_json(rf: ReceptiveField | None) -> str:
         f'{{"size": [{whole(height)}, {whole(width)}], "jump": [{whole(down)}, {whole(across)}], '
         f'"start": [{float(top)!r}, {float(left)!r}]'
     )
-    return text + (', "global": true}' if rf.is_global else "}")
+    if rf.is_global:
+        text += ', "global": true'
+    if rf.local is not None:
+        text += f', "local": {field_json(rf.local)}'
+    return text + "}"
 
 
 def whole(value: float) -> str:

@@ -221,7 +221,7 @@ class Exporter:
                 code, flow = self.use(node, flow, path, body)
                 children.append(Arg(code, shape_text(flow.shape)))
             elif isinstance(node, RepeatNode):
-                inner = scope.child(scope.path_of(node.name, "repeat"))
+                inner = Scope(scope.path_of(node.name, "repeat"))
                 runs = []
                 for _ in range(node.times):
                     run, flow = self.positional(body, node.layers, flow, inner)
@@ -289,7 +289,7 @@ class Exporter:
             return out
         if isinstance(node, RepeatNode):
             path = scope.path_of(node.name, "repeat")
-            inner = scope.child(path)
+            inner = Scope(path)
             if is_positional(node.layers):
                 runs = []
                 for _ in range(node.times):

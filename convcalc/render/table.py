@@ -8,7 +8,7 @@ from convcalc.jacobian import JacobianView
 from convcalc.render import units
 from convcalc.render.conventions import convention_summary, title_suffix
 from convcalc.render.layout import Block, Cell, Column, Grid, Styled
-from convcalc.render.memory import jacobian_cells, memory_columns, memory_summary
+from convcalc.render.view_columns import jacobian_cells, memory_columns, memory_summary
 from convcalc.report import Report, Row
 from convcalc.tensors import dtype_bytes
 
@@ -27,7 +27,7 @@ def network_table(report: Report) -> Block:
     title += title_suffix(report)
     columns = layer_columns(report) + memory_columns(report)
     # Merges (add, concat) are drawn faint: they hold no parameters and do no MACs.
-    merges = ["dim" if row.type in ("add", "concat") else "" for row in report.rows]
+    merges = ["dim" if row.merge is not None else "" for row in report.rows]
     parts: list[Grid | Styled] = [Grid(columns, title=title, row_styles=merges), summary(report)]
     counted = convention_summary(report)
     if counted is not None:

@@ -22,7 +22,7 @@ from convcalc.loader import parse_spec
 from convcalc.render import torch_probe
 from convcalc.render.code import Arg, Call, Splat, layout, literal
 from convcalc.render.pytorch import class_name, identifier, to_pytorch
-from convcalc.render.torch_layers import TORCH_MODULES, Linear
+from convcalc.render.torch_layers import TORCH_MODULES, Linear, UnsupportedLayer
 from convcalc.sources import load
 from convcalc.zoo import names
 from tests.export_specs import random_spec
@@ -42,8 +42,33 @@ def exported(text: str) -> str:
     return to_pytorch(network, analyze(network)).text
 
 
-def test_every_layer_kind_has_a_torch_module() -> None:
-    assert {kind.type_name for kind in all_kinds().values()} <= set(TORCH_MODULES)
+NOT_YET_EXPORTED = {
+    "channelshuffle",
+    "crop",
+    "hardsigmoid",
+    "identity",
+    "layerscale",
+    "mish",
+    "pad",
+    "pixelshuffle",
+    "pixelunshuffle",
+    "slice",
+    "stochasticdepth",
+    "upsample",
+}
+"""The kinds that came with named tensors and have no torch module in the exporter yet: a spec
+using one is refused with one clear line (see the test below)."""
+
+
+def test_every_layer_kind_has_a_torch_module_but_the_newest() -> None:
+    kinds = {kind.type_name for kind in all_kinds().values()}
+    assert kinds - set(TORCH_MODULES) == NOT_YET_EXPORTED
+
+
+def test_a_kind_without_a_torch_module_is_one_clear_error() -> None:
+    result = runner.invoke(app, ["export", "-"], input="input: 3x8x8\nlayers: [mish]\n")
+    assert result.exit_code == 1
+    assert result.stderr == "export: no PyTorch module for `mish` layers\n"
 
 
 def test_names_become_identifiers_and_class_names() -> None:
@@ -179,7 +204,11 @@ def test_exported_modules_pass_ruff_with_default_settings(tmp_path: Path) -> Non
     ``--isolated`` (no project configuration: the defaults a user has)."""
     for number, source in enumerate(SOURCES):
         network = load(source)
-        (tmp_path / f"source{number}.py").write_text(to_pytorch(network, analyze(network)).text)
+        try:
+            text = to_pytorch(network, analyze(network)).text
+        except UnsupportedLayer:  # a kind in NOT_YET_EXPORTED
+            continue
+        (tmp_path / f"source{number}.py").write_text(text)
     for seed in range(40):
         _, network = random_spec(seed)
         (tmp_path / f"random{seed}.py").write_text(to_pytorch(network, analyze(network)).text)

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from convcalc.analysis import Scope
-from convcalc.errors import ConvcalcError
 from convcalc.layers.base import Shape, format_shape, pair
 from convcalc.render.code import (
     Arg,
@@ -42,7 +41,7 @@ from convcalc.render.code import (
     layout,
     literal,
 )
-from convcalc.render.torch_layers import Built, Linear, Site, torch_modules
+from convcalc.render.torch_layers import Built, Linear, Site, UnsupportedLayer, torch_modules
 from convcalc.report import Report, Row
 from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
 
@@ -312,7 +311,7 @@ class Exporter:
             )
         if isinstance(node, ConcatNode):
             return self.concat(body, node, flow, scope.path_of(node.name, "concat"), source, target)
-        raise ConvcalcError(f"export: no PyTorch code for {type(node).__name__} nodes")
+        raise UnsupportedLayer(f"export: no PyTorch code for {type(node).__name__} nodes yet")
 
     def part(
         self,

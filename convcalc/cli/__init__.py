@@ -12,7 +12,7 @@ import sys
 
 from convcalc.cli import analyze, layer, schema, zoo
 from convcalc.cli.common import Dtype, Optimizer, app
-from convcalc.cli.output import StdoutClosed
+from convcalc.cli.output import StdoutClosed, Terminated
 from convcalc.errors import ExitCode
 
 __all__ = ["Dtype", "Optimizer", "analyze", "app", "layer", "main", "schema", "zoo"]
@@ -35,6 +35,10 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)
+    except Terminated as stop:
+        # Asked to stop (kill, a closed terminal) while writing a file: cleaned up, now quietly
+        # end with the shell's status for that signal.
+        sys.exit(128 + stop.signum)
     except (BrokenPipeError, StdoutClosed):
         # The reader went away (`convcalc … | head`); say nothing and don't let Python complain.
         if sys.stdout is not None:

@@ -9,6 +9,7 @@ each layer's options are validated against its dataclass's annotations (see
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -49,17 +50,17 @@ def read_source(source: str) -> tuple[str, str]:
         from convcalc.zoo import zoo_text
 
         return zoo_text(source[4:]), source
-    if source == "-":
-        data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
-        name = "<stdin>"
-    else:
-        path = Path(source)
-        try:
-            with path.open("rb") as handle:
+    name = "<stdin>" if source == "-" else source
+    try:
+        if source == "-":
+            if sys.stdin is None:  # started with stdin closed (`<&-`)
+                raise OSError(errno.EBADF, "stdin is closed")
+            data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
+        else:
+            with Path(source).open("rb") as handle:
                 data = handle.read(MAX_SPEC_BYTES + 1)
-        except OSError as error:
-            raise SpecError(f"cannot read the spec: {error.strerror}", Location(source)) from None
-        name = source
+    except OSError as error:
+        raise SpecError(f"cannot read the spec: {error.strerror}", Location(name)) from None
     if len(data) > MAX_SPEC_BYTES:
         raise SpecError(f"the spec is larger than {MAX_SPEC_BYTES // 2**20} MiB", Location(name))
     try:

@@ -20,6 +20,7 @@ from convcalc.cli.common import (
     warn,
     with_flag,
 )
+from convcalc.cli.output import reason
 from convcalc.errors import SpecError
 from convcalc.render import OutputFormat
 
@@ -197,7 +198,12 @@ def chained_input(
 
     from convcalc import single
 
-    text = sys.stdin.read()
+    try:
+        if sys.stdin is None:  # started with stdin closed (`<&-`)
+            raise OSError("stdin is closed")
+        text = sys.stdin.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(f"--in -: cannot read stdin: {reason(error)}") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:

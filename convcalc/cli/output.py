@@ -27,6 +27,29 @@ def write_stdout(chunks: Iterable[str]) -> None:
         raise OutputError(f"cannot write to stdout: {reason(error)}") from None
 
 
+def write_stderr(text: str) -> None:
+    """Write a message on stderr if it can be written: a closed or full stderr (`2>&-`,
+    `2>/dev/full`) must not cost the results, so the message is then dropped."""
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def discard_stdout() -> None:
+    """Point the stdout descriptor at /dev/null, so that Python's own flush at exit has nowhere
+    to fail (after a closed pipe or a full disk, which were already dealt with)."""
+    if sys.stdout is None:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 class StdoutClosed(Exception):
     """The reader of stdout went away before the output was written."""
 

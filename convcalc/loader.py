@@ -14,7 +14,15 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from convcalc.errors import ConvcalcError, Location, OptionError, SpecError, SpecErrors, suggestion
+from convcalc.errors import (
+    ConvcalcError,
+    Location,
+    OptionError,
+    SpecError,
+    SpecErrors,
+    shorten,
+    suggestion,
+)
 from convcalc.layers import LAYER_KINDS, Layer
 from convcalc.options import (
     InvalidOptions,
@@ -159,7 +167,7 @@ class SpecParser:
         for key in document:
             if key not in TOP_LEVEL_KEYS:
                 self.error(
-                    f"unknown key `{key}`{suggestion(str(key), TOP_LEVEL_KEYS)}; "
+                    f"unknown key `{shorten(key)}`{suggestion(str(key), TOP_LEVEL_KEYS)}; "
                     f"a spec has {', '.join(TOP_LEVEL_KEYS)}",
                     document.key_mark(key),
                 )
@@ -408,7 +416,8 @@ class SpecParser:
         layer_kind = LAYER_KINDS.get(kind)
         if layer_kind is None:
             self.error(
-                f"unknown layer type `{kind}`{suggestion(kind, [*LAYER_KINDS, *CONTAINERS])}",
+                f"unknown layer type `{shorten(kind)}`"
+                f"{suggestion(kind, [*LAYER_KINDS, *CONTAINERS])}",
                 kind_mark,
                 path,
             )
@@ -432,7 +441,7 @@ class SpecParser:
         for key, value in options.items():
             if not isinstance(key, str):
                 self.error(
-                    f"unknown option `{show(key)}` for {kind.type_name}; it takes "
+                    f"unknown option `{shorten(show(key))}` for {kind.type_name}; it takes "
                     f"{', '.join(kind.option_names()) or 'no options'}",
                     options.key_mark(key),
                     f"{path} {kind.type_name}",
@@ -503,7 +512,7 @@ class SpecParser:
             seen.add(option)
             if problem["type"] == "extra_forbidden":
                 self.error(
-                    f"unknown option `{option}` for {kind.type_name}"
+                    f"unknown option `{shorten(option)}` for {kind.type_name}"
                     f"{suggestion(option, kind.option_names())}; it takes "
                     f"{', '.join(kind.option_names()) or 'no options'}",
                     options.key_mark(option),
@@ -635,7 +644,7 @@ class SpecParser:
         for key in options:
             if key not in allowed:
                 self.error(
-                    f"unknown option `{key}` for {kind}{suggestion(str(key), allowed)}; "
+                    f"unknown option `{shorten(key)}` for {kind}{suggestion(str(key), allowed)}; "
                     f"it takes {', '.join(allowed)}",
                     options.key_mark(key),
                     path,
@@ -698,7 +707,11 @@ class SpecParser:
             return None
         if block_name in self.expanding:
             cycle = " → ".join([*self.expanding[self.expanding.index(block_name) :], block_name])
-            self.error(f"block `{block_name}` uses itself ({cycle})", item.value_mark("use"), path)
+            self.error(
+                f"block `{shorten(block_name)}` uses itself ({shorten(cycle, 200)})",
+                item.value_mark("use"),
+                path,
+            )
             return None
         arguments = self.arguments(block_name, item, path, bindings)
         if arguments is None:
@@ -733,7 +746,8 @@ class SpecParser:
             missing = [f"`{key}`" for key in params if key not in given]
             if missing:
                 self.error(
-                    f"use: block `{block_name}` declares no defaults; give {', '.join(missing)} "
+                    f"use: block `{shorten(block_name)}` declares no defaults; "
+                    f"give {shorten(', '.join(missing))} "
                     "in `with:`",
                     item.value_mark("use"),
                     path,
@@ -745,7 +759,7 @@ class SpecParser:
             if key not in params:
                 names = ", ".join(params) or "no parameters"
                 self.error(
-                    f"with: block `{block_name}` has no parameter `{key}`"
+                    f"with: block `{shorten(block_name)}` has no parameter `{shorten(key)}`"
                     f"{suggestion(str(key), params)} (it declares {names})",
                     given.key_mark(key),
                     path,
@@ -772,7 +786,7 @@ class SpecParser:
         if len(self.expanded) >= MAX_EXPANSIONS:
             raise SpecError(
                 f"the blocks expand into more than {MAX_EXPANSIONS:,} differently parameterised "
-                f"copies (at block `{block_name}`)",
+                f"copies (at block `{shorten(block_name)}`)",
                 self.blocks[block_name].mark.location(self.file, f"blocks.{block_name}"),
             )
         self.expanding.append(block_name)

@@ -11,7 +11,7 @@ from dataclasses import MISSING, fields, replace
 from typing import Any, get_type_hints
 
 from convcalc.analysis import analyze
-from convcalc.errors import OptionError, SpecError, suggestion
+from convcalc.errors import OptionError, SpecError, shorten, suggestion
 from convcalc.layers import Layer, all_kinds, kind_named
 from convcalc.layers.base import Derivation, RFStep, Shape
 from convcalc.receptive import ReceptiveField
@@ -27,11 +27,24 @@ def parse_input(text: str) -> Shape:
     return parse_shape(text)
 
 
+MAX_DIGITS = 30
+"""A number on the command line with more digits is refused before it is converted."""
+
+
 def parse_ints(text: str) -> list[int]:
     """``3x5`` → ``[3, 5]``; anything else is an error naming the bad part."""
     parts = _NUMBERS.split(text.strip())
-    if not all(re.fullmatch(r"[+-]?[0-9]{1,12}", part) for part in parts):
-        raise SpecError(f"expected whole numbers like 3 or 3x5, got {text!r}")
+    if not all(re.fullmatch(r"[+-]?[0-9]+", part) for part in parts):
+        raise SpecError(f"expected whole numbers like 3 or 3x5, got {shorten(text)!r}")
+    for part in parts:
+        digits = len(part.lstrip("+-"))
+        if digits > MAX_DIGITS:
+            # Not worth converting (and past Python's 4,300-digit limit): worded as the option
+            # checks word a number too large.
+            raise SpecError(
+                f"a {digits}-digit number is larger than any real tensor dimension "
+                f"(at most {MAX_DIMENSION:,})"
+            )
     return [int(part) for part in parts]
 
 
@@ -42,7 +55,7 @@ def parse_pair(text: str) -> int | tuple[int, int]:
         return numbers[0]
     if len(numbers) == 2:
         return (numbers[0], numbers[1])
-    raise SpecError(f"expected N or HxW, got {text!r}")
+    raise SpecError(f"expected N or HxW, got {shorten(text)!r}")
 
 
 def parse_filters(text: str) -> dict[str, Any]:
@@ -60,7 +73,7 @@ def parse_filters(text: str) -> dict[str, Any]:
             "in_channels": numbers[1],
             "kernel": (numbers[2], numbers[3]),
         }
-    raise SpecError(f"expected F, FxK, FxKxK or FxCxKxK, got {text!r}")
+    raise SpecError(f"expected F, FxK, FxKxK or FxCxKxK, got {shorten(text)!r}")
 
 
 def coerce(option: str, value: Any, annotation: str) -> Any:
@@ -78,13 +91,13 @@ def coerce(option: str, value: Any, annotation: str) -> Any:
     words = [w for w in ("same", "valid", "depthwise") if repr(w) in annotation]
     if words and not re.fullmatch(r"[\s0-9xX×*,+-]+", value):
         raise SpecError(
-            f"expected whole numbers like 3 or 3x5, or {' or '.join(words)}, got {value!r}"
+            f"expected whole numbers like 3 or 3x5, or {' or '.join(words)}, got {shorten(value)!r}"
         )
     if "tuple" in annotation:
         return parse_pair(value)
     numbers = parse_ints(value)
     if len(numbers) != 1:
-        raise SpecError(f"expected one whole number, got {value!r}")
+        raise SpecError(f"expected one whole number, got {shorten(value)!r}")
     return numbers[0]
 
 
@@ -97,7 +110,7 @@ def build(kind_name: str, options: dict[str, Any], shape: Shape, flags: dict[str
     if kind is None:
         known = all_kinds()
         raise SpecError(
-            f"--type: unknown layer type {kind_name!r}{suggestion(kind_name, known)}; "
+            f"--type: unknown layer type {shorten(kind_name)!r}{suggestion(kind_name, known)}; "
             f"choose one of {', '.join(sorted(known))}"
         )
     declared = {field.name: field for field in fields(kind)}

@@ -57,8 +57,8 @@ def parse_size(text: str) -> int:
     scale: int = (1024 if binary else 1000) ** power
     if len(value) > MAX_SIZE_DIGITS:
         raise SpecError(
-            f"the size {shorten(value)} has more than {MAX_SIZE_DIGITS} digits; give it in a larger "
-            "unit (such as TiB)"
+            f"the size {shorten(value)} has more than {MAX_SIZE_DIGITS} digits; "
+            "give it in a larger unit (such as TiB)"
         )
     # Exact to the byte (a float would turn 9007199254740993 into …992): the decimal fraction
     # times the unit, rounded down to whole bytes.

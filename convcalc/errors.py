@@ -93,9 +93,14 @@ class StrictError(ConvcalcError):
 class SpecErrors(ConvcalcError):
     """Several independent problems found in one pass, reported together."""
 
-    def __init__(self, errors: list[ConvcalcError]) -> None:
-        super().__init__("\n".join(str(error) for error in errors))
+    def __init__(self, errors: list[ConvcalcError], more: int = 0) -> None:
+        lines = [str(error) for error in errors]
+        if more:
+            lines.append(f"… and {more:,} more problem{'s' if more != 1 else ''}")
+        super().__init__("\n".join(lines))
         self.errors = errors
+        self.more = more
+        self.lines = lines
 
 
 ECHO_LIMIT = 60
@@ -111,7 +116,7 @@ def shorten(text: object, limit: int = ECHO_LIMIT) -> str:
 
 def suggestion(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean `x`?)`` when one of ``choices`` is close to ``word``, else ``""``."""
-    return _suggestion(str(word).lower(), tuple(choices))
+    return _suggestion(str(word).lower(), choices if isinstance(choices, tuple) else tuple(choices))
 
 
 @lru_cache(maxsize=4096)

@@ -49,6 +49,11 @@ MAX_EXPANSIONS = 10_000
 Blocks that pass parameters on to blocks can otherwise ask for exponentially many."""
 
 CONTAINERS = ("residual", "concat", "repeat", "use")
+TYPE_NAMES = (*LAYER_KINDS, *CONTAINERS)
+"""What may follow ``type:`` (for did-you-mean)."""
+MAX_ERRORS = 100
+"""A spec with more problems shows this many and counts the rest (`… and N more problems`):
+the first ones are what to fix first, and a flood would take long to word and to read."""
 TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "layers", "blocks")
 
 
@@ -125,6 +130,8 @@ class SpecParser:
     def __init__(self, file: str | None) -> None:
         self.file = file
         self.errors: list[ConvcalcError] = []
+        self.seen: set[tuple[str, int, int, str | None]] = set()
+        self.unshown = 0
         self.blocks: dict[str, SpecMap] = {}
         self.expanding: list[str] = []
         self.expanded: dict[tuple[str, Any], tuple[Node, ...]] = {}
@@ -141,19 +148,29 @@ class SpecParser:
     # errors
 
     def error(self, message: str, mark: Mark, path: str | None = None) -> None:
-        """Record a problem at ``mark``."""
-        self.errors.append(SpecError(message, mark.location(self.file, path)))
+        """Record a problem at ``mark``: the first :data:`MAX_ERRORS` in full, the rest only
+        counted. A block expanded with different parameters repeats its own mistakes; each is
+        kept (and counted) once."""
+        key = (message, mark.line, mark.column, path)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(SpecError(message, mark.location(self.file, path)))
+        else:
+            self.unshown += 1
+
+    @property
+    def problems(self) -> int:
+        """How many problems were found so far, shown or not."""
+        return len(self.errors) + self.unshown
 
     def raise_collected(self) -> None:
-        """Raise what was collected: one error as itself, several together.
-
-        A block expanded with different parameters repeats its own mistakes; each is kept once.
-        """
-        self.errors = list({str(error): error for error in self.errors}.values())
+        """Raise what was collected: one error as itself, several together."""
         if len(self.errors) == 1:
             raise self.errors[0]
         if self.errors:
-            raise SpecErrors(self.errors)
+            raise SpecErrors(self.errors, self.unshown)
 
     # the document
 
@@ -416,8 +433,7 @@ class SpecParser:
         layer_kind = LAYER_KINDS.get(kind)
         if layer_kind is None:
             self.error(
-                f"unknown layer type `{shorten(kind)}`"
-                f"{suggestion(kind, [*LAYER_KINDS, *CONTAINERS])}",
+                f"unknown layer type `{shorten(kind)}`{suggestion(kind, TYPE_NAMES)}",
                 kind_mark,
                 path,
             )
@@ -437,7 +453,7 @@ class SpecParser:
     ) -> Layer | None:
         """Validate a leaf layer's options into its dataclass."""
         values = {}
-        problems = len(self.errors)
+        problems = self.problems
         for key, value in options.items():
             if not isinstance(key, str):
                 self.error(
@@ -454,7 +470,7 @@ class SpecParser:
                         for item in value
                     )
             values[key] = value
-        if len(self.errors) > problems:
+        if self.problems > problems:
             # A `$name` that could not be substituted is reported; its `None` is not news.
             return None
         try:

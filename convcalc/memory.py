@@ -63,7 +63,8 @@ def parse_size(text: str) -> int:
     # Exact to the byte (a float would turn 9007199254740993 into …992): the decimal fraction
     # times the unit, rounded down to whole bytes.
     whole, _, fraction = value.partition(".")
-    return int(whole + fraction) * scale // 10 ** len(fraction)
+    exact: int = int(whole + fraction) * scale // 10 ** len(fraction)
+    return exact
 
 
 def is_alias(row: Row, training: bool) -> bool:

@@ -82,8 +82,8 @@ TracebackOption = Annotated[
 
 def fail(error: ConvcalcError) -> NoReturn:
     """Print each problem as one line on stderr and exit with status 1."""
-    problems = error.errors if isinstance(error, SpecErrors) else [error]
-    write_stderr("".join(f"{one_line(str(problem))}\n" for problem in problems))
+    lines = error.lines if isinstance(error, SpecErrors) else [str(error)]
+    write_stderr("".join(f"{one_line(line)}\n" for line in lines))
     raise typer.Exit(ExitCode.ERROR)
 
 

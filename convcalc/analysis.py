@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from convcalc.errors import ConvcalcError, ShapeError, StrictError
+from convcalc.errors import ConvcalcError, ShapeError, StrictError, shorten
 from convcalc.folding import fold_batchnorms
 from convcalc.layers.base import Layer, Outcome, Shape, elements, format_shape
 from convcalc.layers.conv import Conv
@@ -31,6 +31,11 @@ class Flow:
     source: int = NETWORK_INPUT
 
 
+MAX_PATH = 1000
+"""A row's path (its name with those of the blocks around it) has at most this many
+characters."""
+
+
 @dataclass(eq=False, repr=False)
 class Scope:
     """A naming scope: the path prefix and how many of each type it has named so far."""
@@ -39,8 +44,9 @@ class Scope:
     counters: Counter[str] = field(default_factory=Counter)
     taken: set[str] = field(default_factory=set)
 
-    def path_of(self, explicit: str | None, stem: str) -> str:
-        """The node's path: its explicit name or stem + counter (a taken name gets ``_2``…)."""
+    def path_of(self, explicit: str | None, stem: str, node: Node) -> str:
+        """The node's path: its explicit name or stem + counter (a taken name gets ``_2``…), at
+        most :data:`MAX_PATH` characters (names nested in blocks would otherwise multiply)."""
         self.counters[stem] += 1
         name = explicit or f"{stem}{self.counters[stem]}"
         if name in self.taken:
@@ -49,7 +55,14 @@ class Scope:
                 suffix += 1
             name = f"{name}_{suffix}"
         self.taken.add(name)
-        return f"{self.prefix}.{name}" if self.prefix else name
+        path = f"{self.prefix}.{name}" if self.prefix else name
+        if len(path) > MAX_PATH:
+            raise ShapeError(
+                f"the layer path is {len(path):,} characters long (at most {MAX_PATH:,}): "
+                "give the enclosing blocks shorter names or nest fewer of them",
+                node.located(stem, shorten(path)),
+            )
+        return path
 
     def child(self, path: str) -> Scope:
         """A fresh scope nested under ``path``."""
@@ -102,20 +115,22 @@ class Analyzer:
         """Apply one node of any kind. Its default name starts with its layer type, its block's
         name, or ``residual``, ``concat``, ``repeat``."""
         if type(node) is LayerNode:  # most nodes, taken first
-            return self.leaf(node.layer, flow, scope.path_of(node.name, node.layer.type_name), node)
+            return self.leaf(
+                node.layer, flow, scope.path_of(node.name, node.layer.type_name, node), node
+            )
         match node:
             case RepeatNode():
-                inner = scope.child(scope.path_of(node.name, "repeat"))
+                inner = scope.child(scope.path_of(node.name, "repeat", node))
                 for _ in range(node.times):
                     flow = self.sequence(node.layers, flow, inner)
                 return flow
             case UseNode():
-                path = scope.path_of(node.name, node.block)
+                path = scope.path_of(node.name, node.block, node)
                 return self.sequence(node.layers, flow, scope.child(path))
             case ResidualNode():
-                return self.residual(node, flow, scope.path_of(node.name, "residual"))
+                return self.residual(node, flow, scope.path_of(node.name, "residual", node))
             case ConcatNode():
-                return self.concat(node, flow, scope.path_of(node.name, "concat"))
+                return self.concat(node, flow, scope.path_of(node.name, "concat", node))
         raise AssertionError(f"unknown node {node!r}")
 
     def leaf(self, layer: Layer, flow: Flow, path: str, node: Node) -> Flow:
@@ -216,8 +231,8 @@ class Analyzer:
                 where,
             )
         conv = Conv(filters=body.shape[0], kernel=1, stride=(rows, cols), bias=False)
-        projected = self.leaf(conv, entry, scope.path_of(None, "conv"), node)
-        return self.leaf(BatchNorm(), projected, scope.path_of(None, "batchnorm"), node)
+        projected = self.leaf(conv, entry, scope.path_of(None, "conv", node), node)
+        return self.leaf(BatchNorm(), projected, scope.path_of(None, "batchnorm", node), node)
 
     def concat(self, node: ConcatNode, entry: Flow, path: str) -> Flow:
         """Each branch from the same input; channels add up, H×W must match."""

@@ -51,6 +51,8 @@ Blocks that pass parameters on to blocks can otherwise ask for exponentially man
 CONTAINERS = ("residual", "concat", "repeat", "use")
 TYPE_NAMES = (*LAYER_KINDS, *CONTAINERS)
 """What may follow ``type:`` (for did-you-mean)."""
+MAX_NAME = 200
+"""A layer's name has at most this many characters."""
 MAX_ERRORS = 100
 """A spec with more problems shows this many and counts the rest (`… and N more problems`):
 the first ones are what to fix first, and a flood would take long to word and to read."""
@@ -397,7 +399,15 @@ class SpecParser:
             return None
         if not isinstance(name, str) or not name or "." in name:
             self.error(
-                f"name: expected a name without dots, got {show(name)}",
+                f"name: expected a name without dots, got {shorten(show(name))}",
+                item.value_mark("name"),
+                path,
+            )
+            return None
+        if len(name) > MAX_NAME:
+            self.error(
+                f"name: {len(name):,} characters is too long (at most {MAX_NAME}); "
+                "give a shorter name",
                 item.value_mark("name"),
                 path,
             )
@@ -680,6 +690,13 @@ class SpecParser:
             return
         for name, block in blocks.items():
             where = blocks.value_mark(name)
+            if len(str(name)) > MAX_NAME:
+                self.error(
+                    f"blocks: a block name of {len(str(name)):,} characters is too long "
+                    f"(at most {MAX_NAME}); give a shorter name",
+                    blocks.key_mark(name),
+                )
+                continue
             if not isinstance(block, SpecMap):
                 self.error(f"blocks.{name}: expected a mapping with `layers` (and `params`)", where)
                 continue

@@ -21,7 +21,7 @@ from convcalc.cli.common import (
     with_flag,
 )
 from convcalc.cli.output import reason
-from convcalc.errors import SpecError
+from convcalc.errors import SpecError, shorten
 from convcalc.render import OutputFormat
 
 if TYPE_CHECKING:
@@ -205,9 +205,39 @@ def chained_input(
     except (OSError, UnicodeDecodeError) as error:
         raise SpecError(f"--in -: cannot read stdin: {reason(error)}") from None
     try:
-        document = json.loads(text)
+        document = json.loads(
+            text, parse_int=stdin_int, parse_float=stdin_float, parse_constant=stdin_constant
+        )
     except json.JSONDecodeError as error:
         raise SpecError(
             f"--in -: stdin is not a convcalc JSON document ({error.msg} at line {error.lineno})"
         ) from None
     return single.continue_from(document, batch, dtype)
+
+
+def stdin_int(text: str) -> int:
+    """A whole number in the document on stdin; too many digits to be a size is an error (and
+    past Python's 4,300-digit limit a crash)."""
+    from convcalc.single import MAX_DIGITS
+
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise SpecError(
+            f"--in -: stdin holds a {len(text.lstrip('-'))}-digit number, far too large"
+        )
+    return int(text)
+
+
+def stdin_float(text: str) -> float:
+    """A number with a fraction or exponent in the document on stdin, refused if no float holds
+    it (``1e400``)."""
+    import math
+
+    number = float(text)
+    if not math.isfinite(number):
+        raise SpecError(f"--in -: stdin holds {shorten(text)}, too large for any number")
+    return number
+
+
+def stdin_constant(text: str) -> float:
+    """``Infinity``, ``-Infinity`` or ``NaN`` in the document on stdin: never a size or field."""
+    raise SpecError(f"--in -: stdin holds {text}, which is no size or receptive field")

@@ -105,3 +105,20 @@ def _is_control(char: str) -> bool:
     """A C0 control, DEL or a C1 control (Unicode category Cc)."""
     code = ord(char)
     return code < 0x20 or 0x7F <= code < 0xA0
+
+
+def markdown_text(text: str) -> str:
+    """``text`` for one Markdown line or table cell: control characters escaped (so a line
+    break cannot end the row or the heading) and ``|`` escaped (so it cannot split a cell)."""
+    return printable(text).replace("|", "\\|")
+
+
+def markdown_code(text: str) -> str:
+    """``text`` as a Markdown code span in a table cell: fenced by one backtick more than its
+    longest run of them, padded with a space when it starts or ends with one."""
+    import re
+
+    cell = markdown_text(text)
+    fence = "`" * (max(map(len, re.findall("`+", cell)), default=0) + 1)
+    padding = " " if cell.startswith("`") or cell.endswith("`") else ""
+    return f"{fence}{padding}{cell}{padding}{fence}"

@@ -511,7 +511,7 @@ def long_name_specs(draw: st.DrawFn) -> str:
     return "\n".join(lines) + "\n"
 
 
-@examples(40)
+@examples(40, long=400)
 @given(long_name_specs())
 def test_long_names_through_aliases_stay_small(spec: str) -> None:
     status, stdout, stderr, seconds = timed(["analyze", "-", "--json"], spec)
@@ -551,7 +551,7 @@ def error_floods(draw: st.DrawFn) -> str:
     return "\n".join(lines) + "\n"
 
 
-@examples(20, long=200)
+@examples(20, long=100)
 @given(error_floods())
 def test_floods_of_mistakes_are_cut_short(spec: str) -> None:
     status, stdout, stderr, seconds = timed(["analyze", "-", "--json"], spec)

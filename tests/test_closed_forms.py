@@ -6,11 +6,15 @@ exactly, and on huge sizes they must answer at once.
 
 from __future__ import annotations
 
+import json
 import time
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from convcalc.cli import app
 from convcalc.errors import ShapeError
 from convcalc.layers.conv import transposed_taps
 from convcalc.layers.pooling import adaptive_cells
@@ -116,3 +120,41 @@ def loop_free_product(positions: int, kernel: int) -> int:
     """Pairs p < positions, k < kernel with p + k < positions: the full triangle-cut rectangle."""
     # For each tap k, the positions p < positions − k count: Σ_k (positions − k).
     return kernel * positions - kernel * (kernel - 1) // 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["layer", "--in", "1x1x1", "--filters", "1x1", "--pad", "1000000000"],
+        ["layer", "--in", "2147483647x2147483647x2147483647", "--filters", "2147483647x1x1"],
+        ["layer", "--in", "1x8x8", "--type", "deconv", "--filters", "1x1000000000x1"],
+        ["layer", "--in", "1x2147483647x1", "--type", "adaptivemaxpool", "--out", "2147483647x1"],
+        ["layer", "--in", "1x2147483647x1", "--type", "adaptiveavgpool", "--out", "2147483647x1"],
+        [
+            "layer",
+            "--in",
+            "1x9x9",
+            "--type",
+            "avgpool",
+            "--kernel",
+            "2000000001",
+            "--pad",
+            "1000000000",
+        ],
+    ],
+)
+def test_the_jacobian_of_huge_layers_is_counted_at_once(args: list[str]) -> None:
+    began = time.perf_counter()
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["layers"][0]["jacobian"]["nonzeros"] > 0
+    assert time.perf_counter() - began < 2
+
+
+def test_analyze_jacobian_with_a_huge_pad_is_counted_at_once() -> None:
+    spec = "input: 1x1x1\nlayers: [{conv: {filters: 1, kernel: 1, pad: 1000000000}}]\n"
+    began = time.perf_counter()
+    result = CliRunner().invoke(app, ["analyze", "-", "--jacobian", "--json"], input=spec)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["layers"][0]["jacobian"]["nonzeros"] == 1
+    assert time.perf_counter() - began < 2

@@ -12,7 +12,7 @@ def examples(count: int, long: int | None = None) -> settings:
     """``count`` examples in the suite; the long profile's count in a long run (or ``long``, for
     properties that start a process per example)."""
     if LONG:
-        most = settings.default.max_examples if long is None else long
+        most = settings().max_examples if long is None else long
         return settings(
             settings.default, max_examples=most, suppress_health_check=list(HealthCheck)
         )

@@ -535,11 +535,12 @@ def test_output_to_a_fifo_writes_into_it(tmp_path: Path) -> None:
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a FIFO, not replaced by a regular file
 
 
-def shell(redirected: str) -> subprocess.CompletedProcess[bytes]:
+def shell(redirected: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     """``python -m convcalc`` followed by ``redirected`` (arguments and a shell redirection)."""
     return subprocess.run(
         f'"{sys.executable}" -m convcalc {redirected}',
         shell=True,
+        input=stdin,
         capture_output=True,
         env=ENV,
         cwd=ROOT,

@@ -3,27 +3,13 @@ written, nothing lost), never a traceback."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import shlex
 
 import pytest
 
-from tests.test_hardening import ENV, ROOT
+from tests.test_hardening import shell
 
 WARNS = ["layer", "--in", "3x10x10", "--filters", "2x3", "--stride", "2"]
-
-
-def shell(redirect: str, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    """``python -m convcalc ARGS REDIRECT`` through sh, for redirections like ``>&-``."""
-    return subprocess.run(
-        ["sh", "-c", f'exec "$0" -m convcalc "$@" {redirect}', sys.executable, *args],
-        input=stdin,
-        capture_output=True,
-        env=ENV,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize(
@@ -46,21 +32,21 @@ def shell(redirect: str, *args: str, stdin: bytes = b"") -> subprocess.Completed
     ],
 )
 def test_a_closed_or_full_stream_is_one_line(redirect: str, args: list[str], message: str) -> None:
-    result = shell(redirect, *args)
+    result = shell(f"{shlex.join(args)} {redirect}")
     assert result.returncode == 1
     assert result.stderr.decode() == message + "\n"
 
 
 @pytest.mark.parametrize("redirect", ["2>/dev/full", "2>&-"])
 def test_a_warning_that_cannot_be_written_loses_no_result(redirect: str) -> None:
-    expected = shell("", *WARNS, "--json")
+    expected = shell(f"{shlex.join(WARNS)} --json")
     assert "warning" in expected.stderr.decode()
-    result = shell(redirect, *WARNS, "--json")
+    result = shell(f"{shlex.join(WARNS)} --json {redirect}")
     assert result.returncode == 0
     assert result.stdout == expected.stdout
 
 
 def test_an_error_that_cannot_be_written_still_fails() -> None:
-    result = shell("2>/dev/full", "analyze", "-", stdin=b"input: 3x8x8\nlayers: [rleu]\n")
+    result = shell("analyze - 2>/dev/full", stdin=b"input: 3x8x8\nlayers: [rleu]\n")
     assert result.returncode == 1
     assert result.stdout == b""

@@ -9,7 +9,7 @@ One module per command (each registers itself on the shared typer app); what the
 import gc
 import sys
 
-from convcalc.cli import analyze, layer, schema, zoo
+from convcalc.cli import analyze, draw, layer, report, schema, zoo
 from convcalc.cli.common import Dtype, Optimizer, app
 from convcalc.cli.output import (
     StdoutClosed,
@@ -20,7 +20,18 @@ from convcalc.cli.output import (
 )
 from convcalc.errors import ExitCode
 
-__all__ = ["Dtype", "Optimizer", "analyze", "app", "layer", "main", "schema", "zoo"]
+__all__ = [
+    "Dtype",
+    "Optimizer",
+    "analyze",
+    "app",
+    "draw",
+    "layer",
+    "main",
+    "report",
+    "schema",
+    "zoo",
+]
 
 
 def main() -> None:

@@ -1,10 +1,11 @@
 """Where results go: stdout (a reader that leaves early ends the run quietly) or a file
 written atomically with ``-o``, with the manners of a shell's ``>``."""
 
+import errno
 import os
 import signal
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -68,17 +69,23 @@ def reason(error: Exception) -> str:
 
 
 def write_output(path: Path, chunks: Iterable[str]) -> None:
-    """Write ``chunks`` to ``path`` as ``> path`` would, but atomically: a failed or interrupted
+    """Write text ``chunks`` to ``path`` as ``> path`` would, but atomically (see
+    :func:`write_file`)."""
+    write_file(path, (chunk.encode("utf-8") for chunk in chunks), lambda: write_stdout(chunks))
+
+
+def write_file(path: Path, blocks: Iterable[bytes], to_stdout: Callable[[], None]) -> None:
+    """Write ``blocks`` to ``path`` as ``> path`` would, but atomically: a failed or interrupted
     run never leaves half a file.
 
     Only a regular file is ever replaced. Our own stdout (``-o /dev/stdout`` with stdout
-    redirected to a file) is written through, where earlier output stays; a device or a FIFO is
-    written into. A regular file gets the whole text in a short-named temporary file beside it
-    (through a symlink, beside the file it points to), which then replaces it in one rename,
-    keeping its mode and owner. Where a rename would lose what ``>`` keeps (a file with several
-    hard links, an owner the process cannot give the new file, a directory it cannot write),
-    the finished text is copied into the file instead. A file without write permission is
-    refused, as ``>`` refuses it."""
+    redirected to a file) is written through by ``to_stdout``, after the output already there; a
+    device or a FIFO is written into. A regular file gets the whole output in a short-named
+    temporary file beside it (through a symlink, beside the file it points to), which then
+    replaces it in one rename, keeping its mode and owner. Where a rename would lose what ``>``
+    keeps (a file with several hard links, an owner the process cannot give the new file, a
+    directory it cannot write), the finished output is copied into the file instead. A file
+    without write permission is refused, as ``>`` refuses it."""
     try:
         status: os.stat_result | None = path.stat()
     except FileNotFoundError:
@@ -86,19 +93,20 @@ def write_output(path: Path, chunks: Iterable[str]) -> None:
     except OSError as error:
         raise OutputError(f"cannot write {path}: {reason(error)}") from None
     if status is not None and is_stdout(status):
-        write_stdout(chunks)
+        to_stdout()
         return
     import stat
 
-    if status is not None and not stat.S_ISREG(status.st_mode):
-        write_special(path, chunks)
-        return
     target = Path(os.path.realpath(path))
-    if status is not None and not os.access(target, os.W_OK):
-        raise OutputError(f"cannot write {path}: Permission denied")
     try:
+        if status is not None and not stat.S_ISREG(status.st_mode):
+            with path.open("wb") as stream:
+                stream.writelines(blocks)
+            return
+        if status is not None and not os.access(target, os.W_OK):
+            raise PermissionError(errno.EACCES, "Permission denied")
         with cleaned_up_on_signals():
-            replace_file(target, status, chunks)
+            replace_file(target, status, blocks)
     except OSError as error:
         raise OutputError(f"cannot write {path}: {reason(error)}") from None
 
@@ -112,8 +120,8 @@ def is_stdout(status: os.stat_result) -> bool:
     return (ours.st_dev, ours.st_ino) == (status.st_dev, status.st_ino)
 
 
-def replace_file(target: Path, status: os.stat_result | None, chunks: Iterable[str]) -> None:
-    """Write ``chunks`` to a temporary file beside ``target``, then rename it over ``target``
+def replace_file(target: Path, status: os.stat_result | None, blocks: Iterable[bytes]) -> None:
+    """Write ``blocks`` to a temporary file beside ``target``, then rename it over ``target``
     or (where a rename would lose links or the owner) copy it into ``target``."""
     import tempfile
 
@@ -124,14 +132,14 @@ def replace_file(target: Path, status: os.stat_result | None, chunks: Iterable[s
             raise
         # A writable file in a directory we cannot write: > would write in place, so do we,
         # once the whole text is ready.
-        text = "".join(chunks)
-        with target.open("w", encoding="utf-8") as stream:
-            stream.write(text)
+        data = b"".join(blocks)
+        with target.open("wb") as stream:
+            stream.write(data)
         return
     temporary = Path(name)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.writelines(chunks)
+        with os.fdopen(handle, "wb") as stream:
+            stream.writelines(blocks)
         if status is not None and (status.st_nlink > 1 or not took_owner(temporary, status)):
             copy_into(temporary, target)
             return
@@ -189,15 +197,6 @@ def cleaned_up_on_signals() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def write_special(path: Path, chunks: Iterable[str]) -> None:
-    """Write ``chunks`` into an existing file that is not a regular file (a device or a FIFO)."""
-    try:
-        with path.open("w", encoding="utf-8") as stream:
-            stream.writelines(chunks)
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {reason(error)}") from None
-
-
 def same_file(output: Path, spec: str) -> bool:
     """Whether ``output`` names the spec file ``spec`` (by another relative path, a symlink or a
     hard link too)."""
@@ -212,49 +211,23 @@ def same_file(output: Path, spec: str) -> bool:
 
 
 def write_binary(path: Path | None, data: bytes) -> None:
-    """Write binary ``data`` (a PNG) to ``path`` as :func:`write_output` writes text: atomically,
-    through a temporary file beside it. To stdout (``path`` None) only when it is not a terminal,
-    where the bytes would garble the screen."""
+    """Write binary ``data`` (a PNG) to ``path`` as :func:`write_output` writes text, or to
+    stdout (``path`` None) when it is not a terminal, where the bytes would garble the screen."""
     if path is None:
-        if sys.stdout is None or sys.stdout.isatty():
-            raise OutputError("a PNG is binary and stdout is a terminal: write it with -o FILE")
+        write_stdout_bytes(data)
+    else:
+        write_file(path, [data], lambda: write_stdout_bytes(data))
+
+
+def write_stdout_bytes(data: bytes) -> None:
+    """Write ``data`` to stdout, unless it is a terminal (see :func:`write_stdout`)."""
+    if sys.stdout is None or sys.stdout.isatty():
+        raise OutputError("a PNG is binary and stdout is a terminal: write it with -o FILE")
+    try:
         sys.stdout.flush()
-        try:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        except BrokenPipeError as error:
-            raise StdoutClosed from error
-        return
-    import tempfile
-
-    target = Path(os.path.realpath(path))
-    if target.exists() and not target.is_file():
-        write_special_bytes(target, data)
-        return
-    try:
-        handle, name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".convcalc-tmp", dir=target.parent
-        )
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
-    temporary = Path(name)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        temporary.chmod(target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~umask)
-        temporary.replace(target)
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_special_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` into an existing file that is not a regular file (a device or a FIFO)."""
-    try:
-        with path.open("wb") as stream:
-            stream.write(data)
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError as error:
+        raise StdoutClosed from error
+    except (OSError, ValueError) as error:
+        raise OutputError(f"cannot write to stdout: {reason(error)}") from None

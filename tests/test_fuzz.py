@@ -609,7 +609,8 @@ def test_closed_and_full_streams_end_cleanly(redirect: str, command: list[str]) 
     stderr = result.stderr.decode()
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
     assert result.returncode in (0, 1), (result.returncode, stderr)
-    assert len(stderr.splitlines()) <= 2, stderr
+    problems = [line for line in stderr.splitlines() if ": warning: " not in line]
+    assert len(problems) <= 1, stderr  # warnings go out first, then at most one error line
     writes_out = ">&-" not in redirect and ">/dev/full" not in redirect.replace("2>/dev/full", "")
     reads_in = "<&-" not in redirect or "-" not in command
     if writes_out and reads_in:

@@ -25,7 +25,7 @@ string = json.encoder.encode_basestring
 
 
 def json_chunks(report: Report) -> Iterator[str]:
-    """SPEC.md §3's document in pieces: one top-level key per line and one layer per line, as
+    """docs/spec.md §3's document in pieces: one top-level key per line and one layer per line, as
     it is produced (holding every row's text at once would double a large network's memory).
 
     A layer's line is exactly ``json.dumps(layer_document, ensure_ascii=False)`` of
@@ -168,8 +168,12 @@ def to_markdown(report: Report) -> str:
     lines = []
     if report.name:
         lines += [f"## {units.markdown_text(report.name)}", ""]
+    from convcalc.conventions.view import ConventionView
+
+    view = report.extra(ConventionView)
+    counted = "" if view is None else f" Counted as {view.totals.convention.label}."
     lines += [
-        f"Input {units.shape(report.input)}, batch {report.batch}, {report.dtype}.",
+        f"Input {units.shape(report.input)}, batch {report.batch}, {report.dtype}.{counted}",
         "",
         "| # | path | type | input | output | params | MACs | RF | memory |",
         "|---:|---|---|---|---|---:|---:|---|---:|",

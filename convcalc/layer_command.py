@@ -1,63 +1,168 @@
 """One layer on its own, as ``convcalc layer`` describes it: from flags to a one-row report.
 
-The arithmetic is the same as in ``analyze``: this module only turns command-line values into a
-layer and a one-layer network, and reads a previous document to continue a chain.
+The arithmetic is the same as in ``analyze``: this module turns command-line values into a layer
+and a one-layer network, names the command's layer flags after the kinds' options (every option
+of every kind has one, see :func:`layer_flags`), and reads a previous document to continue a
+chain.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
-from dataclasses import MISSING, fields, replace
-from typing import Any, get_type_hints
+from collections.abc import Collection, Iterable
+from dataclasses import replace
+from typing import Any, Literal, NamedTuple
 
 from convcalc.analysis import analyze
 from convcalc.errors import OptionError, SpecError, shorten, suggestion
 from convcalc.layers import Layer, all_kinds, kind_named
 from convcalc.layers.base import Derivation, RFStep, Shape
+from convcalc.options import OptionType, Scalar, options_of, parse_ints
 from convcalc.receptive import ReceptiveField
 from convcalc.report import Report
 from convcalc.spec import LayerNode, Network
-from convcalc.tensors import DTYPE_BYTES, MAX_DIMENSION, check_magnitude, magnitude, parse_shape
+from convcalc.tensors import (
+    DTYPE_BYTES,
+    MAX_DIMENSION,
+    check_magnitude,
+    magnitude,
+    parse_shape,
+)
 
-_NUMBERS = re.compile(r"\s*[xX×*,]\s*")
+FLAG_NAMES = {"output": "out", "in_channels": "filters"}
+"""Options whose flag is not their own name: an adaptive pool's output size is given by ``--out``
+like fc's outputs (``--output`` names the output file), a conv's input channels by ``--filters
+F×C×K×K``."""
+
+OFF_FLAGS = {"shared": "per-channel"}
+"""Switches whose off spelling is not ``--no-NAME``."""
+
+COMPOSITE_FLAGS = frozenset({"filters"})
+"""Flags the command declares itself, each read into several options (``--filters`` into the
+filters, the kernel and the input channels): no flag is generated for the options they give."""
+
+FlagForm = Literal["switch", "number", "text"]
+
+
+class Flag(NamedTuple):
+    """One generated flag of ``convcalc layer``: ``--NAME`` (and ``--OFF`` for a switch), how
+    its value is read, and the options and kinds that take it."""
+
+    name: str
+    form: FlagForm
+    off: str | None
+    options: tuple[str, ...]
+    kinds: tuple[str, ...]
+    types: tuple[OptionType, ...]
+    """The type of the option each of ``kinds`` gives with it."""
+
+
+def flag_of(option: str) -> str:
+    """The flag (without ``--``) that gives ``option``."""
+    return FLAG_NAMES.get(option, option.replace("_", "-"))
+
+
+def form_of(option_type: OptionType) -> FlagForm:
+    """How a flag's value is read: a switch for true or false, a number, else text that the
+    option's type reads (:meth:`OptionType.from_text`)."""
+    if isinstance(option_type, Scalar) and option_type.python_type is bool:
+        return "switch"
+    if isinstance(option_type, Scalar) and option_type.python_type is float:
+        return "number"
+    return "text"
+
+
+def layer_flags(kinds: Iterable[type[Layer]], reserved: Collection[str]) -> dict[str, Flag]:
+    """The flags of every option of ``kinds``, in the order they first appear.
+
+    Options of different kinds share a flag when they share a name (or a :data:`FLAG_NAMES`
+    entry). A clash is an error here, when the flags are made, not a silent overwrite: two
+    options read differently under one flag, or a flag that would take a name in ``reserved``
+    (the command's own options)."""
+    flags: dict[str, Flag] = {}
+    for kind in kinds:
+        for option in options_of(kind).options.values():
+            name = flag_of(option.name)
+            if name in COMPOSITE_FLAGS:
+                continue
+            if name in reserved:
+                raise TypeError(
+                    f"{kind.type_name}'s option {option.name} would be --{name}, which "
+                    "convcalc layer already has; give it another flag in FLAG_NAMES"
+                )
+            form = form_of(option.type)
+            off = (OFF_FLAGS.get(option.name) or f"no-{name}") if form == "switch" else None
+            known = flags.get(name)
+            if known is None:
+                flags[name] = Flag(
+                    name, form, off, (option.name,), (kind.type_name,), (option.type,)
+                )
+                continue
+            if (known.form, known.off) != (form, off):
+                raise TypeError(
+                    f"--{name} is read as a {known.form} for {', '.join(known.kinds)} but as "
+                    f"a {form} for {kind.type_name}'s option {option.name}"
+                )
+            flags[name] = known._replace(
+                options=tuple(dict.fromkeys((*known.options, option.name))),
+                kinds=(*known.kinds, kind.type_name),
+                types=(*known.types, option.type),
+            )
+    return flags
+
+
+def describe_flag(flag: Flag) -> str:
+    """A generated flag's help: the kinds that take it, and what it takes."""
+    kinds = ", ".join(flag.kinds)
+    if flag.form == "switch":
+        return f"{kinds}."
+    words = " or ".join(dict.fromkeys(word for kind in flag.types for word in kind.words))
+    return f"{kinds}: {words}."
+
+
+def flag_forms(flag: Flag) -> str:
+    """``N|HxW|same|valid``: the forms a text flag's value takes."""
+    forms: list[str] = []
+    for option_type in flag.types:
+        forms += ["N"] if "a whole number" in option_type.words else []
+        forms += ["HxW"] if option_type.takes_pair else []
+        forms += option_type.choices
+    return "|".join(dict.fromkeys(forms))
+
+
+def options_given(kind: type[Layer], given: dict[str, Any]) -> dict[str, Any]:
+    """The options of ``kind`` that generated flags give (``given``: flag → value)."""
+    options = {}
+    for name in options_of(kind).options:
+        flag = flag_of(name)
+        if flag in given:
+            options[name] = given[flag]
+    return options
+
+
+def kind_of(kind_name: str) -> type[Layer]:
+    """The layer kind ``--type`` names (canonical or alias)."""
+    kind = kind_named(kind_name)
+    if kind is None:
+        known = all_kinds()
+        raise SpecError(
+            f"--type: unknown layer type {shorten(kind_name)!r}{suggestion(kind_name, known)}; "
+            f"choose one of {', '.join(sorted(known))}"
+        )
+    return kind
+
+
+def not_applicable(flag: str, kind: type[Layer]) -> SpecError:
+    """``--flag does not apply to KIND (it takes …)``."""
+    offered = dict.fromkeys(f"--{flag_of(name)}" for name in options_of(kind).options)
+    takes = ", ".join(offered) or "no options"
+    return SpecError(f"--{flag} does not apply to {kind.type_name} (it takes {takes})")
 
 
 def parse_input(text: str) -> Shape:
     """``--in``: a shape string."""
     return parse_shape(text)
-
-
-MAX_DIGITS = 30
-"""A number on the command line with more digits is refused before it is converted."""
-
-
-def parse_ints(text: str) -> list[int]:
-    """``3x5`` → ``[3, 5]``; anything else is an error naming the bad part."""
-    parts = _NUMBERS.split(text.strip())
-    if not all(re.fullmatch(r"[+-]?[0-9]+", part) for part in parts):
-        raise SpecError(f"expected whole numbers like 3 or 3x5, got {shorten(text)!r}")
-    for part in parts:
-        digits = len(part.lstrip("+-"))
-        if digits > MAX_DIGITS:
-            # Not worth converting (and past Python's 4,300-digit limit): worded as the option
-            # checks word a number too large.
-            raise SpecError(
-                f"a {digits}-digit number is larger than any real tensor dimension "
-                f"(at most {MAX_DIMENSION:,})"
-            )
-    return [int(part) for part in parts]
-
-
-def parse_pair(text: str) -> int | tuple[int, int]:
-    """An int or ``HxW``."""
-    numbers = parse_ints(text)
-    if len(numbers) == 1:
-        return numbers[0]
-    if len(numbers) == 2:
-        return (numbers[0], numbers[1])
-    raise SpecError(f"expected N or HxW, got {shorten(text)!r}")
 
 
 def parse_filters(text: str) -> dict[str, Any]:
@@ -78,69 +183,24 @@ def parse_filters(text: str) -> dict[str, Any]:
     raise SpecError(f"expected F, FxK, FxKxK or FxCxKxK, got {shorten(text)!r}")
 
 
-def coerce(option: str, value: Any, annotation: str) -> Any:
-    """A command-line string for ``option`` as the value its annotation asks for.
-
-    ``annotation`` is the option's resolved type as text (e.g. ``int | tuple[int, int] |
-    Literal['same', 'valid']``): words such as ``same`` or ``depthwise`` are accepted only where
-    the type lists them, and ``HxW`` only where it takes a pair.
-    """
-    if not isinstance(value, str):
-        return value
-    word = value.strip().lower()
-    if word in ("same", "valid", "depthwise") and repr(word) in annotation:
-        return word
-    words = [w for w in ("same", "valid", "depthwise") if repr(w) in annotation]
-    if words and not re.fullmatch(r"[\s0-9xX×*,+-]+", value):
-        raise SpecError(
-            f"expected whole numbers like 3 or 3x5, or {' or '.join(words)}, got {shorten(value)!r}"
-        )
-    if "tuple" in annotation:
-        return parse_pair(value)
-    numbers = parse_ints(value)
-    if len(numbers) != 1:
-        raise SpecError(f"expected one whole number, got {shorten(value)!r}")
-    return numbers[0]
-
-
-def build(kind_name: str, options: dict[str, Any], shape: Shape, flags: dict[str, str]) -> Layer:
-    """The layer of ``kind_name`` with ``options`` (command-line values), checked for the type.
-
-    ``flags`` names the flag each option comes from, for messages.
-    """
-    kind = kind_named(kind_name)
-    if kind is None:
-        known = all_kinds()
-        raise SpecError(
-            f"--type: unknown layer type {shorten(kind_name)!r}{suggestion(kind_name, known)}; "
-            f"choose one of {', '.join(sorted(known))}"
-        )
-    declared = {field.name: field for field in fields(kind)}
-    # The layer modules use postponed annotations: resolve them, so that `IntPair` reads as
-    # `int | tuple[int, int]` and `coerce` can tell which options take a pair or a word.
-    types = get_type_hints(kind)
-    if "out" in options and "output" in declared:
-        options["output"] = options.pop("out")
+def build(kind: type[Layer], options: dict[str, Any], shape: Shape) -> Layer:
+    """The layer of ``kind`` with ``options`` (command-line values: text read by each option's
+    type), checked for the type; messages name the flag each option comes from."""
+    declared = options_of(kind).options
     values = {}
     for option, value in options.items():
-        flag = f"--{flags.get(option, option)}"
+        flag = f"--{flag_of(option)}"
         if option not in declared:
-            # Options without a command-line flag (e.g. avgpool's count_include_pad) are not
-            # offered; in_channels comes from --filters, which is listed once.
-            offered = dict.fromkeys(f"--{flags[name]}" for name in declared if name in flags)
-            takes = ", ".join(offered) or "no options"
-            raise SpecError(f"{flag} does not apply to {kind.type_name} (it takes {takes})")
+            raise not_applicable(flag_of(option), kind)
         try:
-            values[option] = coerce(option, value, str(types[option]))
+            values[option] = (
+                declared[option].type.from_text(value) if isinstance(value, str) else value
+            )
         except SpecError as error:
             raise SpecError(f"{flag}: {error.message}") from None
-    missing = [
-        name
-        for name, field in declared.items()
-        if name not in values and field.default is MISSING and field.default_factory is MISSING
-    ]
+    missing = [name for name, option in declared.items() if option.required and name not in values]
     if missing:
-        needs = " and ".join(f"--{flags.get(name, name)}" for name in missing)
+        needs = " and ".join(f"--{flag_of(name)}" for name in missing)
         hint = (
             " (or give F×K to --filters)" if missing == ["kernel"] and "filters" in values else ""
         )
@@ -150,9 +210,7 @@ def build(kind_name: str, options: dict[str, Any], shape: Shape, flags: dict[str
             check_magnitude(option, value)
         return kind(**values)
     except OptionError as error:
-        raise SpecError(
-            f"--{flags.get(error.option, error.option)}: {error.message.split(': ', 1)[1]}"
-        ) from None
+        raise SpecError(f"--{flag_of(error.option)}: {error.message.split(': ', 1)[1]}") from None
 
 
 def analyze_layer(

@@ -16,6 +16,7 @@ from convcalc.errors import (
     ShapeError,
     SpecError,
     StrictError,
+    shorten,
     suggestion,
 )
 from convcalc.folding import fold_batchnorms
@@ -50,6 +51,11 @@ class Flow:
     source: int = NETWORK_INPUT
 
 
+MAX_PATH = 1000
+"""A row's path (its name with those of the blocks around it) has at most this many
+characters."""
+
+
 @dataclass(eq=False, repr=False)
 class Scope:
     """A layer list being run: the path prefix of its rows, how many of each type it has named
@@ -70,8 +76,9 @@ class Scope:
     tensors: dict[str, Flow] = field(default_factory=dict)
     ahead: set[str] = field(default_factory=set)
 
-    def path_of(self, explicit: str | None, stem: str) -> str:
-        """The node's path: its explicit name or stem + counter (a taken name gets ``_2``…)."""
+    def path_of(self, explicit: str | None, stem: str, node: Node) -> str:
+        """The node's path: its explicit name or stem + counter (a taken name gets ``_2``…), at
+        most :data:`MAX_PATH` characters (names nested in blocks would otherwise multiply)."""
         self.counters[stem] += 1
         name = explicit or f"{stem}{self.counters[stem]}"
         if name in self.taken:
@@ -80,7 +87,14 @@ class Scope:
                 suffix += 1
             name = f"{name}_{suffix}"
         self.taken.add(name)
-        return f"{self.prefix}.{name}" if self.prefix else name
+        path = f"{self.prefix}.{name}" if self.prefix else name
+        if len(path) > MAX_PATH:
+            raise ShapeError(
+                f"the layer path is {len(path):,} characters long (at most {MAX_PATH:,}): "
+                "give the enclosing blocks shorter names or nest fewer of them",
+                node.located(stem, shorten(path)),
+            )
+        return path
 
     def child(self, path: str, entry: Flow, *, block: bool = False) -> Scope:
         """A fresh list nested under ``path`` whose input is ``entry``."""
@@ -164,7 +178,7 @@ class Analyzer:
         if node.source is not None:
             flow = self.resolve(node.source, scope, node, "from")
         if type(node) is LayerNode:  # most nodes, taken first
-            path = scope.path_of(node.name, node.layer.type_name)
+            path = scope.path_of(node.name, node.layer.type_name, node)
             result = self.leaf(node.layer, flow, path, node)
         else:
             path, result = self.container(node, flow, scope)
@@ -175,26 +189,26 @@ class Analyzer:
         """Apply a node that is not a leaf; its path and its output."""
         match node:
             case RepeatNode():
-                path = scope.path_of(node.name, "repeat")
+                path = scope.path_of(node.name, "repeat", node)
                 inner = scope.child(path, flow)
                 for _ in range(node.times):
                     inner.entry = flow
                     flow = self.sequence(node.layers, flow, inner)
                 return path, flow
             case UseNode():
-                path = scope.path_of(node.name, node.block)
+                path = scope.path_of(node.name, node.block, node)
                 return path, self.sequence(node.layers, flow, scope.child(path, flow, block=True))
             case ResidualNode():
-                path = scope.path_of(node.name, "residual")
+                path = scope.path_of(node.name, "residual", node)
                 return path, self.residual(node, flow, path, scope)
             case ConcatNode():
-                path = scope.path_of(node.name, "concat")
+                path = scope.path_of(node.name, "concat", node)
                 return path, self.concat(node, flow, path, scope)
             case GateNode():
-                path = scope.path_of(node.name, "gate")
+                path = scope.path_of(node.name, "gate", node)
                 return path, self.gate(node, flow, path, scope)
             case MergeNode():
-                path = scope.path_of(node.name, node.merge.type_name)
+                path = scope.path_of(node.name, node.merge.type_name, node)
                 inputs = tuple(self.resolve(ref, scope, node, "from") for ref in node.sources)
                 return path, self.merge(node.merge, path, inputs, node, path)
         raise AssertionError(f"unknown node {node!r}")
@@ -354,8 +368,8 @@ class Analyzer:
                 where,
             )
         conv = Conv(filters=body.shape[0], kernel=1, stride=(rows, cols), bias=False)
-        projected = self.leaf(conv, entry, scope.path_of(None, "conv"), node)
-        return self.leaf(BatchNorm(), projected, scope.path_of(None, "batchnorm"), node)
+        projected = self.leaf(conv, entry, scope.path_of(None, "conv", node), node)
+        return self.leaf(BatchNorm(), projected, scope.path_of(None, "batchnorm", node), node)
 
     def concat(self, node: ConcatNode, entry: Flow, path: str, scope: Scope) -> Flow:
         """Each branch from the same input; channels add up, H×W must match."""

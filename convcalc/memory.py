@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from convcalc.errors import SpecError
+from convcalc.errors import SpecError, shorten
 from convcalc.layers.base import Extra, Shape, elements
 from convcalc.report import NETWORK_INPUT, Report, Row
 from convcalc.tensors import dtype_bytes
@@ -41,6 +41,9 @@ from convcalc.tensors import dtype_bytes
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 """Copies of the params each optimizer keeps: SGD none, SGD with momentum the velocity, Adam and
 AdamW the first and second moments (their per-tensor step counters are negligible)."""
+
+MAX_SIZE_DIGITS = 30
+"""A memory budget has at most this many digits (10³⁰ bytes is far beyond any machine)."""
 
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(?:([kmgt])(i?))?b?\s*", re.IGNORECASE)
 
@@ -50,11 +53,20 @@ def parse_size(text: str) -> int:
     (KB, MB, GB, TB); a bare number is bytes."""
     match = _SIZE.fullmatch(text)
     if match is None:
-        raise SpecError(f"expected a size like 16GiB, 512MB or 1000000, got {text!r}")
+        raise SpecError(f"expected a size like 16GiB, 512MB or 1000000, got {shorten(text)!r}")
     value, prefix, binary = match.groups()
     power = " kmgt".index(prefix.lower()) if prefix else 0
-    scale = (1024 if binary else 1000) ** power
-    return int(float(value) * scale)
+    scale: int = (1024 if binary else 1000) ** power
+    if len(value) > MAX_SIZE_DIGITS:
+        raise SpecError(
+            f"the size {shorten(value)} has more than {MAX_SIZE_DIGITS} digits; "
+            "give it in a larger unit (such as TiB)"
+        )
+    # Exact to the byte (a float would turn 9007199254740993 into …992): the decimal fraction
+    # times the unit, rounded down to whole bytes.
+    whole, _, fraction = value.partition(".")
+    exact: int = int(whole + fraction) * scale // 10 ** len(fraction)
+    return exact
 
 
 def is_alias(row: Row, training: bool) -> bool:
@@ -296,7 +308,7 @@ def training_memory(
     """
     if optimizer not in OPTIMIZER_STATES:
         raise SpecError(
-            f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATES)}"
+            f"unknown optimizer {shorten(optimizer)!r}; choose one of {', '.join(OPTIMIZER_STATES)}"
         )
     rows = report.rows
     batch = report.batch if batch is None else batch

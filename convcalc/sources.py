@@ -7,6 +7,7 @@ new kind of source (a format read from a path by its suffix, say) is one more br
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,7 +39,15 @@ def spec_text(source: str) -> tuple[str, str]:
 
         return zoo_text(source.removeprefix(ZOO_PREFIX)), source
     if source == STDIN:
-        return decoded(sys.stdin.buffer.read(MAX_SPEC_BYTES + 1), "<stdin>")
+        try:
+            if sys.stdin is None:  # started with stdin closed (`<&-`)
+                raise OSError(errno.EBADF, "stdin is closed")
+            data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
+        except OSError as error:
+            raise SpecError(
+                f"cannot read the spec: {error.strerror}", Location("<stdin>")
+            ) from None
+        return decoded(data, "<stdin>")
     try:
         with Path(source).open("rb") as handle:
             data = handle.read(MAX_SPEC_BYTES + 1)

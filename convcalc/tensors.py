@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from convcalc.errors import OptionError, SpecError
+from convcalc.errors import OptionError, SpecError, shorten
 from convcalc.layers.base import Shape
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
@@ -35,19 +35,20 @@ def parse_shape(value: object) -> Shape:
     elif isinstance(value, list | tuple):
         sizes = list(value)
     else:
-        raise SpecError(f"expected a shape like 3x32x32 or 4096, got {value!r}")
+        raise SpecError(f"expected a shape like 3x32x32 or 4096, got {shorten(value)!r}")
     if len(sizes) not in (1, 3):
         raise SpecError(
-            f"expected C×H×W (an image) or D (a vector), got {len(sizes)} sizes in {value!r}"
+            "expected C×H×W (an image) or D (a vector), "
+            f"got {len(sizes)} sizes in {shorten(value)!r}"
         )
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, int):
-            raise SpecError(f"{size!r} in {value!r} is not a whole number")
+            raise SpecError(f"{shorten(size)!r} in {shorten(value)!r} is not a whole number")
         if size < 1:
-            raise SpecError(f"sizes must be ≥ 1, got {size} in {value!r}")
+            raise SpecError(f"sizes must be ≥ 1, got {size} in {shorten(value)!r}")
         if size > MAX_DIMENSION:
             raise SpecError(
-                f"{magnitude(size)} in {value!r} is larger than any real tensor dimension"
+                f"{magnitude(size)} in {shorten(value)!r} is larger than any real tensor dimension"
             )
     return tuple(sizes)  # type: ignore[arg-type]
 
@@ -58,7 +59,7 @@ def dtype_bytes(dtype: str) -> int:
         return DTYPE_BYTES[dtype]
     except KeyError:
         raise SpecError(
-            f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}"
+            f"unknown dtype {shorten(dtype)!r}; choose one of {', '.join(DTYPE_BYTES)}"
         ) from None
 
 

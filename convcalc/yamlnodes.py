@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from convcalc.errors import Location, SpecError, one_line
+from convcalc.errors import Location, SpecError, one_line, shorten
 
 MAX_NODES = 2_000_000
 """YAML nodes one spec may hold, counting an aliased node again at every use (alias bombs)."""
@@ -310,7 +310,7 @@ class _Builder:
             if value is _MERGE:
                 frame.merging = True
             elif value in target:
-                raise self.fail(f"duplicate key {value!r}", event)
+                raise self.fail(f"duplicate key {shorten(value)!r}", event)
             frame.key = value
             frame.key_mark = where
             return None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from convcalc import fastcoerce
-from convcalc.cli.output import StdoutClosed, write_output, write_stdout
+from convcalc.cli.output import StdoutClosed, write_output, write_stderr, write_stdout
 from convcalc.errors import ConvcalcError, ExitCode, SpecError, SpecErrors, one_line
 from convcalc.render import OutputFormat
 
@@ -104,9 +104,8 @@ TracebackOption = Annotated[
 
 def fail(error: ConvcalcError) -> NoReturn:
     """Print each problem as one line on stderr and exit with status 1."""
-    problems = error.errors if isinstance(error, SpecErrors) else [error]
-    for problem in problems:
-        sys.stderr.write(f"{one_line(str(problem))}\n")
+    lines = error.lines if isinstance(error, SpecErrors) else [str(error)]
+    write_stderr("".join(f"{one_line(line)}\n" for line in lines))
     raise typer.Exit(ExitCode.ERROR)
 
 
@@ -122,10 +121,15 @@ def reported(traceback: bool) -> Iterator[None]:
 
 
 def warn(report: "Report") -> None:
-    """Each row's warnings on stderr, located like errors."""
-    for row in report.rows:
-        for warning in row.warnings:
-            sys.stderr.write(one_line(f"{row.location}: warning: {warning}") + "\n")
+    """Each row's warnings on stderr, located like errors (dropped if stderr cannot take them:
+    the results matter more)."""
+    lines = [
+        one_line(f"{row.location}: warning: {warning}") + "\n"
+        for row in report.rows
+        for warning in row.warnings
+    ]
+    if lines:
+        write_stderr("".join(lines))
 
 
 def emit(
@@ -140,7 +144,7 @@ def emit(
         fmt = OutputFormat.JSON
     if fmt in (OutputFormat.TABLE, OutputFormat.TREE):
         block = table(report)
-        if output is None and sys.stdout.isatty():
+        if output is None and sys.stdout is not None and sys.stdout.isatty():
             from rich.console import Console
 
             # NO_COLOR (https://no-color.org) or a dumb terminal get no escapes at all: rich

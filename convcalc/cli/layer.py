@@ -30,7 +30,8 @@ from convcalc.cli.common import (
     with_convention,
     with_flag,
 )
-from convcalc.errors import SpecError
+from convcalc.cli.output import reason
+from convcalc.errors import SpecError, shorten
 from convcalc.render import OutputFormat
 
 if TYPE_CHECKING:
@@ -325,11 +326,46 @@ def chained_input(
 
     from convcalc import layer_command
 
-    text = sys.stdin.read()
     try:
-        document = json.loads(text)
+        if sys.stdin is None:  # started with stdin closed (`<&-`)
+            raise OSError("stdin is closed")
+        text = sys.stdin.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(f"--in -: cannot read stdin: {reason(error)}") from None
+    try:
+        document = json.loads(
+            text, parse_int=stdin_int, parse_float=stdin_float, parse_constant=stdin_constant
+        )
     except json.JSONDecodeError as error:
         raise SpecError(
             f"--in -: stdin is not a convcalc JSON document ({error.msg} at line {error.lineno})"
         ) from None
     return layer_command.continue_from(document, batch, dtype)
+
+
+def stdin_int(text: str) -> int:
+    """A whole number in the document on stdin; too many digits to be a size is an error (and
+    past Python's 4,300-digit limit a crash)."""
+    from convcalc.options import MAX_DIGITS
+
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise SpecError(
+            f"--in -: stdin holds a {len(text.lstrip('-'))}-digit number, far too large"
+        )
+    return int(text)
+
+
+def stdin_float(text: str) -> float:
+    """A number with a fraction or exponent in the document on stdin, refused if no float holds
+    it (``1e400``)."""
+    import math
+
+    number = float(text)
+    if not math.isfinite(number):
+        raise SpecError(f"--in -: stdin holds {shorten(text)}, too large for any number")
+    return number
+
+
+def stdin_constant(text: str) -> float:
+    """``Infinity``, ``-Infinity`` or ``NaN`` in the document on stdin: never a size or field."""
+    raise SpecError(f"--in -: stdin holds {text}, which is no size or receptive field")

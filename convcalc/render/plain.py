@@ -130,7 +130,7 @@ def to_csv(report: Report) -> str:
         writer.writerow(
             [
                 layer["index"],
-                layer["path"],
+                units.printable(layer["path"]),
                 layer["type"],
                 "x".join(map(str, layer["input"])),
                 "x".join(map(str, layer["output"])),
@@ -142,7 +142,7 @@ def to_csv(report: Report) -> str:
                 " ".join(map(str, rf.get("start", []))),
                 str(rf.get("global", False)).lower(),
                 layer["activation_bytes"],
-                "; ".join(layer["warnings"]),
+                units.printable("; ".join(layer["warnings"])),
             ]
         )
     totals = report.totals
@@ -171,7 +171,7 @@ def to_markdown(report: Report) -> str:
     """A GitHub-flavoured Markdown table and a totals list."""
     lines = []
     if report.name:
-        lines += [f"## {report.name}", ""]
+        lines += [f"## {units.markdown_text(report.name)}", ""]
     from convcalc.conventions.view import ConventionView
 
     view = report.extra(ConventionView)
@@ -185,7 +185,8 @@ def to_markdown(report: Report) -> str:
     for row in report.rows:
         warning = " ⚠" if row.warnings else ""
         lines.append(
-            f"| {row.index} | `{row.path}`{warning} | {row.type} | {units.row_input(row)} | "
+            f"| {row.index} | {units.markdown_code(row.path)}{warning} | {row.type} | "
+            f"{units.row_input(row)} | "
             f"{units.shape(row.output)} | {row.params:,} | {row.macs:,} | {units.field(row.rf)} | "
             f"{units.size(row.activation_bytes)} |"
         )
@@ -211,7 +212,11 @@ def to_markdown(report: Report) -> str:
             f"{totals.macs:,}, memory {units.size(before.activation_bytes)} → "
             f"{units.size(totals.activation_bytes)}"
         )
-    warnings = [f"- `{row.path}`: {w}" for row in report.rows for w in row.warnings]
+    warnings = [
+        f"- {units.markdown_code(row.path)}: {units.markdown_text(w)}"
+        for row in report.rows
+        for w in row.warnings
+    ]
     if warnings:
         lines += ["", "**Warnings**", "", *warnings]
     return "\n".join(lines) + "\n"

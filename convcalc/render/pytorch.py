@@ -216,11 +216,11 @@ class Exporter:
                 children.append(Arg(last, shape_text(row.output)))
                 flow = Flow(row.output, built.channels)
             elif isinstance(node, UseNode):
-                path = scope.path_of(node.name, node.block)
+                path = scope.path_of(node.name, node.block, node)
                 code, flow = self.use(node, flow, path, body)
                 children.append(Arg(code, shape_text(flow.shape)))
             elif isinstance(node, RepeatNode):
-                inner = Scope(scope.path_of(node.name, "repeat"))
+                inner = Scope(scope.path_of(node.name, "repeat", node))
                 runs = []
                 for _ in range(node.times):
                     run, flow = self.positional(body, node.layers, flow, inner)
@@ -282,12 +282,12 @@ class Exporter:
             body.apply(target, attribute, source, row.output)
             return Flow(row.output, built.channels)
         if isinstance(node, UseNode):
-            path = scope.path_of(node.name, node.block)
+            path = scope.path_of(node.name, node.block, node)
             code, out = self.use(node, flow, path, body)
             body.apply(target, body.attribute(path.rpartition(".")[2], code), source, out.shape)
             return out
         if isinstance(node, RepeatNode):
-            path = scope.path_of(node.name, "repeat")
+            path = scope.path_of(node.name, "repeat", node)
             inner = Scope(path)
             if is_positional(node.layers):
                 runs = []
@@ -307,10 +307,12 @@ class Exporter:
             return flow
         if isinstance(node, ResidualNode):
             return self.residual(
-                body, node, flow, scope.path_of(node.name, "residual"), source, target
+                body, node, flow, scope.path_of(node.name, "residual", node), source, target
             )
         if isinstance(node, ConcatNode):
-            return self.concat(body, node, flow, scope.path_of(node.name, "concat"), source, target)
+            return self.concat(
+                body, node, flow, scope.path_of(node.name, "concat", node), source, target
+            )
         raise UnsupportedLayer(f"export: no PyTorch code for {type(node).__name__} nodes yet")
 
     def part(

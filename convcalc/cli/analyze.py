@@ -1,6 +1,6 @@
 """``convcalc analyze``: a network spec layer by layer."""
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +14,7 @@ from convcalc.cli.common import (
     StrictOption,
     TracebackOption,
     app,
+    chosen_format,
     emit,
     lazy_table,
     reported,
@@ -24,18 +25,23 @@ from convcalc.cli.output import same_file
 from convcalc.errors import OutputError
 from convcalc.render import OutputFormat
 
+if TYPE_CHECKING:
+    from convcalc.report import Report
+
 
 @app.command()
 def analyze(
     spec: Annotated[
         str, typer.Argument(metavar="SPEC", help="A spec file, - for stdin, or zoo:NAME.")
     ],
-    fmt: FormatOption = OutputFormat.TABLE,
+    fmt: FormatOption = None,
     as_json: JsonOption = False,
     output: OutputOption = None,
     input_shape: Annotated[
         str | None,
-        typer.Option("--input", metavar="CxHxW", help="Override the input shape, e.g. 3x224x224."),
+        typer.Option(
+            "--input", "--in", metavar="CxHxW", help="Override the input shape, e.g. 3x224x224."
+        ),
     ] = None,
     batch: BatchOption = None,
     dtype: DtypeOption = None,
@@ -55,8 +61,9 @@ def analyze(
         ),
     ] = False,
     optimizer: Annotated[
-        Optimizer, typer.Option(help="Optimizer state for --train.", case_sensitive=False)
-    ] = Optimizer.SGD,
+        Optimizer | None,
+        typer.Option(help="Optimizer state for --train [default: sgd].", case_sensitive=False),
+    ] = None,
     memory: Annotated[
         str | None,
         typer.Option(
@@ -68,6 +75,28 @@ def analyze(
     jacobian: Annotated[
         bool, typer.Option("--jacobian", help="Each layer's explicit Jacobian: size, non-zeros.")
     ] = False,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            metavar="LIST",
+            help="The table's columns (also CSV's and Markdown's): all, or names such as "
+            "layer,output,params,macs.",
+        ),
+    ] = None,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="At a terminal: every column, however wide the table."),
+    ] = False,
+    depth: Annotated[
+        int | None,
+        typer.Option(
+            "--depth",
+            min=1,
+            metavar="N",
+            help="Collapse the blocks nested N deep into one line with their totals.",
+        ),
+    ] = None,
     traceback: TracebackOption = False,
 ) -> None:
     """Analyze a network spec layer by layer: shapes, params, MACs, receptive field, memory."""
@@ -77,6 +106,19 @@ def analyze(
     from convcalc.loader import load
     from convcalc.tensors import parse_shape
 
+    if optimizer is not None and not train and memory is None:
+        raise typer.BadParameter(
+            "--optimizer only matters with --train (or --memory): add --train",
+            param_hint="'--optimizer'",
+        )
+    fmt = chosen_format(fmt, as_json)
+    if wide and (output is not None or fmt is not OutputFormat.TABLE):
+        raise typer.BadParameter(
+            "--wide widens a table at a terminal; "
+            + ("--output" if output is not None else f"--format {fmt.value}")
+            + " already has every column",
+            param_hint="'--wide'",
+        )
     with reported(traceback):
         network = load(spec)
         overrides: dict[str, Any] = {}
@@ -99,6 +141,33 @@ def analyze(
 
         budget = None if memory is None else with_flag("--memory", parse_size, memory)
         report = with_views(
-            report, train=train, optimizer=optimizer.value, budget=budget, jacobian=jacobian
+            report,
+            train=train,
+            optimizer=(optimizer or Optimizer.SGD).value,
+            budget=budget,
+            jacobian=jacobian,
         )
-        emit(report, fmt, as_json, output, lazy_table("network_table"))
+        chosen = None if columns is None else chosen_columns(report, columns)
+        table = lazy_table("network_table", columns=chosen, depth=depth, wide=wide)
+        emit(report, fmt, False, output, table, chosen, depth)
+
+
+def chosen_columns(report: "Report", asked: str) -> list[str]:
+    """The column names of ``--columns``: ``all``, or a comma-separated list of known names."""
+    from convcalc.errors import suggestion
+    from convcalc.render.table import column_names
+
+    known = column_names(report)
+    if asked.strip() == "all":
+        return known
+    names = [name.strip() for name in asked.split(",") if name.strip()]
+    for name in names:
+        if name not in known:
+            raise typer.BadParameter(
+                f"no column `{name}`{suggestion(name, known)}; the columns are "
+                f"{', '.join(known)} (or all)",
+                param_hint="'--columns'",
+            )
+    if not names:
+        raise typer.BadParameter("name at least one column, or all", param_hint="'--columns'")
+    return names

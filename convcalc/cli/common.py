@@ -7,7 +7,7 @@ option. The library's types that are only imported for type checking are written
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -58,7 +58,8 @@ app = typer.Typer(
 )
 
 FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+    OutputFormat | None,
+    typer.Option("--format", "-f", help="Output format (default: table).", case_sensitive=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 OutputOption = Annotated[
@@ -108,25 +109,29 @@ def warn(report: "Report") -> None:
 
 def emit(
     report: "Report",
-    fmt: OutputFormat,
+    fmt: OutputFormat | None,
     as_json: bool,
     output: Path | None,
-    table: "Callable[[Report], Any]",
+    table: "Callable[[Report, int | None], Any]",
+    columns: "Sequence[str] | None" = None,
+    depth: int | None = None,
 ) -> None:
-    """Render ``report`` in the chosen format to stdout or ``output``."""
-    if as_json:
-        fmt = OutputFormat.JSON
+    """Render ``report`` in the chosen format to stdout or ``output``: a table fitted to the
+    terminal, or in full when piped or written; CSV and Markdown with the table's ``columns``
+    (None: all of them) and ``depth``."""
+    fmt = chosen_format(fmt, as_json)
     if fmt is OutputFormat.TABLE:
-        block = table(report)
         if output is None and sys.stdout.isatty():
             from rich.console import Console
 
             # NO_COLOR (https://no-color.org) or a dumb terminal get no escapes at all: rich
             # alone would still send bold and dim.
             colorless = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
-            block.print(Console(markup=False, color_system=None if colorless else "auto"))
+            console = Console(markup=False, color_system=None if colorless else "auto")
+            table(report, console.width).print(console)
             return
         # Piped or written tables are plain text in full, never squeezed to a width.
+        block = table(report, None)
         if output is None:
             write_stdout([block.plain()])
         else:
@@ -136,22 +141,37 @@ def emit(
 
     if fmt is OutputFormat.JSON:
         chunks: Iterable[str] = plain.json_chunks(report)
+    elif fmt is OutputFormat.CSV:
+        chunks = [plain.to_csv(report, columns, depth)]
     else:
-        chunks = [plain.to_csv(report) if fmt is OutputFormat.CSV else plain.to_markdown(report)]
+        chunks = [plain.to_markdown(report, columns, depth)]
     if output is None:
         write_stdout(chunks)
     else:
         write_output(output, chunks)
 
 
-def lazy_table(name: str) -> "Callable[[Report], Any]":
-    """The table renderer ``convcalc.render.table.<name>``, imported only when a table is
-    printed."""
+def chosen_format(fmt: OutputFormat | None, as_json: bool) -> OutputFormat:
+    """The output format: ``--json`` or ``--format`` (a table by default); both at once are a
+    usage error unless they agree."""
+    if as_json and fmt not in (None, OutputFormat.JSON):
+        raise typer.BadParameter(
+            f"--json asks for JSON, --format for {fmt.value}: give one of them",
+            param_hint="'--json' / '--format'",
+        )
+    if as_json:
+        return OutputFormat.JSON
+    return fmt or OutputFormat.TABLE
 
-    def render(report: "Report") -> Any:
+
+def lazy_table(name: str, **options: Any) -> "Callable[[Report, int | None], Any]":
+    """The table renderer ``convcalc.render.table.<name>`` (given the terminal's width, or None
+    when piped, and ``options``), imported only when a table is printed."""
+
+    def render(report: "Report", width: int | None) -> Any:
         from convcalc.render import table
 
-        return getattr(table, name)(report)
+        return getattr(table, name)(report, width, **options)
 
     return render
 

@@ -21,7 +21,6 @@ from convcalc.cli.common import (
     with_flag,
 )
 from convcalc.errors import SpecError
-from convcalc.render import OutputFormat
 
 if TYPE_CHECKING:
     from convcalc.layers.base import Layer
@@ -55,6 +54,7 @@ def layer(
         str,
         typer.Option(
             "--in",
+            "--input",
             metavar="CxHxW",
             help="Input shape CxHxW (or D for a vector); - reads a convcalc JSON document "
             "from stdin and continues from its output.",
@@ -105,7 +105,7 @@ def layer(
     batch: BatchOption = None,
     dtype: DtypeOption = None,
     strict: StrictOption = False,
-    fmt: FormatOption = OutputFormat.TABLE,
+    fmt: FormatOption = None,
     as_json: JsonOption = False,
     output: OutputOption = None,
     traceback: TracebackOption = False,

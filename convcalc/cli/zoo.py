@@ -12,7 +12,7 @@ from convcalc.render import OutputFormat
 @app.command()
 def zoo(
     name: Annotated[str | None, typer.Argument(help="A model to print as YAML.")] = None,
-    fmt: FormatOption = OutputFormat.TABLE,
+    fmt: FormatOption = None,
     as_json: JsonOption = False,
     traceback: TracebackOption = False,
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from convcalc.layers.base import Shape
@@ -14,6 +14,7 @@ from convcalc.render import units
 from convcalc.report import Report, Row
 
 if TYPE_CHECKING:
+    from convcalc.render.columns import Line
     from convcalc.zoo import ZooEntry
 
 
@@ -98,89 +99,68 @@ def items(document: dict[str, Any]) -> list[str]:
     return [f"  {json.dumps(key)}: {encode(value)}" for key, value in document.items()]
 
 
-CSV_COLUMNS = (
-    "index",
-    "path",
-    "type",
-    "input",
-    "output",
-    "params",
-    "buffers",
-    "macs",
-    "rf_size",
-    "rf_jump",
-    "rf_start",
-    "rf_global",
-    "activation_bytes",
-    "warnings",
-)
+def to_csv(
+    report: Report, columns: Sequence[str] | None = None, depth: int | None = None
+) -> str:
+    """One line per line of the table (per row, or per block collapsed at ``depth``), with the
+    CSV fields of the table's ``columns`` (None: every column), shapes and per-axis values as
+    ``3x32x32``, then a ``total`` line."""
+    from convcalc.render.columns import table_lines
+    from convcalc.render.table import report_columns
 
-
-def to_csv(report: Report) -> str:
-    """One line per row, shapes as ``3x32x32``, then a ``total`` line."""
+    declared = [
+        column
+        for column in report_columns(report, str)
+        if columns is None or column.name in columns or column.name == "warnings"
+    ]
+    if columns is not None:
+        declared.sort(key=lambda c: columns.index(c.name) if c.name in columns else len(columns))
+    fields = [field for column in declared for field in column.fields]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for layer in report.to_document()["layers"]:
-        rf = layer["rf"] or {}
-        writer.writerow(
-            [
-                layer["index"],
-                layer["path"],
-                layer["type"],
-                "x".join(map(str, layer["input"])),
-                "x".join(map(str, layer["output"])),
-                layer["params"],
-                layer["buffers"],
-                layer["macs"],
-                "x".join(map(str, rf.get("size", []))),
-                "x".join(map(str, rf.get("jump", []))),
-                " ".join(map(str, rf.get("start", []))),
-                str(rf.get("global", False)).lower(),
-                layer["activation_bytes"],
-                "; ".join(layer["warnings"]),
-            ]
-        )
-    totals = report.totals
-    writer.writerow(
-        [
-            "",
-            "total",
-            "",
-            "",
-            "",
-            totals.params,
-            totals.buffers,
-            totals.macs,
-            "",
-            "",
-            "",
-            "",
-            totals.activation_bytes,
-            "",
-        ]
-    )
+    writer.writerow([field.name for field in fields])
+    for line in table_lines(report.rows, headings=False, depth=depth):
+        writer.writerow([field.value(line) for field in fields])
+    writer.writerow([field.total for field in fields])
     return buffer.getvalue()
 
 
-def to_markdown(report: Report) -> str:
-    """A GitHub-flavoured Markdown table and a totals list."""
+def to_markdown(
+    report: Report, columns: Sequence[str] | None = None, depth: int | None = None
+) -> str:
+    """A GitHub-flavoured Markdown table with the table's columns (full paths, totals last),
+    then the summary below the table as a list."""
+    from convcalc.render.columns import table_lines
+    from convcalc.render.memory import memory_facts
+    from convcalc.render.table import report_columns
+
+    def name(line: Line) -> str:
+        warned = any(row.warnings for row in report.rows[line.start : line.stop])
+        return f"`{line.path}`" + (" ⚠" if warned else "")
+
+    declared = [
+        column
+        for column in report_columns(report, name)
+        if column.in_table and (column.name in columns if columns else column.default)
+    ]
+    if columns:
+        declared.sort(key=lambda column: columns.index(column.name))
     lines = []
     if report.name:
         lines += [f"## {report.name}", ""]
     lines += [
         f"Input {units.shape(report.input)}, batch {report.batch}, {report.dtype}.",
         "",
-        "| # | path | type | input | output | params | MACs | RF | memory |",
-        "|---:|---|---|---|---|---:|---:|---|---:|",
+        "| " + " | ".join(column.header for column in declared) + " |",
+        "|" + "|".join("---:" if c.justify == "right" else "---" for c in declared) + "|",
     ]
-    for row in report.rows:
-        warning = " ⚠" if row.warnings else ""
-        lines.append(
-            f"| {row.index} | `{row.path}`{warning} | {row.type} | {units.row_input(row)} | "
-            f"{units.shape(row.output)} | {row.params:,} | {row.macs:,} | {units.field(row.rf)} | "
-            f"{units.size(row.activation_bytes)} |"
-        )
+    for line in table_lines(report.rows, headings=False, depth=depth):
+        lines.append("| " + " | ".join(str(column.cell(line)) for column in declared) + " |")
+    lines.append(
+        "| "
+        + " | ".join(f"**{column.footer}**" if column.footer else "" for column in declared)
+        + " |"
+    )
     totals = report.totals
     folding = report.folding
     lines += [
@@ -203,6 +183,7 @@ def to_markdown(report: Report) -> str:
             f"{totals.macs:,}, memory {units.size(before.activation_bytes)} → "
             f"{units.size(totals.activation_bytes)}"
         )
+    lines += [f"- **{label}**: {fact}" for line in memory_facts(report) for label, fact in line]
     warnings = [f"- `{row.path}`: {w}" for row in report.rows for w in row.warnings]
     if warnings:
         lines += ["", "**Warnings**", "", *warnings]

@@ -149,8 +149,11 @@ def test_every_spelling_of_json_gives_the_same_text(flag: tuple[str, ...]) -> No
     assert ok(*NOTES, *flag).stdout == ok(*NOTES, "--json").stdout
 
 
-def test_json_wins_over_another_format() -> None:
-    assert json.loads(ok(*NOTES, "--format", "csv", "--json").stdout)["totals"]["params"] == 760
+def test_json_and_another_format_are_a_usage_error() -> None:
+    result = run(*NOTES, "--format", "csv", "--json")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert "--json asks for JSON, --format for csv" in result.stderr
+    assert json.loads(ok(*NOTES, "--format", "json", "--json").stdout)["totals"]["params"] == 760
 
 
 def test_csv_holds_the_notes_numbers() -> None:
@@ -170,7 +173,7 @@ def test_markdown_holds_the_notes_numbers() -> None:
     line = next(line for line in out.splitlines() if "`conv1`" in line)
     cells = [cell.strip() for cell in line.strip("|").split("|")]
     assert cells[3:6] == ["3×32×32", "10×32×32", "760"]
-    assert "768,000" in cells
+    assert "768.00 K" in cells  # as the table shows it
     assert "- **params**: 760" in out
 
 

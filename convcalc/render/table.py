@@ -62,8 +62,8 @@ def network_table(
     if hidden:
         parts.append(
             Styled(
-                f"hidden to fit {width} columns: {', '.join(hidden)} "
-                "(--wide or --columns all shows every column, --columns a,b,… a choice)",
+                f"hidden to fit {width} columns: {', '.join(hidden)} (--wide or --columns all "
+                "shows every column; --columns layer,params,… a choice)",
                 "dim",
             )
         )

@@ -89,6 +89,10 @@ class StrictError(ConvcalcError):
     """A warning promoted to an error by ``--strict``."""
 
 
+class UsageError(ConvcalcError):
+    """A command-line option has a value it cannot take (exit 2, like every usage error)."""
+
+
 class SpecErrors(ConvcalcError):
     """Several independent problems found in one pass, reported together."""
 

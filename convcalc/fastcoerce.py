@@ -92,7 +92,7 @@ def _plain_path_options(info: Any) -> bool:
 def install() -> bool:
     """Make typer try :func:`plain_value` before its pydantic coercion; True if installed."""
     try:
-        from typer import _coercion, core
+        from typer import BadParameter, _coercion, core
     except ImportError:
         return False
     found: Callable[[Any], Any] | None = getattr(core, "build_runtime_param", None)
@@ -114,7 +114,12 @@ def install() -> bool:
             normalize = getattr(ctx, "token_normalize_func", None)
             result = plain_value(self.annotation, self.parameter_info, value, normalize)
             if result is UNCHANGED:
-                return original(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
+                try:
+                    return original(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
+                except BadParameter as error:
+                    # pydantic's "Value error, " prefix means nothing to a command-line user.
+                    error.message = error.message.removeprefix("Value error, ")
+                    raise
             return result
 
     def build_runtime_param(descriptor: Any) -> Any:

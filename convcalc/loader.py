@@ -9,7 +9,9 @@ each layer's options are validated against its dataclass's annotations (see
 
 from __future__ import annotations
 
+import re
 import sys
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +21,7 @@ from convcalc.options import (
     InvalidOptions,
     all_defaulted,
     describe,
+    is_union,
     option_types,
     validated_options,
 )
@@ -58,7 +61,10 @@ def read_source(source: str) -> tuple[str, str]:
             with path.open("rb") as handle:
                 data = handle.read(MAX_SPEC_BYTES + 1)
         except OSError as error:
-            raise SpecError(f"cannot read the spec: {error.strerror}", Location(source)) from None
+            hint = zoo_hint(path) if isinstance(error, FileNotFoundError) else ""
+            raise SpecError(
+                f"cannot read the spec: {error.strerror}{hint}", Location(source)
+            ) from None
         name = source
     if len(data) > MAX_SPEC_BYTES:
         raise SpecError(f"the spec is larger than {MAX_SPEC_BYTES // 2**20} MiB", Location(name))
@@ -68,6 +74,48 @@ def read_source(source: str) -> tuple[str, str]:
         raise SpecError(
             f"the spec is not UTF-8 text (byte {error.start})", Location(name)
         ) from None
+
+
+_PAIR = re.compile(r"\s*([0-9]{1,12})\s*[xX×]\s*([0-9]{1,12})\s*")
+
+
+def written_pair(kind: type[Layer], option: str, value: str) -> Any:
+    """``3x3`` as ``[3, 3]`` for an option that takes ``[h, w]`` (as ``--kernel 3x3`` is read on
+    the command line); any other text as it is."""
+    match = _PAIR.fullmatch(value)
+    if match is None:
+        return value
+    annotation = option_types(kind).get(option)
+    members = typing.get_args(annotation) if is_union(annotation) else (annotation,)
+    if not any(typing.get_origin(member) is tuple for member in members):
+        return value
+    return (int(match[1]), int(match[2]))
+
+
+def indentation_hint(item: SpecMap, keys: list[str]) -> str:
+    """``; indent `filters`, `kernel` under `conv:` …`` when one key is a layer type with no
+    options and the others are not types: options written level with their type's key."""
+    from convcalc.layers import kind_named
+
+    empty_types = [key for key in keys if item[key] is None and kind_named(key) is not None]
+    if len(empty_types) != 1:
+        return ""
+    kind = empty_types[0]
+    others = [key for key in keys if key != kind]
+    if any(kind_named(key) is not None for key in others):
+        return ""
+    listing = ", ".join(f"`{key}`" for key in others)
+    return f"; indent {listing} under `{kind}:` (two more spaces) to make them its options"
+
+
+def zoo_hint(path: Path) -> str:
+    """`` (did you mean `zoo:resnet50`?)`` for a missing file named like a zoo model."""
+    from convcalc.zoo import names
+
+    stem = path.name.removesuffix(".yaml").removesuffix(".yml")
+    if path.parent != Path() or stem.lower() not in names():
+        return ""
+    return f" (did you mean `zoo:{stem.lower()}`, the built-in model?)"
 
 
 def load(source: str) -> Network:
@@ -347,7 +395,10 @@ class SpecParser:
         if len(keys) != 1:
             listing = ", ".join(f"`{key}`" for key in keys) or "none"
             self.error(
-                f"a layer mapping needs one type key (or `type:`), found {listing}", mark, path
+                f"a layer mapping needs one type key (or `type:`), found {listing}"
+                + indentation_hint(item, keys),
+                mark,
+                path,
             )
             return None
         kind = keys[0]
@@ -443,6 +494,8 @@ class SpecParser:
                         self.substitute(item, bindings, options.value_mark(key), path)
                         for item in value
                     )
+                elif isinstance(value, str):
+                    value = written_pair(kind, key, value)
             values[key] = value
         if len(self.errors) > problems:
             # A `$name` that could not be substituted is reported; its `None` is not news.

@@ -6,7 +6,7 @@ import math
 import re
 
 from convcalc.errors import OptionError, SpecError
-from convcalc.layers.base import Shape
+from convcalc.layers.base import Shape, format_shape
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 """Bytes per value of each supported dtype."""
@@ -16,6 +16,7 @@ MAX_DIMENSION = 2**31 - 1
 
 _SEPARATORS = re.compile(r"\s*[xX×*]\s*")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
+_OTHER_SEPARATORS = re.compile(r"\s*[,;/]\s*|\s+")
 
 
 def parse_shape(value: object) -> Shape:
@@ -42,6 +43,9 @@ def parse_shape(value: object) -> Shape:
         )
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, int):
+            numbers = _OTHER_SEPARATORS.split(size.strip()) if isinstance(size, str) else []
+            if len(numbers) > 1 and all(_INTEGER.fullmatch(number) for number in numbers):
+                raise SpecError(f"{value!r}: sizes are separated by x, as in {'x'.join(numbers)}")
             raise SpecError(f"{size!r} in {value!r} is not a whole number")
         if size < 1:
             raise SpecError(f"sizes must be ≥ 1, got {size} in {value!r}")
@@ -50,6 +54,21 @@ def parse_shape(value: object) -> Shape:
                 f"{magnitude(size)} in {value!r} is larger than any real tensor dimension"
             )
     return tuple(sizes)  # type: ignore[arg-type]
+
+
+def channels_last_warning(shape: Shape) -> str | None:
+    """A warning for an image shape that looks channels-last (H×W×C: the last size 1, 3 or 4
+    and much smaller than the first two), as convcalc reads C×H×W; None otherwise."""
+    if len(shape) != 3:
+        return None
+    first, second, last = shape
+    if last not in (1, 3, 4) or min(first, second) < max(8, 4 * last):
+        return None
+    return (
+        f"input {format_shape(shape)} looks channels-last (H×W×C): convcalc reads C×H×W, "
+        f"{first} channels of {second}×{last}; for {last} channel{'s' if last > 1 else ''} "
+        f"of {first}×{second} write {last}x{first}x{second}"
+    )
 
 
 def dtype_bytes(dtype: str) -> int:

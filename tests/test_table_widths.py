@@ -53,9 +53,7 @@ def at_terminal(report: Report, width: int, **options: object) -> str:
 
 def table_rows(text: str) -> list[list[str]]:
     """The cells of the table's body and footer lines (between the header rule and the end)."""
-    return [
-        [cell.strip() for cell in line.split("│")] for line in text.splitlines() if "│" in line
-    ]
+    return [[cell.strip() for cell in line.split("│")] for line in text.splitlines() if "│" in line]
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -6,6 +6,7 @@ import typer
 
 from convcalc.cli.common import (
     BatchOption,
+    Command,
     DtypeOption,
     FormatOption,
     JsonOption,
@@ -19,6 +20,7 @@ from convcalc.cli.common import (
     lazy_table,
     reported,
     warn,
+    warn_channels_last,
     with_flag,
 )
 from convcalc.cli.output import same_file
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from convcalc.report import Report
 
 
-@app.command()
+@app.command(cls=Command)
 def analyze(
     spec: Annotated[
         str, typer.Argument(metavar="SPEC", help="A spec file, - for stdin, or zoo:NAME.")
@@ -130,7 +132,12 @@ def analyze(
             overrides["dtype"] = dtype.value
         if output is not None and same_file(output, spec):
             raise OutputError(f"--output {output} would overwrite the spec it reads")
-        report = run_analysis(replace(network, **overrides), strict=strict)
+        network = replace(network, **overrides)
+        warn_channels_last(
+            network.input,
+            "--input" if input_shape is not None else "<stdin>" if spec == "-" else spec,
+        )
+        report = run_analysis(network, strict=strict)
         warn(report)
         if fold_bn:
             from convcalc.folding import fold_network

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperCommand
 
 from convcalc import fastcoerce
 from convcalc.cli.output import StdoutClosed, write_output, write_stdout
-from convcalc.errors import ConvcalcError, ExitCode, SpecError, SpecErrors, one_line
+from convcalc.errors import ConvcalcError, ExitCode, SpecErrors, UsageError, one_line
 from convcalc.render import OutputFormat
 
 # Parse options without pydantic (typer would import it for every command): see fastcoerce.
@@ -57,6 +58,40 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+class Command(TyperCommand):
+    """A command whose usage line names a required argument plainly, ``SPEC`` (typer writes
+    ``{SPEC}``, which reads like a set of choices)."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [
+            piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+            for piece in pieces
+        ]
+
+
+def show_version(asked: bool) -> None:
+    """``--version``: print convcalc's version and stop."""
+    if asked:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"convcalc {version('convcalc')}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Shapes, parameters, MACs, receptive fields and BN folding of CNNs, from a YAML spec."""
+
+
 FormatOption = Annotated[
     OutputFormat | None,
     typer.Option("--format", "-f", help="Output format (default: table).", case_sensitive=False),
@@ -82,11 +117,11 @@ TracebackOption = Annotated[
 
 
 def fail(error: ConvcalcError) -> NoReturn:
-    """Print each problem as one line on stderr and exit with status 1."""
+    """Print each problem as one line on stderr and exit with status 1 (2 for a usage error)."""
     problems = error.errors if isinstance(error, SpecErrors) else [error]
     for problem in problems:
         sys.stderr.write(f"{one_line(str(problem))}\n")
-    raise typer.Exit(ExitCode.ERROR)
+    raise typer.Exit(ExitCode.USAGE if isinstance(error, UsageError) else ExitCode.ERROR)
 
 
 @contextmanager
@@ -105,6 +140,15 @@ def warn(report: "Report") -> None:
     for row in report.rows:
         for warning in row.warnings:
             sys.stderr.write(one_line(f"{row.location}: warning: {warning}") + "\n")
+
+
+def warn_channels_last(shape: tuple[int, ...], source: str) -> None:
+    """Warn on stderr when the input shape given by ``source`` looks channels-last."""
+    from convcalc.tensors import channels_last_warning
+
+    warning = channels_last_warning(shape)
+    if warning is not None:
+        sys.stderr.write(one_line(f"{source}: warning: {warning}") + "\n")
 
 
 def emit(
@@ -177,8 +221,8 @@ def lazy_table(name: str, **options: Any) -> "Callable[[Report, int | None], Any
 
 
 def with_flag(flag: str, parse: Callable[[str], Any], value: str) -> Any:
-    """``parse(value)``, with errors prefixed by the flag they came from."""
+    """``parse(value)``; a value it refuses is a usage error (exit 2) prefixed by the flag."""
     try:
         return parse(value)
     except ConvcalcError as error:
-        raise SpecError(f"{flag}: {error.message}") from None
+        raise UsageError(f"{flag}: {error.message}") from None

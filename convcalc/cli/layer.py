@@ -18,9 +18,10 @@ from convcalc.cli.common import (
     lazy_table,
     reported,
     warn,
+    warn_channels_last,
     with_flag,
 )
-from convcalc.errors import SpecError
+from convcalc.errors import SpecError, UsageError
 
 if TYPE_CHECKING:
     from convcalc.layers.base import Layer
@@ -136,6 +137,7 @@ def layer(
             shape, start, origin, batch, dtype_name = chained_input(batch, dtype_name)
         else:
             shape = with_flag("--in", single.parse_input, input_shape)
+            warn_channels_last(shape, "--in")
         chosen = build_layer(layer_type, filters, given, shape)
         report = single.analyze_layer(
             chosen,
@@ -166,7 +168,7 @@ def with_folded_form(report: "Report") -> "Report":
     row = report.rows[0]
     form = folded_form(row, report.batch, dtype_bytes(report.dtype))
     if form is None:
-        raise SpecError(f"--fold applies to --type bn only, not {row.type}")
+        raise UsageError(f"--fold applies to --type bn only, not {row.type}")
     row = replace(row, derivations=row.derivations + form.derivations())
     return replace(report, rows=(row,), extras=(*report.extras, form))
 
@@ -183,9 +185,13 @@ def build_layer(
         from_filters = with_flag("--filters", single.parse_filters, filters)
         if "kernel" in from_filters and "kernel" in options:
             # Two kernels for one layer: refuse rather than silently keep one of them.
-            raise SpecError(f"--kernel conflicts with the kernel in --filters {filters}; give one")
+            raise UsageError(f"--kernel conflicts with the kernel in --filters {filters}; give one")
         options.update(from_filters)
-    return single.build(kind_name, options, shape, LAYER_FLAGS)
+    try:
+        return single.build(kind_name, options, shape, LAYER_FLAGS)
+    except SpecError as error:
+        # The layer is made of flags: a value it cannot take is a usage error.
+        raise UsageError(error.message) from None
 
 
 def chained_input(
@@ -201,7 +207,11 @@ def chained_input(
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
+        # A table piped in (`convcalc layer … | convcalc layer --in -`) is text with shapes.
+        table = "×" in text and not text.lstrip().startswith(("{", "["))
+        hint = "; this looks like a table: give the command before the pipe --json" if table else ""
         raise SpecError(
-            f"--in -: stdin is not a convcalc JSON document ({error.msg} at line {error.lineno})"
+            f"--in -: stdin is not a convcalc JSON document ({error.msg} at line "
+            f"{error.lineno}){hint}"
         ) from None
     return single.continue_from(document, batch, dtype)

@@ -76,8 +76,8 @@ class ReportColumn:
 
 def summed(values: Sequence[int]) -> Callable[[Line], int]:
     """A line's value: the sum of ``values`` over its rows."""
-    return lambda line: values[line.start] if line.stop - line.start == 1 else sum(
-        values[line.start : line.stop]
+    return lambda line: (
+        values[line.start] if line.stop - line.start == 1 else sum(values[line.start : line.stop])
     )
 
 

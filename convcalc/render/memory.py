@@ -94,9 +94,7 @@ def memory_columns(report: Report) -> list[ReportColumn]:
                 "Jacobian",
                 size,
                 rank=11,
-                fields=(
-                    Field("jacobian_bytes", lambda line: getattr(one(line), "bytes", "")),
-                ),
+                fields=(Field("jacobian_bytes", lambda line: getattr(one(line), "bytes", "")),),
             ),
             ReportColumn(
                 "nonzeros",

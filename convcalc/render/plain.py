@@ -99,9 +99,7 @@ def items(document: dict[str, Any]) -> list[str]:
     return [f"  {json.dumps(key)}: {encode(value)}" for key, value in document.items()]
 
 
-def to_csv(
-    report: Report, columns: Sequence[str] | None = None, depth: int | None = None
-) -> str:
+def to_csv(report: Report, columns: Sequence[str] | None = None, depth: int | None = None) -> str:
     """One line per line of the table (per row, or per block collapsed at ``depth``), with the
     CSV fields of the table's ``columns`` (None: every column), shapes and per-axis values as
     ``3x32x32``, then a ``total`` line."""

@@ -21,6 +21,7 @@ from convcalc.render.memory import jacobian_cells, memory_columns, memory_summar
 from convcalc.report import Report
 from convcalc.tensors import dtype_bytes
 
+
 def network_table(
     report: Report,
     width: int | None = None,
@@ -142,7 +143,9 @@ def fitted(
     return [columns[index] for index in chosen], hidden
 
 
-def trim(columns: list[Column], declared: list[ReportColumn], widths: list[int], excess: int) -> None:
+def trim(
+    columns: list[Column], declared: list[ReportColumn], widths: list[int], excess: int
+) -> None:
     """Narrow the layer column by ``excess`` cells: its names lose their ends to ``…``."""
     index = next(i for i, column in enumerate(declared) if column.name == "layer")
     columns[index].max_width = max(widths[index] - 2 - excess, 4)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from convcalc.errors import ConvcalcError, ShapeError, StrictError
+from convcalc.errors import ConvcalcError, OptionError, ShapeError, SpecErrors, StrictError
 from convcalc.folding import fold_batchnorms
 from convcalc.layers.base import Layer, Outcome, Shape, elements, format_shape
 from convcalc.layers.conv import Conv
@@ -29,6 +29,16 @@ class Flow:
     shape: Shape
     rf: ReceptiveField | None
     source: int = NETWORK_INPUT
+
+
+UNKNOWN: Shape = ()
+"""The shape of a tensor that could not be worked out (a layer before it failed or could not
+be read): what reads it is not analyzed, only checked as far as its own options go."""
+
+PROBES: tuple[Shape, ...] = ((720720, 4096, 4096), (720720,))
+"""Inputs a layer with an unknown input is tried on, to find what its own options get wrong
+(a pool's padding wider than half its kernel) whatever its input: an image and a vector large
+enough for any window, with channels divisible by every group count up to 16."""
 
 
 @dataclass(eq=False, repr=False)
@@ -82,6 +92,7 @@ class Analyzer:
             extent = (network.input[1], network.input[2]) if len(network.input) == 3 else (1, 1)
         self.extent = extent
         self.rows: list[Row] = []
+        self.errors: list[ConvcalcError] = []
         self.outcomes: dict[tuple[Layer, Shape], Outcome] = {}
         self.activation_bytes = ActivationBytes(network.batch * self.bytes_per_value)
 
@@ -90,7 +101,30 @@ class Analyzer:
         if start is None and len(self.network.input) == 3:
             start = ReceptiveField()
         self.sequence(self.network.layers, Flow(self.network.input, start), Scope(""))
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise SpecErrors(self.errors)
         return self.rows
+
+    def failed(self, error: ConvcalcError) -> Flow:
+        """Note ``error`` and go on: the tensor it leaves is unknown, and only what reads it is
+        skipped (every problem of a network is reported at once)."""
+        self.errors.append(error)
+        return Flow(UNKNOWN, None)
+
+    def check_alone(self, layer: Layer, node: Node, path: str) -> None:
+        """Check a layer whose input is unknown as far as its own options go: an option it
+        refuses on every probe input is wrong whatever its input."""
+        for probe in PROBES:
+            try:
+                self.outcome(layer, probe, node, path)
+                return
+            except OptionError as error:
+                self.errors.append(error)
+                return
+            except ConvcalcError:
+                continue
 
     def sequence(self, nodes: tuple[Node, ...], flow: Flow, scope: Scope) -> Flow:
         """Apply ``nodes`` one after the other."""
@@ -103,6 +137,9 @@ class Analyzer:
         name, or ``residual``, ``concat``, ``repeat``."""
         if type(node) is LayerNode:  # most nodes, taken first
             return self.leaf(node.layer, flow, scope.path_of(node.name, node.layer.type_name), node)
+        if type(node) is Node:
+            # An item the loader could not read (its error is the loader's): unknown output.
+            return Flow(UNKNOWN, None)
         match node:
             case RepeatNode():
                 inner = scope.child(scope.path_of(node.name, "repeat"))
@@ -120,10 +157,18 @@ class Analyzer:
 
     def leaf(self, layer: Layer, flow: Flow, path: str, node: Node) -> Flow:
         """Apply one layer and record its row."""
-        outcome = self.outcome(layer, flow.shape, node, path)
+        if flow.shape is UNKNOWN:
+            self.check_alone(layer, node, path)
+            return flow
+        try:
+            outcome = self.outcome(layer, flow.shape, node, path)
+        except ConvcalcError as error:
+            return self.failed(error)
         if self.strict and outcome.warnings:
-            raise StrictError(
-                outcome.warnings[0] + " (--strict)", node.located(layer.type_name, path)
+            self.errors.append(
+                StrictError(
+                    outcome.warnings[0] + " (--strict)", node.located(layer.type_name, path)
+                )
             )
         rf = flow.rf.then(outcome.rf, self.extent) if flow.rf else None
         output = outcome.output
@@ -182,17 +227,23 @@ class Analyzer:
         body = self.sequence(node.body, entry, Scope(f"{path}.body"))
         shortcut_scope = Scope(f"{path}.shortcut")
         if node.shortcut == "project":
+            if body.shape is UNKNOWN or entry.shape is UNKNOWN:
+                return Flow(UNKNOWN, None)
             shortcut = self.project(node, entry, body, shortcut_scope)
         elif node.shortcut is None:
             shortcut = entry
         else:
             shortcut = self.sequence(node.shortcut, entry, shortcut_scope)
+        if UNKNOWN in (body.shape, shortcut.shape):
+            return Flow(UNKNOWN, None)
         if body.shape != shortcut.shape:
             hint = "; use `shortcut: project`" if node.shortcut is None else ""
-            raise ShapeError(
-                f"the body outputs {format_shape(body.shape)} but the shortcut "
-                f"{format_shape(shortcut.shape)}; they must match to be added{hint}",
-                node.located("residual", path),
+            return self.failed(
+                ShapeError(
+                    f"the body outputs {format_shape(body.shape)} but the shortcut "
+                    f"{format_shape(shortcut.shape)}; they must match to be added{hint}",
+                    node.located("residual", path),
+                )
             )
         return self.merge("add", f"{path}.add", (body, shortcut), body.shape, node)
 
@@ -202,7 +253,9 @@ class Analyzer:
         size), then a batchnorm."""
         where = node.located("residual", scope.prefix)
         if len(entry.shape) != 3 or len(body.shape) != 3:
-            raise ShapeError("shortcut: project needs images on both sides of the body", where)
+            return self.failed(
+                ShapeError("shortcut: project needs images on both sides of the body", where)
+            )
         rows, cols = (
             projection_stride(
                 entry.shape[axis], body.shape[axis], body_stride(entry, body, axis - 1)
@@ -210,10 +263,12 @@ class Analyzer:
             for axis in (1, 2)
         )
         if rows is None or cols is None:
-            raise ShapeError(
-                f"shortcut: no stride of a 1×1 conv takes {format_shape(entry.shape)} to "
-                f"{format_shape(body.shape)}",
-                where,
+            return self.failed(
+                ShapeError(
+                    f"shortcut: no stride of a 1×1 conv takes {format_shape(entry.shape)} to "
+                    f"{format_shape(body.shape)}",
+                    where,
+                )
             )
         conv = Conv(filters=body.shape[0], kernel=1, stride=(rows, cols), bias=False)
         projected = self.leaf(conv, entry, scope.path_of(None, "conv"), node)
@@ -226,13 +281,17 @@ class Analyzer:
             for number, branch in enumerate(node.branches, start=1)
         ]
         where = node.located("concat", path)
+        if any(end.shape is UNKNOWN for end in ends):
+            return Flow(UNKNOWN, None)
         if any(len(end.shape) != len(ends[0].shape) for end in ends):
-            raise ShapeError("concat: the branches mix images and vectors", where)
+            return self.failed(ShapeError("concat: the branches mix images and vectors", where))
         if len(ends[0].shape) == 3:
             sizes = {end.shape[1:] for end in ends}
             if len(sizes) > 1:
                 listing = ", ".join(format_shape(end.shape) for end in ends)
-                raise ShapeError(f"concat: the branches' H×W differ ({listing})", where)
+                return self.failed(
+                    ShapeError(f"concat: the branches' H×W differ ({listing})", where)
+                )
             output: Shape = (sum(end.shape[0] for end in ends), *ends[0].shape[1:])
         else:
             output = (sum(end.shape[0] for end in ends),)
@@ -274,15 +333,19 @@ class Analyzer:
             self.rows.append(row)
             return Flow(row.output, row.rf, row.index)
         if max(row.output) > MAX_DIMENSION:
-            raise ShapeError(
-                f"the output {format_shape(row.output)} is larger than any real tensor "
-                f"(at most {MAX_DIMENSION:,} per dimension)",
-                row.location,
+            return self.failed(
+                ShapeError(
+                    f"the output {format_shape(row.output)} is larger than any real tensor "
+                    f"(at most {MAX_DIMENSION:,} per dimension)",
+                    row.location,
+                )
             )
         if row.rf is not None and not row.rf.is_finite:
-            raise ShapeError(
-                "the receptive field overflows: the strides multiply beyond any real input",
-                row.location,
+            return self.failed(
+                ShapeError(
+                    "the receptive field overflows: the strides multiply beyond any real input",
+                    row.location,
+                )
             )
         self.rows.append(row)
         return Flow(row.output, row.rf, row.index)
@@ -333,7 +396,8 @@ def analyze(
     """The full report of ``network``: rows, totals and BN folding.
 
     ``start`` and ``extent`` continue from an earlier analysis (its final field and its network
-    input's H×W). Raises a located :class:`ConvcalcError` at the first layer that cannot be applied.
+    input's H×W). Raises a located :class:`ConvcalcError` for a layer that cannot be applied
+    (:class:`SpecErrors` for several: what does not depend on a failed layer is still checked).
     """
     rows = tuple(Analyzer(network, strict=strict, extent=extent).run(start))
     return Report(
@@ -345,3 +409,15 @@ def analyze(
         totals=totals_of(rows, dtype_bytes(network.dtype)),
         folding=fold_batchnorms(rows),
     )
+
+
+def with_analysis_problems(error: ConvcalcError, network: Network) -> ConvcalcError:
+    """The loader's ``error`` joined by the problems the analysis finds in ``network``, the
+    part of the spec that could be read (items that could not are unknown tensors to it)."""
+    try:
+        Analyzer(network).run()
+    except ConvcalcError as found:
+        more = found.errors if isinstance(found, SpecErrors) else [found]
+        first = error.errors if isinstance(error, SpecErrors) else [error]
+        return SpecErrors([*first, *more])
+    return error

@@ -221,7 +221,6 @@ class SpecParser:
         if "layers" in document and not layers and not self.errors:
             self.error("layers: the network has no layers", document.value_mark("layers"))
         self.check_unused_blocks()
-        self.raise_collected()
         network = Network(
             input=shape or (1,),
             layers=layers,
@@ -230,6 +229,12 @@ class SpecParser:
             dtype=dtype,
             source=self.file,
         )
+        try:
+            self.raise_collected()
+        except ConvcalcError as error:
+            # What could be read, for the analysis to find the problems beyond these ones.
+            error.partial = network if shape is not None else None
+            raise
         count = count_layers(layers, {})
         if count == 0:
             # Only empty repeats and blocks: nothing to analyze, as with `layers: []`.
@@ -347,9 +352,15 @@ class SpecParser:
             if len(marks) != len(value):
                 marks = [mark] * len(value)
             for index, (item, item_mark) in enumerate(zip(value, marks, strict=True)):
+                problems = len(self.errors)
                 node = self.node(item, item_mark, f"{path}[{index}]", bindings, depth + 1)
                 if node is not None:
                     result.append(node)
+                elif len(self.errors) > problems:
+                    # Kept as a bare node, an item that could not be read: the analysis goes
+                    # on around it, to report every problem at once.
+                    where = item_mark.location(self.file, f"{path}[{index}]")
+                    result.append(Node(name=None, spec_path=f"{path}[{index}]", location=where))
         finally:
             self.reading.discard(id(value))
         nodes = tuple(result)

@@ -24,7 +24,7 @@ from convcalc.cli.common import (
     with_flag,
 )
 from convcalc.cli.output import same_file
-from convcalc.errors import OutputError
+from convcalc.errors import ConvcalcError, OutputError
 from convcalc.render import OutputFormat
 
 if TYPE_CHECKING:
@@ -105,6 +105,7 @@ def analyze(
     from dataclasses import replace
 
     from convcalc.analysis import analyze as run_analysis
+    from convcalc.analysis import with_analysis_problems
     from convcalc.loader import load
     from convcalc.tensors import parse_shape
 
@@ -122,7 +123,6 @@ def analyze(
             param_hint="'--wide'",
         )
     with reported(traceback):
-        network = load(spec)
         overrides: dict[str, Any] = {}
         if input_shape is not None:
             overrides["input"] = with_flag("--input", parse_shape, input_shape)
@@ -130,6 +130,13 @@ def analyze(
             overrides["batch"] = batch
         if dtype is not None:
             overrides["dtype"] = dtype.value
+        try:
+            network = load(spec)
+        except ConvcalcError as error:
+            if error.partial is None:
+                raise
+            # Every problem at once: the spec's, then those the analysis finds beyond them.
+            raise with_analysis_problems(error, replace(error.partial, **overrides)) from None
         if output is not None and same_file(output, spec):
             raise OutputError(f"--output {output} would overwrite the spec it reads")
         network = replace(network, **overrides)

@@ -63,7 +63,7 @@ class Command(TyperCommand):
     """A command whose usage line names a required argument plainly, ``SPEC`` (typer writes
     ``{SPEC}``, which reads like a set of choices)."""
 
-    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces: list[str] = super().collect_usage_pieces(ctx)
         return [
             piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece

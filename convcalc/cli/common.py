@@ -184,7 +184,7 @@ def emit(
     from convcalc.render import plain
 
     if fmt is OutputFormat.JSON:
-        chunks: Iterable[str] = plain.json_chunks(report)
+        chunks: Iterable[str] = report.json_chunks()
     elif fmt is OutputFormat.CSV:
         chunks = [plain.to_csv(report, columns, depth)]
     else:

@@ -1,102 +1,20 @@
-"""JSON, CSV and Markdown renderings of a report (standard library only)."""
+"""CSV and Markdown renderings of a report, and the zoo listing (standard library only; a
+report's JSON is written by :meth:`convcalc.report.Report.json_chunks`)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from convcalc.layers.base import Shape
-from convcalc.receptive import ReceptiveField
 from convcalc.render import units
-from convcalc.report import Report, Row
+from convcalc.report import Report
 
 if TYPE_CHECKING:
     from convcalc.render.columns import Line
     from convcalc.zoo import ZooEntry
-
-
-encode = json.JSONEncoder(ensure_ascii=False).encode
-"""Any JSON value as ``json.dumps(value, ensure_ascii=False)`` writes it."""
-
-string = json.encoder.encode_basestring
-"""A str as a JSON string, non-ASCII characters kept (the C encoder's)."""
-
-
-def json_chunks(report: Report) -> Iterator[str]:
-    """SPEC.md §3's document in pieces: one top-level key per line and one layer per line, as
-    it is produced (holding every row's text at once would double a large network's memory).
-
-    A layer's line is exactly ``json.dumps(layer_document, ensure_ascii=False)`` of
-    :meth:`Report.layer_documents`, but written from the row directly: building a dict and
-    encoding it took most of the per-layer time of a 100,000-layer spec."""
-    yield "{\n" + "".join(f"{item},\n" for item in items(report.header())) + '  "layers": [\n'
-    received = report.folding.receivers(report.before.rows) if report.before is not None else {}
-    shapes = ShapeTexts()
-    # Consecutive rows often share one field object (layers that leave it as it is).
-    field: ReceptiveField | None = None
-    field_text = "null"
-    separator = "    "
-    for row in report.rows:
-        added: dict[str, Any] = {}
-        if row.path in received:
-            added["absorbs"] = list(received[row.path])
-        for extra in report.extras:
-            extra.annotate_layer(row.index, added)
-        if row.rf is not field:
-            field, field_text = row.rf, field_json(row.rf)
-        yield separator + layer_json(row, shapes, field_text, added)
-        separator = ",\n    "
-    yield "\n  ],\n" + ",\n".join(items(report.footer())) + "\n}\n"
-
-
-def layer_json(row: Row, shapes: ShapeTexts, field_text: str, added: dict[str, Any]) -> str:
-    """``row``'s JSON object, its field written as ``field_text``, followed by the ``added``
-    keys."""
-    text = (
-        f'{{"index": {row.index}, "path": {string(row.path)}, "type": {string(row.type)}, '
-        f'"input": {shapes[row.input]}, "output": {shapes[row.output]}, '
-        f'"params": {row.params}, "buffers": {row.buffers}, "macs": {row.macs}, '
-        f'"rf": {field_text}, "activation_bytes": {row.activation_bytes}, '
-        f'"warnings": {encode(list(row.warnings)) if row.warnings else "[]"}'
-    )
-    if row.merged:
-        text += f', "inputs": [{", ".join(shapes[shape] for shape in row.merged)}]'
-    for key, value in added.items():
-        text += f", {string(key)}: {value if type(value) is int else encode(value)}"
-    return text + "}"
-
-
-class ShapeTexts(dict[Shape, str]):
-    """Each shape's JSON text, ``[C, H, W]``, written on first use (a network has few shapes)."""
-
-    def __missing__(self, shape: Shape) -> str:
-        text = self[shape] = f"[{', '.join(map(str, shape))}]"
-        return text
-
-
-def field_json(rf: ReceptiveField | None) -> str:
-    """:func:`convcalc.report.rf_document` as JSON text."""
-    if rf is None:
-        return "null"
-    (height, width), (down, across), (top, left) = rf.size, rf.jump, rf.start
-    text = (
-        f'{{"size": [{whole(height)}, {whole(width)}], "jump": [{whole(down)}, {whole(across)}], '
-        f'"start": [{float(top)!r}, {float(left)!r}]'
-    )
-    return text + (', "global": true}' if rf.is_global else "}")
-
-
-def whole(value: float) -> str:
-    """A number as :func:`convcalc.report.number` writes it: ``5`` for 5.0, ``2.5`` as is."""
-    return repr(int(value)) if float(value).is_integer() else repr(value)
-
-
-def items(document: dict[str, Any]) -> list[str]:
-    """``  "key": value`` for each key of ``document``."""
-    return [f"  {json.dumps(key)}: {encode(value)}" for key, value in document.items()]
 
 
 def to_csv(report: Report, columns: Sequence[str] | None = None, depth: int | None = None) -> str:

@@ -124,8 +124,8 @@ def fitted(
 ) -> tuple[list[Column], list[str]]:
     """The columns that fit ``width`` cells, whole: taken by rank while they fit (a narrower
     column of a later rank may still fit where a wider one did not), in their own order; and
-    the names of those left out. The layer column is always kept, cut short only when it alone
-    leaves no room for the output shape and the parameters."""
+    the names of those left out. The layer column is always kept, its names cut short (``…``)
+    only on a terminal too narrow for it alone."""
     grid = Grid(columns)
     widths = grid.widths(None)
     order = sorted(range(len(columns)), key=lambda index: declared[index].rank)

@@ -87,7 +87,10 @@ def test_narrow_terminals_drop_whole_columns_and_say_which() -> None:
     header = [cell.strip() for cell in text.splitlines()[1].split("┃")]
     assert header == ["#", "layer", "output", "params", "MACs", "RF"]
     assert "hidden to fit 80 columns: type, input, memory, live, peak" in text
-    assert "(--wide or --columns all shows every column;" in " ".join(text.split())
+    words = " ".join(text.split())
+    assert (
+        "(--wide or --columns all shows them; --columns picks, e.g. --columns layer,type," in words
+    )
     wide = at_terminal(report_of("zoo:resnet50"), 200)
     assert "hidden" not in wide
     assert [cell.strip() for cell in wide.splitlines()[1].split("┃")][-2:] == ["live", "peak"]
@@ -209,3 +212,14 @@ def test_real_terminal_shows_the_golden(width: int) -> None:
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
     lines = [line.rstrip() for line in shown.splitlines()]
     assert lines == (GOLDENS / f"resnet50-{width}.txt").read_text(encoding="utf-8").splitlines()
+
+
+def test_the_readme_shows_the_80_column_table_as_a_terminal_does() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("ResNet-50 in an 80-column terminal:\n\n```text\n", 1)[1].split("```")[0]
+    head, tail = block.split("\n…\n")
+    golden = (GOLDENS / "resnet50-80.txt").read_text(encoding="utf-8")
+    # The command, then the golden's first lines; after the ellipsis, a stretch of its end.
+    assert head.splitlines()[0] == "$ convcalc analyze zoo:resnet50"
+    assert golden.startswith("\n".join(head.splitlines()[1:]) + "\n")
+    assert tail in golden

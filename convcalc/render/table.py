@@ -64,7 +64,7 @@ def network_table(
         parts.append(
             Styled(
                 f"hidden to fit {width} columns: {', '.join(hidden)} (--wide or --columns all "
-                "shows every column; --columns layer,params,… a choice)",
+                f"shows them; --columns picks, e.g. --columns layer,{hidden[0]},params)",
                 "dim",
             )
         )

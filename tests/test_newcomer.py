@@ -149,6 +149,8 @@ def test_kernel_3x3_is_accepted_in_specs() -> None:
         (("--memory", "16"), "--memory: 16 needs a unit: 16GiB, 16GB or 16B (bytes)"),
         (("--input", "3xAx3"), "--input: 'A' in '3xAx3' is not a whole number"),
         (("--format", "yaml"), "'yaml' is not one of 'table', 'json', 'csv', 'markdown'."),
+        (("--json", "--depth", "2"), "--depth shapes tables, CSV and Markdown"),
+        (("--json", "--columns", "all"), "--columns shapes tables, CSV and Markdown"),
     ],
 )
 def test_conflicting_idle_and_bad_options_are_usage_errors(

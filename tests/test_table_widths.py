@@ -96,6 +96,17 @@ def test_narrow_terminals_drop_whole_columns_and_say_which() -> None:
     assert [cell.strip() for cell in wide.splitlines()[1].split("┃")][-2:] == ["live", "peak"]
 
 
+def test_wide_and_chosen_columns_are_shown_whole_however_wide() -> None:
+    report = report_of("zoo:resnet50")
+    for options in ({"wide": True}, {"columns": ["layer", "input", "output", "live", "peak"]}):
+        text = at_terminal(report, 80, **options)
+        header = [cell.strip() for cell in text.splitlines()[1].split("┃")]
+        assert header[-1] == "peak", options
+        assert "hidden" not in text
+        assert not any("…" in cell for row in table_rows(text) for cell in row)
+    assert max(map(len, at_terminal(report, 80, wide=True).splitlines())) > 80
+
+
 def test_the_tree_names_each_line_by_its_own_name_under_its_containers() -> None:
     text = at_terminal(report_of("zoo:resnet50"), 200)
     names = [row[1] for row in table_rows(text)]

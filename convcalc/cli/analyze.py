@@ -122,6 +122,13 @@ def analyze(
             + " already has every column",
             param_hint="'--wide'",
         )
+    if fmt is OutputFormat.JSON and (columns is not None or depth is not None):
+        raise typer.BadParameter(
+            "the JSON document always has every layer and every key; "
+            + ("--columns" if columns is not None else "--depth")
+            + " shapes tables, CSV and Markdown",
+            param_hint="'--columns' / '--depth'",
+        )
     with reported(traceback):
         overrides: dict[str, Any] = {}
         if input_shape is not None:

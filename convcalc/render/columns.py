@@ -119,8 +119,6 @@ def core_columns(report: Report, names: Callable[[Line], Cell]) -> list[ReportCo
     params, buffers, MACs, receptive field, output memory."""
     rows = report.rows
     totals = report.totals
-    params = summed([row.params for row in rows])
-    buffers = summed([row.buffers for row in rows])
     macs = summed([row.macs for row in rows])
     memory = summed([row.activation_bytes for row in rows])
 
@@ -191,23 +189,8 @@ def core_columns(report: Report, names: Callable[[Line], Cell]) -> list[ReportCo
             fields=(Field("output", lambda line: csv_shape(last(line).output)),),
             justify="left",
         ),
-        ReportColumn(
-            "params",
-            "params",
-            lambda line: f"{params(line):,}" if params(line) else "",
-            rank=2,
-            footer=f"{totals.params:,}",
-            fields=(Field("params", params, totals.params),),
-        ),
-        ReportColumn(
-            "buffers",
-            "buffers",
-            lambda line: f"{buffers(line):,}" if buffers(line) else "",
-            rank=15,
-            footer=f"{totals.buffers:,}",
-            fields=(Field("buffers", buffers, totals.buffers),),
-            default=False,
-        ),
+        counted("params", [row.params for row in rows], totals.params, rank=2),
+        counted("buffers", [row.buffers for row in rows], totals.buffers, rank=15, default=False),
         ReportColumn(
             "macs",
             "MACs",
@@ -238,6 +221,23 @@ def core_columns(report: Report, names: Callable[[Line], Cell]) -> list[ReportCo
             fields=(Field("activation_bytes", memory, totals.activation_bytes),),
         ),
     ]
+
+
+def counted(
+    name: str, values: Sequence[int], total: int, rank: int, default: bool = True
+) -> ReportColumn:
+    """A column of whole counts (params, buffers) shown in full with thousands separators,
+    blank where zero, summed over a line's rows."""
+    value = summed(values)
+    return ReportColumn(
+        name,
+        name,
+        lambda line: f"{value(line):,}" if value(line) else "",
+        rank=rank,
+        footer=f"{total:,}",
+        fields=(Field(name, value, total),),
+        default=default,
+    )
 
 
 def warnings_column(report: Report) -> ReportColumn:

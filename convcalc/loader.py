@@ -9,9 +9,7 @@ each layer's options are validated against its dataclass's annotations (see
 
 from __future__ import annotations
 
-import re
 import sys
-import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,12 +19,19 @@ from convcalc.options import (
     InvalidOptions,
     all_defaulted,
     describe,
-    is_union,
     option_types,
+    takes_pair,
     validated_options,
 )
 from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
-from convcalc.tensors import DTYPE_BYTES, MAX_DIMENSION, check_magnitude, magnitude, parse_shape
+from convcalc.tensors import (
+    DTYPE_BYTES,
+    MAX_DIMENSION,
+    check_magnitude,
+    magnitude,
+    parse_pair_text,
+    parse_shape,
+)
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
 
 MAX_SPEC_BYTES = 16 * 2**20
@@ -76,20 +81,11 @@ def read_source(source: str) -> tuple[str, str]:
         ) from None
 
 
-_PAIR = re.compile(r"\s*([0-9]{1,12})\s*[xX×]\s*([0-9]{1,12})\s*")
-
-
 def written_pair(kind: type[Layer], option: str, value: str) -> Any:
     """``3x3`` as ``[3, 3]`` for an option that takes ``[h, w]`` (as ``--kernel 3x3`` is read on
     the command line); any other text as it is."""
-    match = _PAIR.fullmatch(value)
-    if match is None:
-        return value
-    annotation = option_types(kind).get(option)
-    members = typing.get_args(annotation) if is_union(annotation) else (annotation,)
-    if not any(typing.get_origin(member) is tuple for member in members):
-        return value
-    return (int(match[1]), int(match[2]))
+    pair = parse_pair_text(value)
+    return pair if pair is not None and takes_pair(kind, option) else value
 
 
 def indentation_hint(item: SpecMap, keys: list[str]) -> str:

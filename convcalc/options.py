@@ -87,6 +87,13 @@ def is_union(annotation: Any) -> bool:
     return typing.get_origin(annotation) in (typing.Union, types.UnionType)
 
 
+def takes_pair(kind: type[Layer], option: str) -> bool:
+    """Whether ``option`` of ``kind`` takes an ``[h, w]`` pair (then ``3x5`` is accepted too)."""
+    annotation = option_types(kind).get(option)
+    members = typing.get_args(annotation) if is_union(annotation) else (annotation,)
+    return any(typing.get_origin(member) is tuple for member in members)
+
+
 def describe(annotation: Any) -> str:
     """What a value of ``annotation`` looks like, in a user's words."""
     choices = typing.get_args(annotation) if is_union(annotation) else (annotation,)

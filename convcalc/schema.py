@@ -12,12 +12,14 @@ from typing import Any
 import pydantic
 
 from convcalc.layers import LAYER_KINDS, Layer
-from convcalc.options import option_types
-from convcalc.tensors import DTYPE_BYTES
+from convcalc.options import option_types, takes_pair
+from convcalc.tensors import DTYPE_BYTES, PAIR_TEXT
 
 LAYER_LIST = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
 
 PARAMETER = {"type": "string", "pattern": r"^\$"}
+PAIR = {"type": "string", "pattern": f"^{PAIR_TEXT}$"}
+"""``3x5``: a pair as the command line writes it."""
 """``$name``: inside a block, any option value may be one of the block's parameters."""
 
 
@@ -41,11 +43,13 @@ def options_model(kind: type[Layer]) -> type[pydantic.BaseModel]:
 
 
 def kind_options(name: str) -> dict[str, Any]:
-    """The options object of one layer kind."""
-    schema = options_model(LAYER_KINDS[name]).model_json_schema()
+    """The options object of one layer kind (an ``[h, w]`` option takes ``3x5`` too)."""
+    kind = LAYER_KINDS[name]
+    schema = options_model(kind).model_json_schema()
     schema.pop("title", None)
     for option, value in schema.get("properties", {}).items():
-        schema["properties"][option] = {"anyOf": [value, PARAMETER]}
+        written = [PAIR] if takes_pair(kind, option) else []
+        schema["properties"][option] = {"anyOf": [value, *written, PARAMETER]}
     return schema
 
 

@@ -16,6 +16,11 @@ MAX_DIMENSION = 2**31 - 1
 
 _SEPARATORS = re.compile(r"\s*[xX×*]\s*")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
+PAIR_TEXT = r"\s*([0-9]{1,12})\s*[xX×]\s*([0-9]{1,12})\s*"
+"""``3x5``: an ``[h, w]`` pair written as on the command line (a regular expression that JSON
+Schema's patterns read too)."""
+_PAIR = re.compile(PAIR_TEXT)
+
 _OTHER_SEPARATORS = re.compile(r"\s*[,;/]\s*|\s+")
 
 
@@ -54,6 +59,12 @@ def parse_shape(value: object) -> Shape:
                 f"{magnitude(size)} in {value!r} is larger than any real tensor dimension"
             )
     return tuple(sizes)  # type: ignore[arg-type]
+
+
+def parse_pair_text(text: str) -> tuple[int, int] | None:
+    """``3x5`` → ``(3, 5)``; None for any other text."""
+    match = _PAIR.fullmatch(text)
+    return None if match is None else (int(match[1]), int(match[2]))
 
 
 def channels_last_warning(shape: Shape) -> str | None:

@@ -131,6 +131,15 @@ def test_kernel_3x3_is_accepted_in_specs() -> None:
     assert "groups: expected a whole number or depthwise, got '2x2'" in wrong.stderr
 
 
+def test_the_schema_accepts_3x3_where_a_pair_goes() -> None:
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed")
+    validator = jsonschema.Draft202012Validator(json.loads(invoke("schema").stdout))
+    layer = {"conv": {"filters": 2, "kernel": "3x3", "stride": "1 x 2"}}
+    assert validator.is_valid({"input": "3x8x8", "layers": [layer]})
+    grouped = {"conv": {"filters": 2, "kernel": 1, "groups": "2x2"}}
+    assert not validator.is_valid({"input": "4x8x8", "layers": [grouped]})
+
+
 # --- usage errors ---------------------------------------------------------------------------------
 
 

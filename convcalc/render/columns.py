@@ -284,7 +284,8 @@ def absorbs_column(report: Report) -> ReportColumn | None:
         "absorbs",
         "absorbs",
         cell,
-        rank=13,
+        # Asked for with --fold-bn: kept before the shapes and memory views.
+        rank=6,
         fields=(Field("absorbs", lambda line: "; ".join(absorbed(line))),),
         justify="left",
     )

@@ -234,3 +234,26 @@ def test_the_readme_shows_the_80_column_table_as_a_terminal_does() -> None:
     assert head.splitlines()[0] == "$ convcalc analyze zoo:resnet50"
     assert golden.startswith("\n".join(head.splitlines()[1:]) + "\n")
     assert tail in golden
+
+
+@pytest.mark.parametrize("name", ["resnet50", "densenet121", "googlenet", "mobilenet_v2"])
+def test_lines_cover_every_row_once_in_order_at_every_depth(name: str) -> None:
+    rows = analyze(load(f"zoo:{name}")).rows
+    for depth in (None, 1, 2, 3, 4):
+        lines = table_lines(rows, headings=False, depth=depth)
+        assert [line.start for line in lines] == [0] + [line.stop for line in lines[:-1]]
+        assert lines[-1].stop == len(rows)
+        for line in lines:
+            # A collapsed line holds exactly the rows under its path; a row line is one row.
+            under = [row.path.startswith(f"{line.path}.") for row in rows[line.start : line.stop]]
+            assert all(under) if line.group else line.stop - line.start == 1
+            assert depth is None or line.level < depth
+        # With headings: the same row lines, and each container's line right before its rows.
+        tree = table_lines(rows, headings=True, depth=depth)
+        assert [line for line in tree if not line.group] == [
+            line for line in lines if not line.group
+        ]
+        for heading, following in zip(tree, tree[1:], strict=False):
+            if heading.group and following.level > heading.level:
+                assert following.start == heading.start
+                assert following.path.startswith(f"{heading.path}.")

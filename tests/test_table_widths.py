@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -253,7 +254,7 @@ def test_lines_cover_every_row_once_in_order_at_every_depth(name: str) -> None:
         assert [line for line in tree if not line.group] == [
             line for line in lines if not line.group
         ]
-        for heading, following in zip(tree, tree[1:], strict=False):
+        for heading, following in pairwise(tree):
             if heading.group and following.level > heading.level:
                 assert following.start == heading.start
                 assert following.path.startswith(f"{heading.path}.")

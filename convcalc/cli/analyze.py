@@ -109,26 +109,15 @@ def analyze(
     from convcalc.loader import load
     from convcalc.tensors import parse_shape
 
-    if optimizer is not None and not train and memory is None:
-        raise typer.BadParameter(
-            "--optimizer only matters with --train (or --memory): add --train",
-            param_hint="'--optimizer'",
-        )
     fmt = chosen_format(fmt, as_json)
-    if wide and (output is not None or fmt is not OutputFormat.TABLE):
-        raise typer.BadParameter(
-            "--wide widens a table at a terminal; "
-            + ("--output" if output is not None else f"--format {fmt.value}")
-            + " already has every column",
-            param_hint="'--wide'",
-        )
-    if fmt is OutputFormat.JSON and (columns is not None or depth is not None):
-        raise typer.BadParameter(
-            "the JSON document always has every layer and every key; "
-            + ("--columns" if columns is not None else "--depth")
-            + " shapes tables, CSV and Markdown",
-            param_hint="'--columns' / '--depth'",
-        )
+    refuse_idle_options(
+        fmt,
+        optimizer=optimizer is not None and not train and memory is None,
+        wide=wide and (output is not None or fmt is not OutputFormat.TABLE),
+        shaped=fmt is OutputFormat.JSON and (columns is not None or depth is not None),
+        shaping="--columns" if columns is not None else "--depth",
+        written=output is not None,
+    )
     with reported(traceback):
         overrides: dict[str, Any] = {}
         if input_shape is not None:
@@ -171,6 +160,31 @@ def analyze(
         chosen = None if columns is None else chosen_columns(report, columns)
         table = lazy_table("network_table", columns=chosen, depth=depth, wide=wide)
         emit(report, fmt, False, output, table, chosen, depth)
+
+
+def refuse_idle_options(
+    fmt: OutputFormat, *, optimizer: bool, wide: bool, shaped: bool, shaping: str, written: bool
+) -> None:
+    """An option that would do nothing is a usage error naming what makes it idle: an
+    ``optimizer`` without training, ``wide`` for a file or another format, ``shaping`` (a
+    table's columns or depth) for JSON."""
+    if optimizer:
+        raise typer.BadParameter(
+            "--optimizer only matters with --train (or --memory): add --train",
+            param_hint="'--optimizer'",
+        )
+    if wide:
+        other = "--output" if written else f"--format {fmt.value}"
+        raise typer.BadParameter(
+            f"--wide widens a table at a terminal; {other} already has every column",
+            param_hint="'--wide'",
+        )
+    if shaped:
+        raise typer.BadParameter(
+            f"the JSON document always has every layer and every key; {shaping} shapes tables, "
+            "CSV and Markdown",
+            param_hint="'--columns' / '--depth'",
+        )
 
 
 def chosen_columns(report: "Report", asked: str) -> list[str]:

@@ -17,6 +17,7 @@ from convcalc.layers.base import Derivation, Layer, Shape
 from convcalc.receptive import ReceptiveField
 
 if TYPE_CHECKING:
+    from convcalc.render.notebook import Drawing
     from convcalc.spec import Node
 
 ExtraT = TypeVar("ExtraT")
@@ -233,6 +234,34 @@ class Report:
         if self.before is not None:
             document["bn_folded"] = True
         return document
+
+    def layer_documents(self) -> Iterator[dict[str, Any]]:
+        """Each row's JSON object, one at a time, read back from :meth:`json_chunks` (a large
+        network's are never all in memory)."""
+        chunks = self.json_chunks()
+        next(chunks)  # the keys before the layers
+        for _, chunk in zip(self.rows, chunks, strict=False):
+            layer: dict[str, Any] = json.loads(chunk.lstrip(",\n "))
+            yield layer
+
+    def _repr_html_(self) -> str:
+        """Name, totals and the layer table, as a notebook shows the report."""
+        from convcalc.render.notebook import notebook_html
+
+        return notebook_html(self)
+
+    def draw(self, depth: int | None = None) -> Drawing:
+        """The network's diagram as SVG (a notebook shows it), groups ``depth`` names deep
+        collapsed."""
+        from convcalc.render.notebook import draw
+
+        return draw(self, depth)
+
+    def to_pandas(self) -> Any:
+        """The rows as a pandas DataFrame (pandas is not a dependency: install it to use this)."""
+        from convcalc.render.notebook import to_pandas
+
+        return to_pandas(self)
 
     def footer(self) -> dict[str, Any]:
         """The keys after ``layers``: totals, BN folding and the extras' keys."""

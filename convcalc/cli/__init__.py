@@ -10,12 +10,23 @@ import gc
 import os
 import sys
 
-from convcalc.cli import analyze, layer, schema, zoo
+from convcalc.cli import analyze, draw, layer, report, schema, zoo
 from convcalc.cli.common import Dtype, Optimizer, app
 from convcalc.cli.output import StdoutClosed
 from convcalc.errors import ExitCode
 
-__all__ = ["Dtype", "Optimizer", "analyze", "app", "layer", "main", "schema", "zoo"]
+__all__ = [
+    "Dtype",
+    "Optimizer",
+    "analyze",
+    "app",
+    "draw",
+    "layer",
+    "main",
+    "report",
+    "schema",
+    "zoo",
+]
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """``convcalc analyze``: a network spec layer by layer."""
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -103,6 +104,7 @@ def analyze(
 ) -> None:
     """Analyze a network spec layer by layer: shapes, params, MACs, receptive field, memory."""
     from dataclasses import replace
+    from functools import partial
 
     from convcalc.analysis import analyze as run_analysis
     from convcalc.analysis import with_analysis_problems
@@ -114,9 +116,9 @@ def analyze(
         fmt,
         optimizer=optimizer is not None and not train and memory is None,
         wide=wide and (output is not None or fmt is not OutputFormat.TABLE),
-        shaped=fmt is OutputFormat.JSON and (columns is not None or depth is not None),
-        shaping="--columns" if columns is not None else "--depth",
         written=output is not None,
+        columns=columns is not None,
+        depth=depth is not None,
     )
     with reported(traceback):
         overrides: dict[str, Any] = {}
@@ -159,15 +161,26 @@ def analyze(
         )
         chosen = None if columns is None else chosen_columns(report, columns)
         table = lazy_table("network_table", columns=chosen, depth=depth, wide=wide)
+        if fmt is OutputFormat.TREE:
+            from convcalc.render.tree import network_tree
+
+            table = partial(tree_of, network_tree, depth=depth)
         emit(report, fmt, False, output, table, chosen, depth)
 
 
+def tree_of(
+    tree: "Callable[..., Any]", report: "Report", width: int | None, depth: int | None
+) -> Any:
+    """``--format tree``: ``tree`` (the renderer) of ``report``'s rows, at any ``width``."""
+    return tree(report, depth=depth)
+
+
 def refuse_idle_options(
-    fmt: OutputFormat, *, optimizer: bool, wide: bool, shaped: bool, shaping: str, written: bool
+    fmt: OutputFormat, *, optimizer: bool, wide: bool, written: bool, columns: bool, depth: bool
 ) -> None:
     """An option that would do nothing is a usage error naming what makes it idle: an
-    ``optimizer`` without training, ``wide`` for a file or another format, ``shaping`` (a
-    table's columns or depth) for JSON."""
+    ``optimizer`` without training, ``wide`` for a file or another format, ``columns`` for
+    JSON or the tree, ``depth`` for JSON."""
     if optimizer:
         raise typer.BadParameter(
             "--optimizer only matters with --train (or --memory): add --train",
@@ -179,11 +192,17 @@ def refuse_idle_options(
             f"--wide widens a table at a terminal; {other} already has every column",
             param_hint="'--wide'",
         )
-    if shaped:
+    if fmt is OutputFormat.JSON and (columns or depth):
+        shaping = "--columns" if columns else "--depth"
         raise typer.BadParameter(
             f"the JSON document always has every layer and every key; {shaping} shapes tables, "
             "CSV and Markdown",
-            param_hint="'--columns' / '--depth'",
+            param_hint=f"'{shaping}'",
+        )
+    if fmt is OutputFormat.TREE and columns:
+        raise typer.BadParameter(
+            "the tree has no columns; --columns shapes tables, CSV and Markdown",
+            param_hint="'--columns'",
         )
 
 

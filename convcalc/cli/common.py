@@ -160,11 +160,11 @@ def emit(
     columns: "Sequence[str] | None" = None,
     depth: int | None = None,
 ) -> None:
-    """Render ``report`` in the chosen format to stdout or ``output``: a table fitted to the
-    terminal, or in full when piped or written; CSV and Markdown with the table's ``columns``
-    (None: all of them) and ``depth``."""
+    """Render ``report`` in the chosen format to stdout or ``output``: a table (or tree) fitted
+    to the terminal, or in full when piped or written; CSV and Markdown with the table's
+    ``columns`` (None: all of them) and ``depth``."""
     fmt = chosen_format(fmt, as_json)
-    if fmt is OutputFormat.TABLE:
+    if fmt in (OutputFormat.TABLE, OutputFormat.TREE):
         if output is None and sys.stdout.isatty():
             from rich.console import Console
 

@@ -157,7 +157,10 @@ def test_the_schema_accepts_3x3_where_a_pair_goes() -> None:
         (("--wide", "--format", "csv"), "--wide widens a table at a terminal; --format csv"),
         (("--memory", "16"), "--memory: 16 needs a unit: 16GiB, 16GB or 16B (bytes)"),
         (("--input", "3xAx3"), "--input: 'A' in '3xAx3' is not a whole number"),
-        (("--format", "yaml"), "'yaml' is not one of 'table', 'json', 'csv', 'markdown'."),
+        (
+            ("--format", "yaml"),
+            "'yaml' is not one of 'table', 'json', 'csv', 'markdown', 'tree'.",
+        ),
         (("--json", "--depth", "2"), "--depth shapes tables, CSV and Markdown"),
         (("--json", "--columns", "all"), "--columns shapes tables, CSV and Markdown"),
     ],

@@ -1,6 +1,7 @@
 """``convcalc analyze``: a network spec layer by layer."""
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -8,6 +9,8 @@ import typer
 from convcalc.cli.common import (
     BatchOption,
     Command,
+    ConventionName,
+    ConventionOption,
     DtypeOption,
     FormatOption,
     JsonOption,
@@ -22,9 +25,10 @@ from convcalc.cli.common import (
     reported,
     warn,
     warn_channels_last,
+    with_convention,
     with_flag,
 )
-from convcalc.cli.output import same_file
+from convcalc.cli.output import same_file, write_output, write_stdout
 from convcalc.errors import ConvcalcError, OutputError
 from convcalc.render import OutputFormat
 
@@ -100,6 +104,11 @@ def analyze(
             help="Collapse the blocks nested N deep into one line with their totals.",
         ),
     ] = None,
+    convention: ConventionOption = ConventionName.CONVCALC,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="What each convention counts, per layer type."),
+    ] = False,
     traceback: TracebackOption = False,
 ) -> None:
     """Analyze a network spec layer by layer: shapes, params, MACs, receptive field, memory."""
@@ -144,6 +153,10 @@ def analyze(
         )
         report = run_analysis(network, strict=strict)
         warn(report)
+        every = convention is ConventionName.ALL
+        if every or explain:
+            emit_conventions(report, spec, every, explain, fmt, as_json, output)
+            return
         if fold_bn:
             from convcalc.folding import fold_network
 
@@ -159,6 +172,7 @@ def analyze(
             budget=budget,
             jacobian=jacobian,
         )
+        report = with_convention(report, convention, spec)
         chosen = None if columns is None else chosen_columns(report, columns)
         table = lazy_table("network_table", columns=chosen, depth=depth, wide=wide)
         if fmt is OutputFormat.TREE:
@@ -225,3 +239,40 @@ def chosen_columns(report: "Report", asked: str) -> list[str]:
     if not names:
         raise typer.BadParameter("name at least one column, or all", param_hint="'--columns'")
     return names
+
+
+def emit_conventions(
+    report: "Report",
+    source: str,
+    every: bool,
+    explain: bool,
+    fmt: OutputFormat,
+    as_json: bool,
+    output: Path | None,
+) -> None:
+    """``--convention all`` (every convention's totals) and ``--explain`` (what each counts
+    per layer type), as a table or JSON."""
+    from convcalc.conventions.counting import compare, explanations, zoo_functions
+
+    comparison = compare(report, zoo_functions(source)) if every else None
+    explained = explanations(report) if explain else None
+    if as_json or fmt is OutputFormat.JSON:
+        from convcalc.render.conventions import conventions_json
+
+        text = conventions_json(report, comparison, explained)
+        if output is None:
+            write_stdout([text])
+        else:
+            write_output(output, [text])
+        return
+    if fmt is not OutputFormat.TABLE:
+        raise typer.BadParameter(
+            "--convention all and --explain print a table or JSON", param_hint="--format"
+        )
+
+    def table(_report: "Report", _width: int | None) -> Any:
+        from convcalc.render.conventions import conventions_block
+
+        return conventions_block(_report, comparison, explained)
+
+    emit(report, OutputFormat.TABLE, False, output, table)

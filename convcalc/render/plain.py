@@ -46,6 +46,7 @@ def to_markdown(
 ) -> str:
     """A GitHub-flavoured Markdown table with the table's columns (full paths, totals last),
     then the summary below the table as a list."""
+    from convcalc.conventions.view import ConventionView
     from convcalc.render.columns import table_lines
     from convcalc.render.memory import memory_facts
     from convcalc.render.table import report_columns
@@ -64,8 +65,10 @@ def to_markdown(
     lines = []
     if report.name:
         lines += [f"## {report.name}", ""]
+    view = report.extra(ConventionView)
+    counted = "" if view is None else f" Counted as {view.totals.convention.label}."
     lines += [
-        f"Input {units.shape(report.input)}, batch {report.batch}, {report.dtype}.",
+        f"Input {units.shape(report.input)}, batch {report.batch}, {report.dtype}.{counted}",
         "",
         "| " + " | ".join(column.header for column in declared) + " |",
         "|" + "|".join("---:" if c.justify == "right" else "---" for c in declared) + "|",

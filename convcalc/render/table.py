@@ -16,6 +16,7 @@ from convcalc.render.columns import (
     table_lines,
     warnings_column,
 )
+from convcalc.render.conventions import convention_summary, title_suffix
 from convcalc.render.layout import Block, Cell, Column, Grid, Styled
 from convcalc.render.memory import jacobian_cells, memory_columns, memory_summary
 from convcalc.report import Report
@@ -43,6 +44,7 @@ def network_table(
     )
     if report.before is not None:
         title += " — inference view, batchnorms folded"
+    title += title_suffix(report)
     tree = width is not None
     lines = table_lines(report.rows, headings=tree, depth=depth)
     candidates = [
@@ -69,6 +71,9 @@ def network_table(
             )
         )
     parts.append(summary(report))
+    counted = convention_summary(report)
+    if counted is not None:
+        parts.append(counted)
     memory = memory_summary(report)
     if memory is not None:
         parts.append(memory)
@@ -238,8 +243,9 @@ def layer_table(report: Report, width: int | None = None) -> Block:
 
     for step in row.derivations:
         add(step.quantity, step.formula, step.value)
-    if report.batch > 1 and row.macs:
-        # The derivation counts one sample; the row (like the JSON) counts the whole batch.
+    if report.batch > 1 and row.macs and not title_suffix(report):
+        # The derivation counts one sample; the row (like the JSON) counts the whole batch (a
+        # convention's count is in its own line, for the whole batch).
         add(
             "MACs per batch",
             f"{row.macs // report.batch:,} × batch {report.batch}",
@@ -274,7 +280,8 @@ def layer_table(report: Report, width: int | None = None) -> Block:
             Column("formula", "", formulas, justify="left", wrap=True),
             Column("value", "", values, style="green", wrap=True),
         ],
-        title=f"{row.type}: {units.shape(row.input)} → {units.shape(row.output)}",
+        title=f"{row.type}: {units.shape(row.input)} → {units.shape(row.output)}"
+        + title_suffix(report),
         show_header=False,
         show_footer=False,
         boxed=False,

@@ -9,20 +9,11 @@ each layer's options are validated against its dataclass's annotations (see
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any, Literal
 
 from convcalc.errors import ConvcalcError, Location, OptionError, SpecError, SpecErrors, suggestion
 from convcalc.layers import LAYER_KINDS, Layer
-from convcalc.options import (
-    InvalidOptions,
-    all_defaulted,
-    describe,
-    option_types,
-    takes_pair,
-    validated_options,
-)
+from convcalc.options import InvalidOptions, all_defaulted, options_of, validated_options
 from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
 from convcalc.tensors import (
     DTYPE_BYTES,
@@ -33,9 +24,6 @@ from convcalc.tensors import (
     parse_shape,
 )
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
-
-MAX_SPEC_BYTES = 16 * 2**20
-"""The largest spec file read."""
 
 MAX_LAYERS = 1_000_000
 """The most leaf layers a spec may expand to (blocks and repeats included)."""
@@ -51,41 +39,12 @@ CONTAINERS = ("residual", "concat", "repeat", "use")
 TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "layers", "blocks")
 
 
-def read_source(source: str) -> tuple[str, str]:
-    """The text of a spec and the name to report it by: a path, ``-`` for stdin, or ``zoo:NAME``."""
-    if source.startswith("zoo:"):
-        from convcalc.zoo import zoo_text
-
-        return zoo_text(source[4:]), source
-    if source == "-":
-        data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
-        name = "<stdin>"
-    else:
-        path = Path(source)
-        try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_SPEC_BYTES + 1)
-        except OSError as error:
-            hint = zoo_hint(path) if isinstance(error, FileNotFoundError) else ""
-            raise SpecError(
-                f"cannot read the spec: {error.strerror}{hint}", Location(source)
-            ) from None
-        name = source
-    if len(data) > MAX_SPEC_BYTES:
-        raise SpecError(f"the spec is larger than {MAX_SPEC_BYTES // 2**20} MiB", Location(name))
-    try:
-        return data.decode("utf-8-sig"), name
-    except UnicodeDecodeError as error:
-        raise SpecError(
-            f"the spec is not UTF-8 text (byte {error.start})", Location(name)
-        ) from None
-
-
 def written_pair(kind: type[Layer], option: str, value: str) -> Any:
     """``3x3`` as ``[3, 3]`` for an option that takes ``[h, w]`` (as ``--kernel 3x3`` is read on
     the command line); any other text as it is."""
     pair = parse_pair_text(value)
-    return pair if pair is not None and takes_pair(kind, option) else value
+    known = options_of(kind).options.get(option)
+    return pair if pair is not None and known is not None and known.type.takes_pair else value
 
 
 def indentation_hint(item: SpecMap, keys: list[str]) -> str:
@@ -102,22 +61,6 @@ def indentation_hint(item: SpecMap, keys: list[str]) -> str:
         return ""
     listing = ", ".join(f"`{key}`" for key in others)
     return f"; indent {listing} under `{kind}:` (two more spaces) to make them its options"
-
-
-def zoo_hint(path: Path) -> str:
-    """`` (did you mean `zoo:resnet50`?)`` for a missing file named like a zoo model."""
-    from convcalc.zoo import names
-
-    stem = path.name.removesuffix(".yaml").removesuffix(".yml")
-    if path.parent != Path() or stem.lower() not in names():
-        return ""
-    return f" (did you mean `zoo:{stem.lower()}`, the built-in model?)"
-
-
-def load(source: str) -> Network:
-    """Read and validate the spec at ``source`` (see :func:`read_source`)."""
-    text, name = read_source(source)
-    return parse_spec(text, name)
 
 
 def parse_spec(text: str, file: str | None = None) -> Network:
@@ -571,7 +514,7 @@ class SpecParser:
             elif problem["type"] == "missing":
                 self.error(f"missing option `{option}`", mark, label)
             else:
-                expected = describe(option_types(kind)[option])
+                expected = options_of(kind).describe(option)
                 self.error(
                     f"{option}: expected {expected}, got {show(problem['input'])}",
                     options.value_mark(option),

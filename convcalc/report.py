@@ -8,7 +8,7 @@ the JSON are the same numbers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -17,7 +17,6 @@ from convcalc.layers.base import Derivation, Layer, Shape
 from convcalc.receptive import ReceptiveField
 
 if TYPE_CHECKING:
-    from convcalc.render.notebook import Drawing
     from convcalc.spec import Node
 
 ExtraT = TypeVar("ExtraT")
@@ -96,7 +95,7 @@ class Totals:
         return 2 * self.macs
 
     def to_document(self) -> dict[str, Any]:
-        """The totals as SPEC.md §3's ``totals`` object."""
+        """The totals as docs/spec.md §3's ``totals`` object."""
         return {
             "params": self.params,
             "trainable_params": self.trainable_params,
@@ -108,6 +107,20 @@ class Totals:
             # The field's JSON has one writer, field_json, also the layers'.
             "rf": json.loads(field_json(self.rf)),
         }
+
+
+def totals_of(rows: Sequence[Row], bytes_per_value: int) -> Totals:
+    """Sum the rows; the final field is the last row's."""
+    params = sum(row.params for row in rows)
+    return Totals(
+        params=params,
+        trainable_params=params,
+        buffers=sum(row.buffers for row in rows),
+        macs=sum(row.macs for row in rows),
+        activation_bytes=sum(row.activation_bytes for row in rows),
+        param_bytes=params * bytes_per_value,
+        rf=rows[-1].rf if rows else None,
+    )
 
 
 @dataclass(eq=False)
@@ -131,7 +144,7 @@ class UnfoldedBN:
 class Folding:
     """Which batchnorms fold where, and the totals of the network once they are folded.
 
-    ``folded`` fold backward into the layer before them (SPEC.md §4); every other normalisation
+    ``folded`` fold backward into the layer before them (docs/spec.md §4); every other normalisation
     layer is in ``not_folded`` with its reason. ``forward`` lists the batchnorms among those that
     could instead fold into the conv or fc after them (exact there, as that layer does not
     zero-pad). The ``*_after`` totals are those of the inference network with the ``folded``
@@ -153,7 +166,7 @@ class Folding:
         return self.folded
 
     def to_document(self, rows: tuple[Row, ...]) -> dict[str, Any]:
-        """SPEC.md §3's ``bn_folding`` object; ``rows`` are the rows the indices refer to."""
+        """docs/spec.md §3's ``bn_folding`` object; ``rows`` are the rows the indices refer to."""
         path = {row.index: row.path for row in rows}
         return {
             "folded": [{"bn": path[f.bn], "into": path[f.into]} for f in self.folded],
@@ -177,7 +190,7 @@ class Folding:
 
 class Extra(Protocol):
     """An optional view computed from a report (memory, Jacobians, a folded form) that adds its
-    own keys to the JSON document; SPEC.md §3's keys are never changed, only added to."""
+    own keys to the JSON document; docs/spec.md §3's keys are never changed, only added to."""
 
     def annotate_layer(self, index: int, layer: dict[str, Any]) -> None:
         """Add this view's keys to the JSON object of row ``index``, in place."""
@@ -219,6 +232,10 @@ class Report:
         document: dict[str, Any] = json.loads("".join(self.json_chunks()))
         return document
 
+    def to_json(self) -> str:
+        """The JSON document ``convcalc analyze --json`` writes (see :meth:`json_chunks`)."""
+        return "".join(self.json_chunks())
+
     def extra(self, kind: type[ExtraT]) -> ExtraT | None:
         """The extra of type ``kind``, if the report carries one."""
         return next((extra for extra in self.extras if isinstance(extra, kind)), None)
@@ -243,25 +260,6 @@ class Report:
         for _, chunk in zip(self.rows, chunks, strict=False):
             layer: dict[str, Any] = json.loads(chunk.lstrip(",\n "))
             yield layer
-
-    def _repr_html_(self) -> str:
-        """Name, totals and the layer table, as a notebook shows the report."""
-        from convcalc.render.notebook import notebook_html
-
-        return notebook_html(self)
-
-    def draw(self, depth: int | None = None) -> Drawing:
-        """The network's diagram as SVG (a notebook shows it), groups ``depth`` names deep
-        collapsed."""
-        from convcalc.render.notebook import draw
-
-        return draw(self, depth)
-
-    def to_pandas(self) -> Any:
-        """The rows as a pandas DataFrame (pandas is not a dependency: install it to use this)."""
-        from convcalc.render.notebook import to_pandas
-
-        return to_pandas(self)
 
     def footer(self) -> dict[str, Any]:
         """The keys after ``layers``: totals, BN folding and the extras' keys."""

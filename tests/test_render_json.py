@@ -11,9 +11,9 @@ import pytest
 
 from convcalc.analysis import analyze
 from convcalc.folding import fold_network
-from convcalc.loader import load
 from convcalc.receptive import ReceptiveField
 from convcalc.report import Report, Row, number
+from convcalc.sources import load
 from convcalc.views import with_views
 from convcalc.zoo import names
 

@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 
 from convcalc.analysis import analyze
 from convcalc.cli import app
-from convcalc.loader import load
 from convcalc.render.columns import table_lines
 from convcalc.render.table import network_table
 from convcalc.report import Report
+from convcalc.sources import load
 from convcalc.views import with_views
 
 ROOT = Path(__file__).resolve().parent.parent

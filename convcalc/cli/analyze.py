@@ -117,7 +117,7 @@ def analyze(
 
     from convcalc.analysis import analyze as run_analysis
     from convcalc.analysis import with_analysis_problems
-    from convcalc.loader import load
+    from convcalc.sources import load
     from convcalc.tensors import parse_shape
 
     fmt = chosen_format(fmt, as_json)

@@ -48,8 +48,8 @@ def to_markdown(
     then the summary below the table as a list."""
     from convcalc.conventions.view import ConventionView
     from convcalc.render.columns import table_lines
-    from convcalc.render.memory import memory_facts
     from convcalc.render.table import report_columns
+    from convcalc.render.view_columns import memory_facts
 
     def name(line: Line) -> str:
         warned = any(row.warnings for row in report.rows[line.start : line.stop])

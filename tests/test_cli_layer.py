@@ -918,7 +918,7 @@ def test_momentum_shows_in_the_running_statistics() -> None:
 
 
 def test_in_features_is_checked_against_the_input() -> None:
-    assert error("--in", "100", "-t", "fc", "--out", "3", "--in-features", "50") == (
+    assert input_error("--in", "100", "-t", "fc", "--out", "3", "--in-features", "50") == (
         'fc "fc1": in_features: the layer expects 50 inputs but receives 100'
     )
     assert row("--in", "100", "-t", "fc", "--out", "3", "--in-features", "100")["params"] == 303
@@ -959,5 +959,5 @@ def test_a_flag_clash_is_an_error_when_the_flags_are_made() -> None:
 def test_layer_options_are_listed_in_their_own_section_of_the_help() -> None:
     out = ok("--help").stdout
     own, _, generated = out.partition("Layer options")
-    assert "--kernel" not in own and "--in CxHxW" in own
+    assert "--kernel" not in own and "--in, --input CxHxW" in own
     assert "--count-include-pad / --no-count-include-pad" in generated

@@ -217,8 +217,12 @@ def layer(
         else:
             shape = with_flag("--in", layer_command.parse_input, input_shape)
             warn_channels_last(shape, "--in")
-        kind = layer_command.kind_of((layer_type or DEFAULT_TYPE).lower())
-        refuse_left_over(ctx, kind)
+        try:
+            # The type and its flags: a type or flag it cannot take is a usage error.
+            kind = layer_command.kind_of((layer_type or DEFAULT_TYPE).lower())
+            refuse_left_over(ctx, kind)
+        except SpecError as error:
+            raise UsageError(error.message) from None
         chosen = build_layer(kind, filters, ctx.meta[GIVEN], shape)
         report = layer_command.analyze_layer(
             chosen,

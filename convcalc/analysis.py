@@ -13,8 +13,10 @@ from dataclasses import dataclass, field, replace
 from convcalc.errors import (
     ConvcalcError,
     Location,
+    OptionError,
     ShapeError,
     SpecError,
+    SpecErrors,
     StrictError,
     shorten,
     suggestion,
@@ -54,6 +56,15 @@ class Flow:
 MAX_PATH = 1000
 """A row's path (its name with those of the blocks around it) has at most this many
 characters."""
+
+UNKNOWN: Shape = ()
+"""The shape of a tensor that could not be worked out (a layer before it failed or could not
+be read): what reads it is not analyzed, only checked as far as its own options go."""
+
+PROBES: tuple[Shape, ...] = ((720720, 4096, 4096), (720720,))
+"""Inputs a layer with an unknown input is tried on, to find what its own options get wrong
+(a pool's padding wider than half its kernel) whatever its input: an image and a vector large
+enough for any window, with channels divisible by every group count up to 16."""
 
 
 @dataclass(eq=False, repr=False)
@@ -144,6 +155,7 @@ class Analyzer:
             extent = (network.input[1], network.input[2]) if len(network.input) == 3 else (1, 1)
         self.extent = extent
         self.rows: list[Row] = []
+        self.errors: list[ConvcalcError] = []
         self.outcomes: dict[tuple[Layer, Shape], Outcome] = {}
         self.activation_bytes = ActivationBytes(network.batch * self.bytes_per_value)
         self.outputs: list[tuple[str, Flow]] = []
@@ -155,6 +167,10 @@ class Analyzer:
         entry = Flow(self.network.input, start)
         top = Scope("", entry=entry)
         final = self.sequence(self.network.layers, entry, top)
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise SpecErrors(self.errors)
         if self.network.outputs:
             self.outputs = [
                 (ref.name, self.resolve(ref, top, None, "outputs")) for ref in self.network.outputs
@@ -163,6 +179,25 @@ class Analyzer:
             self.outputs = [(self.rows[-1].path if self.rows else "input", final)]
         self.mark_dead()
         return self.rows
+
+    def failed(self, error: ConvcalcError) -> Flow:
+        """Note ``error`` and go on: the tensor it leaves is unknown, and only what reads it is
+        skipped (every problem of a network is reported at once)."""
+        self.errors.append(error)
+        return Flow(UNKNOWN, None)
+
+    def check_alone(self, layer: Layer, node: Node, path: str) -> None:
+        """Check a layer whose input is unknown as far as its own options go: an option it
+        refuses on every probe input is wrong whatever its input."""
+        for probe in PROBES:
+            try:
+                self.outcome(layer, probe, node, path)
+                return
+            except OptionError as error:
+                self.errors.append(error)
+                return
+            except ConvcalcError:
+                continue
 
     def sequence(self, nodes: tuple[Node, ...], flow: Flow, scope: Scope) -> Flow:
         """Apply ``nodes`` one after the other (each reads the one before, or its ``from``)."""
@@ -180,6 +215,9 @@ class Analyzer:
         if type(node) is LayerNode:  # most nodes, taken first
             path = scope.path_of(node.name, node.layer.type_name, node)
             result = self.leaf(node.layer, flow, path, node)
+        elif type(node) is Node:
+            # An item the loader could not read (its error is the loader's): unknown output.
+            return Flow(UNKNOWN, None)
         else:
             path, result = self.container(node, flow, scope)
         scope.name(node.name, path, result)
@@ -257,10 +295,18 @@ class Analyzer:
 
     def leaf(self, layer: Layer, flow: Flow, path: str, node: Node) -> Flow:
         """Apply one layer and record its row."""
-        outcome = self.outcome(layer, flow.shape, node, path)
+        if flow.shape is UNKNOWN:
+            self.check_alone(layer, node, path)
+            return flow
+        try:
+            outcome = self.outcome(layer, flow.shape, node, path)
+        except ConvcalcError as error:
+            return self.failed(error)
         if self.strict and outcome.warnings:
-            raise StrictError(
-                outcome.warnings[0] + " (--strict)", node.located(layer.type_name, path)
+            self.errors.append(
+                StrictError(
+                    outcome.warnings[0] + " (--strict)", node.located(layer.type_name, path)
+                )
             )
         rf = flow.rf.then(outcome.rf, self.extent) if flow.rf else None
         output = outcome.output
@@ -319,11 +365,15 @@ class Analyzer:
         body = self.sequence(node.body, entry, scope.child(f"{path}.body", entry))
         shortcut_scope = scope.child(f"{path}.shortcut", entry)
         if node.shortcut == "project":
+            if body.shape is UNKNOWN or entry.shape is UNKNOWN:
+                return Flow(UNKNOWN, None)
             shortcut = self.project(node, entry, body, shortcut_scope)
         elif node.shortcut is None:
             shortcut = entry
         else:
             shortcut = self.sequence(node.shortcut, entry, shortcut_scope)
+        if UNKNOWN in (body.shape, shortcut.shape):
+            return Flow(UNKNOWN, None)
         if body.shape != shortcut.shape:
             hint = ""
             if node.shortcut is None:
@@ -332,10 +382,12 @@ class Analyzer:
                     if reads_single_pixels(entry, body)
                     else ("; use `shortcut: project`")
                 )
-            raise ShapeError(
-                f"the body outputs {format_shape(body.shape)} but the shortcut "
-                f"{format_shape(shortcut.shape)}; they must match to be added{hint}",
-                node.located("residual", path),
+            return self.failed(
+                ShapeError(
+                    f"the body outputs {format_shape(body.shape)} but the shortcut "
+                    f"{format_shape(shortcut.shape)}; they must match to be added{hint}",
+                    node.located("residual", path),
+                )
             )
         return self.merge(ADD, f"{path}.add", (body, shortcut), node, path)
 
@@ -345,7 +397,9 @@ class Analyzer:
         size), then a batchnorm."""
         where = node.located("residual", scope.prefix)
         if len(entry.shape) != 3 or len(body.shape) != 3:
-            raise ShapeError("shortcut: project needs images on both sides of the body", where)
+            return self.failed(
+                ShapeError("shortcut: project needs images on both sides of the body", where)
+            )
         rows, cols = (
             projection_stride(
                 entry.shape[axis], body.shape[axis], body_stride(entry, body, axis - 1)
@@ -353,10 +407,12 @@ class Analyzer:
             for axis in (1, 2)
         )
         if rows is None or cols is None:
-            raise ShapeError(
-                f"shortcut: no stride of a 1×1 conv takes {format_shape(entry.shape)} to "
-                f"{format_shape(body.shape)}",
-                where,
+            return self.failed(
+                ShapeError(
+                    f"shortcut: no stride of a 1×1 conv takes {format_shape(entry.shape)} to "
+                    f"{format_shape(body.shape)}",
+                    where,
+                )
             )
         if reads_single_pixels(entry, body, (rows, cols)):
             global_body = body.rf is not None and body.rf.is_global
@@ -382,11 +438,16 @@ class Analyzer:
     def gate(self, node: GateNode, entry: Flow, path: str, scope: Scope) -> Flow:
         """x · body(x): the body's output must broadcast to x's shape."""
         body = self.sequence(node.body, entry, scope.child(f"{path}.body", entry))
+        if UNKNOWN in (entry.shape, body.shape):
+            return Flow(UNKNOWN, None)
         if broadcast((entry.shape, body.shape)) != entry.shape:
-            raise ShapeError(
-                f"gate: the body outputs {format_shape(body.shape)}, which does not broadcast "
-                f"to its input {format_shape(entry.shape)} (x · body(x) must keep x's shape)",
-                node.located("gate", path),
+            return self.failed(
+                ShapeError(
+                    f"gate: the body outputs {format_shape(body.shape)}, which does not "
+                    f"broadcast to its input {format_shape(entry.shape)} (x · body(x) must keep "
+                    "x's shape)",
+                    node.located("gate", path),
+                )
             )
         return self.merge(MUL, f"{path}.mul", (entry, body), node, path)
 
@@ -396,13 +457,17 @@ class Analyzer:
         """Record a row of the merge ``kind`` joining ``inputs``, made by ``node``; a shape
         error is located at ``node`` under the name ``located_as``."""
         shapes = tuple(flow.shape for flow in inputs)
+        if UNKNOWN in shapes:
+            return Flow(UNKNOWN, None)
         try:
             output = kind.output_of(shapes)
         except ConvcalcError as error:
             where = node.located(node.container_word or kind.type_name, located_as)
-            raise error.located(
-                file=where.file, line=where.line, column=where.column, path=where.path
-            ) from None
+            return self.failed(
+                error.located(
+                    file=where.file, line=where.line, column=where.column, path=where.path
+                )
+            )
         fields = [flow.rf for flow in inputs if flow.rf is not None]
         return self.record(
             Row(
@@ -436,15 +501,19 @@ class Analyzer:
             self.rows.append(row)
             return Flow(row.output, row.rf, row.index)
         if max(row.output) > MAX_DIMENSION:
-            raise ShapeError(
-                f"the output {format_shape(row.output)} is larger than any real tensor "
-                f"(at most {MAX_DIMENSION:,} per dimension)",
-                row.location,
+            return self.failed(
+                ShapeError(
+                    f"the output {format_shape(row.output)} is larger than any real tensor "
+                    f"(at most {MAX_DIMENSION:,} per dimension)",
+                    row.location,
+                )
             )
         if row.rf is not None and not row.rf.is_finite:
-            raise ShapeError(
-                "the receptive field overflows: the strides multiply beyond any real input",
-                row.location,
+            return self.failed(
+                ShapeError(
+                    "the receptive field overflows: the strides multiply beyond any real input",
+                    row.location,
+                )
             )
         self.rows.append(row)
         return Flow(row.output, row.rf, row.index)
@@ -526,7 +595,8 @@ def analyze(
     """The full report of ``network``: rows, totals and BN folding.
 
     ``start`` and ``extent`` continue from an earlier analysis (its final field and its network
-    input's H×W). Raises a located :class:`ConvcalcError` at the first layer that cannot be applied.
+    input's H×W). Raises a located :class:`ConvcalcError` for a layer that cannot be applied
+    (:class:`SpecErrors` for several: what does not depend on a failed layer is still checked).
     """
     analyzer = Analyzer(network, strict=strict, extent=extent)
     rows = tuple(analyzer.run(start))
@@ -545,3 +615,15 @@ def analyze(
         folding=fold_batchnorms(rows, tuple(output.row for output in outputs if output.row >= 0)),
         outputs=outputs,
     )
+
+
+def with_analysis_problems(error: ConvcalcError, network: Network) -> ConvcalcError:
+    """The loader's ``error`` joined by the problems the analysis finds in ``network``, the
+    part of the spec that could be read (items that could not are unknown tensors to it)."""
+    try:
+        Analyzer(network).run()
+    except ConvcalcError as found:
+        more = found.errors if isinstance(found, SpecErrors) else [found]
+        first = error.errors if isinstance(error, SpecErrors) else [error]
+        return SpecErrors([*first, *more])
+    return error

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import IntEnum
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class ExitCode(IntEnum):
@@ -45,7 +45,13 @@ class Location(NamedTuple):
 
 
 class ConvcalcError(Exception):
-    """Base of every error convcalc reports to a user instead of a traceback."""
+    """Base of every error convcalc reports to a user instead of a traceback.
+
+    ``partial`` is set by the loader on the problems of a spec it could read in part: the
+    network without the items it could not read, for the analysis to look for more problems
+    (the CLI reports them all at once)."""
+
+    partial: Any = None
 
     def __init__(self, message: str, location: Location | None = None) -> None:
         super().__init__(message)
@@ -88,6 +94,10 @@ class OutputError(ConvcalcError):
 
 class StrictError(ConvcalcError):
     """A warning promoted to an error by ``--strict``."""
+
+
+class UsageError(ConvcalcError):
+    """A command-line option has a value it cannot take (exit 2, like every usage error)."""
 
 
 class SpecErrors(ConvcalcError):

@@ -34,7 +34,14 @@ from convcalc.spec import (
     TensorRef,
     UseNode,
 )
-from convcalc.tensors import DTYPE_BYTES, MAX_DIMENSION, check_magnitude, magnitude, parse_shape
+from convcalc.tensors import (
+    DTYPE_BYTES,
+    MAX_DIMENSION,
+    check_magnitude,
+    magnitude,
+    parse_pair_text,
+    parse_shape,
+)
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
 
 MAX_LAYERS = 100_000
@@ -74,6 +81,30 @@ class OuterName(str):
         made = super().__new__(cls, name)
         made.outside = outside
         return made
+
+
+def written_pair(kind: type[Layer], option: str, value: str) -> Any:
+    """``3x3`` as ``[3, 3]`` for an option that takes ``[h, w]`` (as ``--kernel 3x3`` is read on
+    the command line); any other text as it is."""
+    pair = parse_pair_text(value)
+    known = options_of(kind).options.get(option)
+    return pair if pair is not None and known is not None and known.type.takes_pair else value
+
+
+def indentation_hint(item: SpecMap, keys: list[str]) -> str:
+    """``; indent `filters`, `kernel` under `conv:` …`` when one key is a layer type with no
+    options and the others are not types: options written level with their type's key."""
+    from convcalc.layers import kind_named
+
+    empty_types = [key for key in keys if item[key] is None and kind_named(key) is not None]
+    if len(empty_types) != 1:
+        return ""
+    kind = empty_types[0]
+    others = [key for key in keys if key != kind]
+    if any(kind_named(key) is not None for key in others):
+        return ""
+    listing = ", ".join(f"`{key}`" for key in others)
+    return f"; indent {listing} under `{kind}:` (two more spaces) to make them its options"
 
 
 def parse_spec(text: str, file: str | None = None) -> Network:
@@ -185,9 +216,7 @@ class SpecParser:
         if "layers" in document and not layers and not self.errors:
             self.error("layers: the network has no layers", document.value_mark("layers"))
         self.check_unused_blocks()
-        self.raise_collected()
         outputs = self.outputs(document)
-        self.raise_collected()
         network = Network(
             input=shape or (1,),
             layers=layers,
@@ -197,6 +226,12 @@ class SpecParser:
             dtype=dtype,
             source=self.file,
         )
+        try:
+            self.raise_collected()
+        except ConvcalcError as error:
+            # What could be read, for the analysis to find the problems beyond these ones.
+            error.partial = network if shape is not None else None
+            raise
         count = count_layers(layers, {})
         if count == 0:
             # Only empty repeats and blocks: nothing to analyze, as with `layers: []`.
@@ -331,19 +366,24 @@ class SpecParser:
                 marks = [mark] * len(value)
             named: dict[str, str] = {}
             for index, (item, item_mark) in enumerate(zip(value, marks, strict=True)):
+                problems = len(self.errors)
                 node = self.node(item, item_mark, f"{path}[{index}]", bindings, depth + 1)
-                if node is None:
-                    continue
-                result.append(node)
-                if node.name is not None and node.name in named:
-                    self.error(
-                        f"name: `{node.name}` is already the name of {named[node.name]} in this "
-                        "list; each name may be given once",
-                        item_mark,
-                        node.spec_path,
-                    )
-                elif node.name is not None:
-                    named[node.name] = node.spec_path
+                if node is not None:
+                    result.append(node)
+                    if node.name is not None and node.name in named:
+                        self.error(
+                            f"name: `{node.name}` is already the name of {named[node.name]} in "
+                            "this list; each name may be given once",
+                            item_mark,
+                            node.spec_path,
+                        )
+                    elif node.name is not None:
+                        named[node.name] = node.spec_path
+                elif len(self.errors) > problems:
+                    # Kept as a bare node, an item that could not be read: the analysis goes
+                    # on around it, to report every problem at once.
+                    where = item_mark.location(self.file, f"{path}[{index}]")
+                    result.append(Node(name=None, spec_path=f"{path}[{index}]", location=where))
         finally:
             self.reading.discard(id(value))
         nodes = tuple(result)
@@ -405,7 +445,10 @@ class SpecParser:
         if len(keys) != 1:
             listing = ", ".join(f"`{key}`" for key in keys) or "none"
             self.error(
-                f"a layer mapping needs one type key (or `type:`), found {listing}", mark, path
+                f"a layer mapping needs one type key (or `type:`), found {listing}"
+                + indentation_hint(item, keys),
+                mark,
+                path,
             )
             return None
         kind = keys[0]
@@ -583,6 +626,8 @@ class SpecParser:
                         self.substitute(item, bindings, options.value_mark(key), path)
                         for item in value
                     )
+                elif isinstance(value, str):
+                    value = written_pair(kind, key, value)
             values[key] = value
         if self.problems > problems:
             # A `$name` that could not be substituted is reported; its `None` is not news.

@@ -45,15 +45,20 @@ AdamW the first and second moments (their per-tensor step counters are negligibl
 MAX_SIZE_DIGITS = 30
 """A memory budget has at most this many digits (10³⁰ bytes is far beyond any machine)."""
 
-_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(?:([kmgt])(i?))?b?\s*", re.IGNORECASE)
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(?:([kmgt])(i?)b?|b)\s*", re.IGNORECASE)
 
 
 def parse_size(text: str) -> int:
     """``16GiB`` → 17179869184. Binary units with ``i`` (KiB, MiB, GiB, TiB), decimal without
-    (KB, MB, GB, TB); a bare number is bytes."""
+    (KB, MB, GB, TB), ``B`` for bytes; a bare number is refused (16 what?)."""
     match = _SIZE.fullmatch(text)
     if match is None:
-        raise SpecError(f"expected a size like 16GiB, 512MB or 1000000, got {shorten(text)!r}")
+        if re.fullmatch(r"\s*[0-9]+(?:\.[0-9]+)?\s*", text):
+            raise SpecError(
+                f"{text.strip()} needs a unit: {text.strip()}GiB, {text.strip()}GB or "
+                f"{text.strip()}B (bytes)"
+            )
+        raise SpecError(f"expected a size like 16GiB, 512MB or 1000000B, got {shorten(text)!r}")
     value, prefix, binary = match.groups()
     power = " kmgt".index(prefix.lower()) if prefix else 0
     scale: int = (1024 if binary else 1000) ** power

@@ -10,7 +10,7 @@ from typing import Any
 
 from convcalc.layers import LAYER_KINDS, MERGE_KINDS
 from convcalc.options import options_of
-from convcalc.tensors import DTYPE_BYTES
+from convcalc.tensors import DTYPE_BYTES, PAIR_TEXT
 
 LAYER_LIST = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
 
@@ -18,14 +18,18 @@ PARAMETER = {"type": "string", "pattern": r"^\$"}
 
 TENSOR_NAMES = {"type": "array", "items": {"type": "string"}, "minItems": 2}
 """A merge's ``from``: two or more tensor names."""
+PAIR = {"type": "string", "pattern": f"^{PAIR_TEXT}$"}
+"""``3x5``: a pair as the command line writes it."""
 """``$name``: inside a block, any option value may be one of the block's parameters."""
 
 
 def kind_options(name: str) -> dict[str, Any]:
-    """The options object of one layer kind."""
-    schema = options_of(LAYER_KINDS[name]).json_schema()
+    """The options object of one layer kind (an ``[h, w]`` option takes ``3x5`` too)."""
+    kind = options_of(LAYER_KINDS[name])
+    schema = kind.json_schema()
     for option, value in schema["properties"].items():
-        schema["properties"][option] = {"anyOf": [value, PARAMETER]}
+        written = [PAIR] if kind.options[option].type.takes_pair else []
+        schema["properties"][option] = {"anyOf": [value, *written, PARAMETER]}
     return schema
 
 

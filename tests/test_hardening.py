@@ -499,10 +499,11 @@ def test_stdin_errors_are_located_in_stdin() -> None:
 def test_huge_numbers_on_the_command_line_are_refused() -> None:
     result = CliRunner().invoke(app, ["analyze", "zoo:cs231n", "--batch", "99999999999"])
     assert result.exit_code == 2
+    # A flag's value out of range is a usage error, like --batch's.
     result = CliRunner().invoke(app, ["layer", "--in", "3x8x8", "--type", "fc", "--out", "1e13"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     result = CliRunner().invoke(app, ["layer", "--in", "3x8x8", "--type", "fc", "--out", "9" * 11])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "larger than any real tensor dimension" in result.stderr
     document = '{"input": [3, 8, 8], "batch": 100000000000000000000, "dtype": "float32", '
     document += '"layers": [{"output": [3, 8, 8]}], "totals": {"rf": null}}'

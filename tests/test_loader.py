@@ -227,7 +227,8 @@ def test_a_block_with_no_params_key() -> None:
 
 def test_yaml_syntax_errors_are_located() -> None:
     assert problems("input: 3x8x8\nlayers: [relu\n") == [
-        "net.yaml:3:1: YAML syntax error: did not find expected ',' or ']'"
+        "net.yaml:3:1: YAML syntax error: did not find expected ',' or ']' (the `[` opened at "
+        "2:9 is not closed)"
     ]
     # libyaml says "in this context", PyYAML's pure-Python scanner "here".
     (message,) = problems("input: 3x8x8\n  layers: [relu]\n")

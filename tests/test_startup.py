@@ -104,6 +104,14 @@ def test_a_piped_table_imports_only_the_cell_widths_of_rich() -> None:
     assert "10×28×28" in output
 
 
+@pytest.mark.parametrize("fmt", ["csv", "markdown"])
+def test_csv_and_markdown_read_the_columns_without_rich_s_console(fmt: str) -> None:
+    # They read the table's column declarations, which measure nothing and paint nothing.
+    modules, output = loaded_modules("analyze", "zoo:cs231n", "--format", fmt, "--depth", "1")
+    assert not modules & {"rich.console", "rich.table", "rich.text", "rich.segment"}
+    assert "conv1" in output
+
+
 OTHER_FAMILIES = {"convcalc.layers.activation", "convcalc.layers.dense", "convcalc.layers.pooling"}
 """The layer families a conv needs neither for itself nor for the analysis (which uses conv for
 projection shortcuts and norm for BN folding)."""

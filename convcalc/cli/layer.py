@@ -27,12 +27,12 @@ from convcalc.cli.common import (
     lazy_table,
     reported,
     warn,
+    warn_channels_last,
     with_convention,
     with_flag,
 )
 from convcalc.cli.output import reason
-from convcalc.errors import SpecError, shorten
-from convcalc.render import OutputFormat
+from convcalc.errors import SpecError, UsageError, shorten
 
 if TYPE_CHECKING:
     from typer._click import Context, HelpFormatter, Parameter
@@ -172,6 +172,7 @@ def layer(
         str,
         typer.Option(
             "--in",
+            "--input",
             metavar="CxHxW",
             help="Input shape CxHxW (or D for a vector); - reads a convcalc JSON document "
             "from stdin and continues from its output.",
@@ -200,7 +201,7 @@ def layer(
     dtype: DtypeOption = None,
     strict: StrictOption = False,
     convention: ConventionOption = ConventionName.CONVCALC,
-    fmt: FormatOption = OutputFormat.TABLE,
+    fmt: FormatOption = None,
     as_json: JsonOption = False,
     output: OutputOption = None,
     traceback: TracebackOption = False,
@@ -216,8 +217,13 @@ def layer(
             shape, start, origin, batch, dtype_name = chained_input(batch, dtype_name)
         else:
             shape = with_flag("--in", layer_command.parse_input, input_shape)
-        kind = layer_command.kind_of((layer_type or DEFAULT_TYPE).lower())
-        refuse_left_over(ctx, kind)
+            warn_channels_last(shape, "--in")
+        try:
+            # The type and its flags: a type or flag it cannot take is a usage error.
+            kind = layer_command.kind_of((layer_type or DEFAULT_TYPE).lower())
+            refuse_left_over(ctx, kind)
+        except SpecError as error:
+            raise UsageError(error.message) from None
         chosen = build_layer(kind, filters, ctx.meta[GIVEN], shape)
         report = layer_command.analyze_layer(
             chosen,
@@ -270,7 +276,7 @@ def with_folded_form(report: "Report") -> "Report":
     row = report.rows[0]
     form = folded_form(row, report.batch, dtype_bytes(report.dtype))
     if form is None:
-        raise SpecError(f"--fold applies to --type bn only, not {row.type}")
+        raise UsageError(f"--fold applies to --type bn only, not {row.type}")
     row = replace(row, derivations=row.derivations + form.derivations())
     return replace(report, rows=(row,), extras=(*report.extras, form))
 
@@ -312,9 +318,13 @@ def build_layer(
         from_filters = with_flag("--filters", layer_command.parse_filters, filters)
         if "kernel" in from_filters and "kernel" in options:
             # Two kernels for one layer: refuse rather than silently keep one of them.
-            raise SpecError(f"--kernel conflicts with the kernel in --filters {filters}; give one")
+            raise UsageError(f"--kernel conflicts with the kernel in --filters {filters}; give one")
         options.update(from_filters)
-    return layer_command.build(kind, options, shape)
+    try:
+        return layer_command.build(kind, options, shape)
+    except SpecError as error:
+        # The layer is made of flags: a value it cannot take is a usage error.
+        raise UsageError(error.message) from None
 
 
 def chained_input(
@@ -337,8 +347,12 @@ def chained_input(
             text, parse_int=stdin_int, parse_float=stdin_float, parse_constant=stdin_constant
         )
     except json.JSONDecodeError as error:
+        # A table piped in (`convcalc layer … | convcalc layer --in -`) is text with shapes.
+        table = "×" in text and not text.lstrip().startswith(("{", "["))
+        hint = "; this looks like a table: give the command before the pipe --json" if table else ""
         raise SpecError(
-            f"--in -: stdin is not a convcalc JSON document ({error.msg} at line {error.lineno})"
+            f"--in -: stdin is not a convcalc JSON document ({error.msg} at line "
+            f"{error.lineno}){hint}"
         ) from None
     return layer_command.continue_from(document, batch, dtype)
 

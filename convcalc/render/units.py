@@ -81,18 +81,6 @@ def row_input(row: Row) -> str:
     return " + ".join(shape(merged) for merged in row.merged)
 
 
-def short_path(path: str, limit: int = 48) -> str:
-    """``path`` cut from the left at a dot to fit ``limit`` characters (the leaf names tell rows
-    apart, the outer scopes are in the rows above): ``…residual1.body.conv1``."""
-    if len(path) <= limit:
-        return path
-    parts = path.split(".")
-    kept: list[str] = []
-    while parts and len(".".join([parts[-1], *kept])) + 1 <= limit:
-        kept.insert(0, parts.pop())
-    return "…" + ".".join(kept) if kept else "…" + path[-(limit - 1) :]
-
-
 def printable(text: str) -> str:
     """``text`` with its control characters (C0, DEL, C1) escaped as in Python (``\\n``,
     ``\\x07``): names from a spec are shown on one line and never drive the terminal."""

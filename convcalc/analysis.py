@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from convcalc.errors import (
+    MAX_ERRORS,
     ConvcalcError,
     Location,
     OptionError,
@@ -620,10 +621,14 @@ def analyze(
 def with_analysis_problems(error: ConvcalcError, network: Network) -> ConvcalcError:
     """The loader's ``error`` joined by the problems the analysis finds in ``network``, the
     part of the spec that could be read (items that could not are unknown tensors to it)."""
+    if isinstance(error, SpecErrors) and error.more:
+        # The loader already showed as many problems as a run shows: the rest are counted.
+        return error
     try:
         Analyzer(network).run()
     except ConvcalcError as found:
         more = found.errors if isinstance(found, SpecErrors) else [found]
         first = error.errors if isinstance(error, SpecErrors) else [error]
-        return SpecErrors([*first, *more])
+        problems = [*first, *more]
+        return SpecErrors(problems[:MAX_ERRORS], max(0, len(problems) - MAX_ERRORS))
     return error

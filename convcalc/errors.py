@@ -100,6 +100,11 @@ class UsageError(ConvcalcError):
     """A command-line option has a value it cannot take (exit 2, like every usage error)."""
 
 
+MAX_ERRORS = 100
+"""A spec with more problems shows this many and counts the rest (`… and N more problems`):
+the first ones are what to fix first, and a flood would take long to word and to read."""
+
+
 class SpecErrors(ConvcalcError):
     """Several independent problems found in one pass, reported together."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from convcalc.errors import (
+    MAX_ERRORS,
     ConvcalcError,
     Location,
     OptionError,
@@ -62,9 +63,6 @@ TYPE_NAMES = (*LAYER_KINDS, *MERGE_KINDS, *CONTAINERS)
 """What may follow ``type:`` (for did-you-mean)."""
 MAX_NAME = 200
 """A layer's name has at most this many characters."""
-MAX_ERRORS = 100
-"""A spec with more problems shows this many and counts the rest (`… and N more problems`):
-the first ones are what to fix first, and a flood would take long to word and to read."""
 ITEM_KEYS = ("name", "from")
 """Keys any layer item may have beside its type: its name and the tensor it reads."""
 

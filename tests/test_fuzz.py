@@ -33,8 +33,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from convcalc.cli import app
+from convcalc.errors import MAX_ERRORS
 from convcalc.layers import LAYER_KINDS
-from convcalc.loader import MAX_ERRORS
 from convcalc.tensors import MAX_DIMENSION
 from tests.profiles import examples
 

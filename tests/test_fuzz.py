@@ -128,8 +128,11 @@ def image_layer(draw: st.DrawFn, shape: Shape, depth: int) -> tuple[Item, Shape]
         body, end = draw(image_layers(shape, depth + 1, 3))
         if end == shape and draw(st.booleans()):
             return {"residual": {"body": body}}, shape
+        # A projection fits when a 1×1 conv's stride maps the sizes, and is refused when that
+        # stride would skip whole rows (it would read single pixels: the body pools them away).
         if len(end) == 3 and all(
             (size - 1) // ((size - 1) // out + 1) + 1 == out
+            and not (size > 1 and (size - 1) // out + 1 >= size)
             for size, out in zip(shape[1:], end[1:], strict=True)
         ):
             return {"residual": {"body": body, "shortcut": "project"}}, end

@@ -154,7 +154,7 @@ def test_user_text_is_echoed_short(text: str) -> None:
 )
 def test_flags_are_echoed_short(args: list[str]) -> None:
     status, _, stderr = run(*args)
-    assert status == 1
+    assert status == 2  # a flag's value: a usage error
     assert len(stderr) < 1000
     assert "x" * ECHO_LIMIT not in stderr
 
@@ -162,7 +162,7 @@ def test_flags_are_echoed_short(args: list[str]) -> None:
 @pytest.mark.parametrize("digits", [14, 5000])
 def test_a_flag_too_large_says_so(digits: int) -> None:
     status, _, stderr = run("layer", "--in", "3x8x8", "--filters", "2x3", "--pad", "9" * digits)
-    assert status == 1
+    assert status == 2  # a flag's value: a usage error
     assert "larger than any real tensor dimension (at most 2,147,483,647)" in stderr
     assert stderr.startswith("--pad: ")
 
@@ -201,10 +201,10 @@ def test_sizes_are_scaled_exactly(value: int, text: str) -> None:
 
 
 def test_a_memory_budget_is_exact_to_the_byte() -> None:
-    assert parse_size("9007199254740993") == 9_007_199_254_740_993
+    assert parse_size("9007199254740993B") == 9_007_199_254_740_993
     assert parse_size("1.5KiB") == 1536
     assert parse_size("0.1GB") == 100_000_000
-    assert parse_size("123456789012345678901234567.5") == 123_456_789_012_345_678_901_234_567
+    assert parse_size("123456789012345678901234567.5B") == 123_456_789_012_345_678_901_234_567
 
 
 # --- Markdown and CSV --------------------------------------------------------------------------
@@ -220,7 +220,8 @@ def test_markdown_rows_and_headings_stay_whole() -> None:
     assert lines[0] == "## c\\x1b[2Jx\\nnew\\|line"
     row = next(line for line in lines if line.startswith("| 0 |"))
     assert row.startswith("| 0 | ``a\\|b`c\\nd\\x1b`` | relu |")
-    assert row.replace("\\|", "").count("|") == 10
+    header = next(line for line in lines if line.startswith("| #"))
+    assert row.replace("\\|", "").count("|") == header.count("|")
 
 
 def test_csv_cells_carry_no_control_characters() -> None:

@@ -34,7 +34,8 @@ def views_of(report: Report) -> list[Report]:
 
 def field_object(rf: ReceptiveField | None) -> dict[str, Any] | None:
     """A receptive field's JSON object: size and jump (whole numbers as ints), start (floats),
-    ``global`` when it is."""
+    ``global`` when it is, and ``local`` (the field through the paths that do not pool
+    globally) when a gate has one."""
     if rf is None:
         return None
     document: dict[str, Any] = {
@@ -44,6 +45,8 @@ def field_object(rf: ReceptiveField | None) -> dict[str, Any] | None:
     }
     if rf.is_global:
         document["global"] = True
+    if rf.local is not None:
+        document["local"] = field_object(rf.local)
     return document
 
 
@@ -65,6 +68,9 @@ def layer_object(report: Report, row: Row) -> dict[str, Any]:
     }
     if row.merged:
         document["inputs"] = [list(shape) for shape in row.merged]
+    document["from"] = [
+        "input" if source < 0 else report.rows[source].path for source in row.sources
+    ]
     if report.before is not None:
         received = report.folding.receivers(report.before.rows)
         if row.path in received:

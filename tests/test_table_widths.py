@@ -86,11 +86,11 @@ def test_no_cell_is_cut_and_no_line_is_too_wide(name: str, width: int) -> None:
 def test_narrow_terminals_drop_whole_columns_and_say_which() -> None:
     text = at_terminal(report_of("zoo:resnet50"), 80)
     header = [cell.strip() for cell in text.splitlines()[1].split("┃")]
-    assert header == ["#", "layer", "output", "params", "MACs", "RF"]
-    assert "hidden to fit 80 columns: type, input, memory, live, peak" in text
+    assert header == ["layer", "output", "params", "MACs", "RF", "memory"]
+    assert "hidden to fit 80 columns: index, type, input, live, peak" in text
     words = " ".join(text.split())
     assert (
-        "(--wide or --columns all shows them; --columns picks, e.g. --columns layer,type," in words
+        "(--wide or --columns all shows them; --columns picks, e.g. --columns layer,index," in words
     )
     wide = at_terminal(report_of("zoo:resnet50"), 200)
     assert "hidden" not in wide
@@ -148,7 +148,7 @@ def test_piped_tables_keep_every_column_and_full_paths() -> None:
     result = CliRunner().invoke(app, ["analyze", "zoo:resnet50"])
     assert result.exit_code == 0
     assert "…" not in result.stdout
-    assert "layer1.repeat1.bottleneck1.residual1.body.batchnorm1" in result.stdout
+    assert "layer1.repeat1.bottleneck1.residual1.body.bn1" in result.stdout
     assert "hidden" not in result.stdout
     header = [cell.strip() for cell in result.stdout.splitlines()[1].split("┃")]
     assert header[-3:] == ["memory", "live", "peak"]

@@ -53,7 +53,7 @@ def to_markdown(
 
     def name(line: Line) -> str:
         warned = any(row.warnings for row in report.rows[line.start : line.stop])
-        return f"`{line.path}`" + (" ⚠" if warned else "")
+        return units.markdown_code(line.path) + (" ⚠" if warned else "")
 
     declared = [
         column
@@ -77,7 +77,7 @@ def to_markdown(
     for line in table_lines(report.rows, headings=False, depth=depth):
         lines.append(
             "| "
-            + " | ".join(units.markdown_text(str(column.cell(line))) for column in declared)
+            + " | ".join(markdown_cell(column.name, column.cell(line)) for column in declared)
             + " |"
         )
     lines.append(
@@ -164,3 +164,10 @@ def zoo_document(entry: ZooEntry) -> dict[str, Any]:
 def csv_cell(value: object) -> object:
     """A CSV field: text with its control characters escaped (a spec's names reach CSV)."""
     return units.printable(value) if isinstance(value, str) else value
+
+
+def markdown_cell(column: str, value: object) -> str:
+    """A Markdown cell with ``|``, line breaks and control characters escaped (a spec's names
+    reach Markdown); the layer's name is already a code span with its own escaping."""
+    text = str(value)
+    return text if column == "layer" else units.markdown_text(text)

@@ -89,6 +89,11 @@ class StrictError(ConvcalcError):
     """A warning promoted to an error by ``--strict``."""
 
 
+class UsageError(ConvcalcError):
+    """The command line asks for something that does not exist (exit status 2), e.g. a
+    ``--set`` path the spec does not have."""
+
+
 class SpecErrors(ConvcalcError):
     """Several independent problems found in one pass, reported together."""
 

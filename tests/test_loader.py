@@ -353,7 +353,8 @@ def test_undefined_block_and_parameters() -> None:
         "(the block declares filters)"
     ]
     assert problems("input: 3x4x4\nlayers: [{conv: {filters: $f, kernel: 1}}]\n") == [
-        "net.yaml:2:27: layers[0]: $f: parameters only exist inside blocks"
+        "net.yaml:2:27: layers[0]: $f: parameters only exist inside blocks or under the spec's "
+        "`params`"
     ]
 
 

@@ -11,11 +11,13 @@ from convcalc.cli.common import (
     JsonOption,
     Optimizer,
     OutputOption,
+    SetOption,
     StrictOption,
     TracebackOption,
     app,
     emit,
     lazy_table,
+    load_spec,
     reported,
     warn,
     with_flag,
@@ -39,6 +41,7 @@ def analyze(
     ] = None,
     batch: BatchOption = None,
     dtype: DtypeOption = None,
+    settings: SetOption = None,
     strict: StrictOption = False,
     fold_bn: Annotated[
         bool,
@@ -74,11 +77,10 @@ def analyze(
     from dataclasses import replace
 
     from convcalc.analysis import analyze as run_analysis
-    from convcalc.loader import load
     from convcalc.tensors import parse_shape
 
     with reported(traceback):
-        network = load(spec)
+        network = load_spec(spec, settings)
         overrides: dict[str, Any] = {}
         if input_shape is not None:
             overrides["input"] = with_flag("--input", parse_shape, input_shape)

@@ -17,7 +17,7 @@ import typer
 
 from convcalc import fastcoerce
 from convcalc.cli.output import StdoutClosed, write_output, write_stdout
-from convcalc.errors import ConvcalcError, ExitCode, SpecError, SpecErrors, one_line
+from convcalc.errors import ConvcalcError, ExitCode, SpecError, SpecErrors, UsageError, one_line
 from convcalc.render import OutputFormat
 
 # Parse options without pydantic (typer would import it for every command): see fastcoerce.
@@ -47,6 +47,7 @@ class Optimizer(StrEnum):
 
 if TYPE_CHECKING:
     from convcalc.report import Report
+    from convcalc.spec import Network
 
 app = typer.Typer(
     name="convcalc",
@@ -75,13 +76,25 @@ DtypeOption = Annotated[
 StrictOption = Annotated[
     bool, typer.Option("--strict", help="Treat warnings (a stride that drops input) as errors.")
 ]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="PATH=VALUE",
+        help="Change a value of the spec first (repeatable): width=96, input=3x512x512, "
+        "layers[3].stride=1, stage2.conv1.filters=64, blocks.NAME.params.P=V.",
+    ),
+]
 TracebackOption = Annotated[
     bool, typer.Option("--traceback", help="Show the Python traceback of an error (debugging).")
 ]
 
 
 def fail(error: ConvcalcError) -> NoReturn:
-    """Print each problem as one line on stderr and exit with status 1."""
+    """Print each problem as one line on stderr and exit with status 1 (2 for usage)."""
+    if isinstance(error, UsageError):
+        sys.stderr.write(f"error: {one_line(str(error))}\n")
+        raise typer.Exit(ExitCode.USAGE)
     problems = error.errors if isinstance(error, SpecErrors) else [error]
     for problem in problems:
         sys.stderr.write(f"{one_line(str(problem))}\n")
@@ -154,6 +167,15 @@ def lazy_table(name: str) -> "Callable[[Report], Any]":
         return getattr(table, name)(report)
 
     return render
+
+
+def load_spec(source: str, settings: list[str] | None) -> "Network":
+    """The spec at ``source`` with each ``--set PATH=VALUE`` applied (a path it does not have is
+    a usage error)."""
+    from convcalc.loader import load
+    from convcalc.overrides import parse_setting
+
+    return load(source, [parse_setting(text) for text in settings or ()])
 
 
 def with_flag(flag: str, parse: Callable[[str], Any], value: str) -> Any:

@@ -93,6 +93,10 @@ class UsageError(ConvcalcError):
     """The command line asks for something that does not exist (exit status 2), e.g. a
     ``--set`` path the spec does not have."""
 
+    def detail(self) -> str:
+        """Lines to print under the message (e.g. the input with a caret), or ``""``."""
+        return ""
+
 
 class SpecErrors(ConvcalcError):
     """Several independent problems found in one pass, reported together."""

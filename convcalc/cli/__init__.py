@@ -10,12 +10,24 @@ import gc
 import os
 import sys
 
-from convcalc.cli import analyze, layer, schema, zoo
+from convcalc.cli import analyze, diff, layer, schema, solve, sweep, zoo
 from convcalc.cli.common import Dtype, Optimizer, app
 from convcalc.cli.output import StdoutClosed
 from convcalc.errors import ExitCode
 
-__all__ = ["Dtype", "Optimizer", "analyze", "app", "layer", "main", "schema", "zoo"]
+__all__ = [
+    "Dtype",
+    "Optimizer",
+    "analyze",
+    "app",
+    "diff",
+    "layer",
+    "main",
+    "schema",
+    "solve",
+    "sweep",
+    "zoo",
+]
 
 
 def main() -> None:

@@ -94,6 +94,9 @@ def fail(error: ConvcalcError) -> NoReturn:
     """Print each problem as one line on stderr and exit with status 1 (2 for usage)."""
     if isinstance(error, UsageError):
         sys.stderr.write(f"error: {one_line(str(error))}\n")
+        detail = error.detail()
+        if detail:
+            sys.stderr.write("\n".join(map(one_line, detail.split("\n"))) + "\n")
         raise typer.Exit(ExitCode.USAGE)
     problems = error.errors if isinstance(error, SpecErrors) else [error]
     for problem in problems:

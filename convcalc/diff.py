@@ -76,10 +76,15 @@ def row_change(a: Row, b: Row) -> RowChange:
 def match_rows(a: Sequence[Row], b: Sequence[Row]) -> list[RowChange]:
     """The row changes from ``a`` to ``b``, in order."""
     changes: list[RowChange] = []
-    matcher = SequenceMatcher(None, [row.path for row in a], [row.path for row in b], autojunk=False)
+    matcher = SequenceMatcher(
+        None, [row.path for row in a], [row.path for row in b], autojunk=False
+    )
     for tag, a_start, a_end, b_start, b_end in matcher.get_opcodes():
         if tag == "equal":
-            changes.extend(row_change(a[i], b[j]) for i, j in zip(range(a_start, a_end), range(b_start, b_end), strict=True))
+            changes.extend(
+                row_change(a[i], b[j])
+                for i, j in zip(range(a_start, a_end), range(b_start, b_end), strict=True)
+            )
         else:
             changes.extend(match_by_type(a[a_start:a_end], b[b_start:b_end]))
     return changes
@@ -88,10 +93,15 @@ def match_rows(a: Sequence[Row], b: Sequence[Row]) -> list[RowChange]:
 def match_by_type(a: Sequence[Row], b: Sequence[Row]) -> list[RowChange]:
     """Rows whose paths differ, matched by type in order; the rest inserted or deleted."""
     changes: list[RowChange] = []
-    matcher = SequenceMatcher(None, [row.type for row in a], [row.type for row in b], autojunk=False)
+    matcher = SequenceMatcher(
+        None, [row.type for row in a], [row.type for row in b], autojunk=False
+    )
     for tag, a_start, a_end, b_start, b_end in matcher.get_opcodes():
         if tag == "equal":
-            changes.extend(row_change(a[i], b[j]) for i, j in zip(range(a_start, a_end), range(b_start, b_end), strict=True))
+            changes.extend(
+                row_change(a[i], b[j])
+                for i, j in zip(range(a_start, a_end), range(b_start, b_end), strict=True)
+            )
             continue
         changes.extend(RowChange("deleted", row, None) for row in a[a_start:a_end])
         changes.extend(RowChange("inserted", None, row) for row in b[b_start:b_end])

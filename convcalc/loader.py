@@ -868,7 +868,6 @@ class SpecParser:
             return UNRESOLVED
         return bindings[parameter]
 
-
     def declared(self, bindings: dict[str, Any]) -> str:
         """Who declares which of ``bindings``: the block, the spec's top-level ``params``."""
         spec = self.globals or {}

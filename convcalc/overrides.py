@@ -165,7 +165,7 @@ class Editor:
             return self.root
         layers = self.root.get("layers")
         names = self.names(layers) if isinstance(layers, SpecList) else []
-        if first in names:
+        if isinstance(layers, SpecList) and first in names:
             self.put(self.root, "layers", self.by_name(layers, steps, "", self.globals()))
             return self.root
         choices = [
@@ -197,9 +197,7 @@ class Editor:
 
     # generic values
 
-    def into(
-        self, value: Any, steps: Sequence[Step], where: str, *, exists: bool = True
-    ) -> Any:
+    def into(self, value: Any, steps: Sequence[Step], where: str, *, exists: bool = True) -> Any:
         """``value`` with the value at ``steps`` replaced. Keys must exist unless ``exists`` is
         false for the last one (a new option)."""
         step, rest = steps[0], steps[1:]
@@ -210,13 +208,13 @@ class Editor:
                 raise self.fail(f"{where or 'the spec'} is not a list")
             if step >= len(value):
                 raise self.fail(f"{where} has {len(value)} items (indices 0 to {len(value) - 1})")
-            copy = copy_list(value)
-            copy[step] = (
+            items = copy_list(value)
+            items[step] = (
                 self.into(value[step], rest, here, exists=exists)
                 if rest
                 else self.new_value(value.item_mark(step))
             )
-            return copy
+            return items
         if not isinstance(value, SpecMap):
             raise self.fail(f"{where or 'the spec'} is not a mapping, so it has no `{step}`")
         if step not in value and (exists or rest):
@@ -260,8 +258,7 @@ class Editor:
             raise self.fail(f"{where} is not a list of layers")
         if not isinstance(index, int):
             raise self.fail(
-                f"{where}: name a layer by its index ({where}[0]) or by its row path "
-                "(stage2.conv1)"
+                f"{where}: name a layer by its index ({where}[0]) or by its row path (stage2.conv1)"
             )
         if index >= len(layers):
             raise self.fail(
@@ -287,7 +284,7 @@ class Editor:
             raise self.fail(f"{where} is a layer, not a list")
         if not isinstance(item, SpecMap):
             raise self.fail(f"{where} is not a layer")
-        if step == "name" or "type" in item and step == "type":
+        if step == "name" or ("type" in item and step == "type"):
             return self.into(item, steps, where, exists=False)
         if "use" in item or item.get("type") == "use":
             return self.in_use(item, steps, where)
@@ -418,7 +415,7 @@ class Editor:
             branches = options.get("branches")
             count = len(branches) if isinstance(branches, SpecList) else 0
             labels = [f"branch{number}" for number in range(1, count + 1)]
-            if rest[0] not in labels:
+            if not isinstance(branches, SpecList) or rest[0] not in labels:
                 raise self.fail(f"{here} is a concat: it has {listing(labels)}")
             number = labels.index(str(rest[0]))
             new_branches = copy_list(branches)
@@ -483,6 +480,15 @@ class Editor:
         block = self.block(block_name)
         if block is None:
             raise self.fail(f"{here} uses block {block_name!r}, which the spec does not define")
+        if len(steps) == 1:
+            params = self.block_params(block_name)
+            layers_of = block.get("layers")
+            names = self.names(layers_of) if isinstance(layers_of, SpecList) else []
+            raise self.fail(
+                f"{here} (a use of block `{block_name}`) has no parameter `{steps[0]}`"
+                f"{suggestion(str(steps[0]), params)}; its parameters: {listing(params)}; "
+                f"its layers: {listing(names)}"
+            )
         inner = {**bindings, **self.arguments(item, block, bindings)}
         layers_of_block = block.get("layers")
         if not isinstance(layers_of_block, SpecList):
@@ -502,9 +508,7 @@ class Editor:
         self.put(use, "use" if "use" in item else "block", clone_name)
         return use
 
-    def arguments(
-        self, item: SpecMap, block: SpecMap, bindings: dict[str, Any]
-    ) -> dict[str, Any]:
+    def arguments(self, item: SpecMap, block: SpecMap, bindings: dict[str, Any]) -> dict[str, Any]:
         """A use's parameter values: the block's defaults, then ``with``."""
         params = block.get("params")
         values = dict(params) if isinstance(params, SpecMap) else {}
@@ -558,9 +562,6 @@ def options_map(item: Any) -> SpecMap:
 
 def named(item: Any, name: str) -> SpecMap:
     """A copy of a layer item with an explicit ``name``."""
-    if isinstance(item, str):
-        copy = SpecMap({item: None})
-    else:
-        copy = copy_map(item)
+    copy = SpecMap({item: None}) if isinstance(item, str) else copy_map(item)
     copy["name"] = name
     return copy

@@ -25,7 +25,9 @@ def parse_range(text: str, flag: str) -> list[int]:
     error."""
     match = _RANGE.match(text)
     if match is None:
-        raise UsageError(f"{flag}: cannot read the range `{text}`; write A..B, A..B:STEP or A..B:*F")
+        raise UsageError(
+            f"{flag}: cannot read the range `{text}`; write A..B, A..B:STEP or A..B:*F"
+        )
     start, stop, multiply, step_text = match.groups()
     first, last = int(start), int(stop)
     step = int(step_text) if step_text is not None else 1

@@ -85,11 +85,13 @@ def bounds(
 
 
 def pads_allowed(kind: str, kernel: int, dilation: int) -> range:
-    """The paddings searched: a conv up to K_eff − 1 (more would give windows of padding
-    alone), a pool up to ⌊K/2⌋ (PyTorch refuses more), a transposed conv up to D(K − 1)."""
+    """The paddings searched: a conv or pool up to half its kernel (⌊K_eff/2⌋ for a conv, so
+    the first window is centred on a real cell; ⌊K/2⌋ for a pool, beyond which PyTorch refuses),
+    a transposed conv up to D(K − 1) (beyond it the output would lose every cell the kernel
+    writes)."""
     effective = dilation * (kernel - 1) + 1
     if kind == "conv":
-        return range(effective)
+        return range(effective // 2 + 1)
     if kind in ("maxpool", "avgpool"):
         return range(kernel // 2 + 1)
     return range(effective)
@@ -100,9 +102,11 @@ def solve_axis(kind: str, size_in: int, size_out: int, limits: Bounds) -> list[S
     simplest first (those that drop input included, marked)."""
     if kind not in SOLVE_TYPES:
         raise UsageError(f"--type: expected one of {', '.join(SOLVE_TYPES)}, got {kind!r}")
-    found = []
+    found: list[Solution] = []
     for kernel in limits.kernels:
         for dilation in limits.dilations:
+            if kernel == 1 and dilation > 1 and len(limits.dilations) > 1:
+                continue  # a 1×1 kernel reads the same cell at any dilation
             pads = limits.pads if limits.pads is not None else pads_allowed(kind, kernel, dilation)
             for stride in limits.strides:
                 for pad in pads:
@@ -131,7 +135,9 @@ def candidates(
         yield Solution(kernel, stride, pad, dilation, 0, dropped)
 
 
-def transposed_size(size: int, kernel: int, stride: int, pad: int, extra: int, dilation: int) -> int:
+def transposed_size(
+    size: int, kernel: int, stride: int, pad: int, extra: int, dilation: int
+) -> int:
     """A transposed conv's output: (W − 1)·S − 2P + D(K − 1) + output_padding + 1."""
     return (size - 1) * stride - 2 * pad + dilation * (kernel - 1) + extra + 1
 

@@ -52,7 +52,7 @@ class Variant(NamedTuple):
     receptive field of the last row before the network pools globally (of the last row when it
     never does); ``rf_global`` says whether the output's field is the whole input."""
 
-    index: int
+    number: int
     values: tuple[str, ...]
     params: int = 0
     macs: int = 0
@@ -189,7 +189,11 @@ class Sweep:
         else:
             memory = inference_memory(report).peak_bytes
         local = next(
-            (row.rf for row in reversed(report.rows) if row.rf is not None and not row.rf.is_global),
+            (
+                row.rf
+                for row in reversed(report.rows)
+                if row.rf is not None and not row.rf.is_global
+            ),
             None,
         )
         rf = report.totals.rf
@@ -205,9 +209,7 @@ class Sweep:
         )
 
 
-def run_sweep(
-    sweep: Sweep, progress: Callable[[int, int], None] | None = None
-) -> list[Variant]:
+def run_sweep(sweep: Sweep, progress: Callable[[int, int], None] | None = None) -> list[Variant]:
     """Every variant of the grid, in grid order."""
     combinations = grid(sweep.axes)
     return parallel_map(
@@ -275,7 +277,7 @@ def pareto_front(variants: Iterable[Variant], keys: Sequence[str]) -> set[int]:
     (``rf`` larger, the others smaller) and better on one."""
     points = [
         (
-            variant.index,
+            variant.number,
             tuple(
                 -metrics[key] if key in MAXIMISED else metrics[key]
                 for key in keys

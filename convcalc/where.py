@@ -121,7 +121,9 @@ class Parser:
         """The whole expression; anything left over is an error."""
         predicate = self.expression()
         if self.current.kind != "end":
-            raise self.fail(f"expected `and`, `or` or the end, got `{self.current.text}`", self.current)
+            raise self.fail(
+                f"expected `and`, `or` or the end, got `{self.current.text}`", self.current
+            )
         return predicate
 
     def expression(self) -> Predicate:

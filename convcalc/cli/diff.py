@@ -18,6 +18,8 @@ from convcalc.errors import ExitCode
 from convcalc.render import OutputFormat
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from convcalc.diff import Diff, RowChange, TotalChange
     from convcalc.report import Row
 
@@ -99,8 +101,9 @@ def sections(a: str, b: str, result: "Diff", shown: "list[RowChange]") -> list[A
 def row_record(change: "RowChange") -> dict[str, str]:
     """One row of the diff: changed values as ``a → b``."""
     from convcalc.render import units
+    from convcalc.report import Row
 
-    texts = {
+    texts: dict[str, Callable[[Row], str]] = {
         "path": lambda row: row.path,
         "type": lambda row: row.type,
         "output": lambda row: units.shape(row.output),
@@ -143,7 +146,19 @@ def diff_document(a: str, b: str, result: "Diff") -> dict[str, Any]:
         if row is None:
             return None
         document = row.to_document()
-        return {key: document[key] for key in ("path", "type", "input", "output", "params", "macs", "rf", "activation_bytes")}
+        return {
+            key: document[key]
+            for key in (
+                "path",
+                "type",
+                "input",
+                "output",
+                "params",
+                "macs",
+                "rf",
+                "activation_bytes",
+            )
+        }
 
     return {
         "a": a,

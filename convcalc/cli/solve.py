@@ -189,8 +189,8 @@ def solve_network(
     from convcalc.ranges import parse_sizes
     from convcalc.render import units
     from convcalc.render.records import Column
-    from convcalc.sweep import parallel_map
     from convcalc.solve import solve_size
+    from convcalc.sweep import parallel_map
 
     network = load_spec(spec, settings)
     sizes = parse_sizes(sizes_text)

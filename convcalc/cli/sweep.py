@@ -48,7 +48,9 @@ def sweep(
     ] = None,
     sort: Annotated[
         str | None,
-        typer.Option("--sort", metavar="KEY", help="Sort by a total or swept name (-KEY: descending)."),
+        typer.Option(
+            "--sort", metavar="KEY", help="Sort by a total or swept name (-KEY: descending)."
+        ),
     ] = None,
     pareto: Annotated[
         str,
@@ -175,14 +177,14 @@ def emit_sweep(
     ]
     records = [
         {
-            "index": str(variant.index),
+            "index": str(variant.number),
             **dict(zip((axis.path for axis in axes), variant.values, strict=True)),
             "params": units.count(variant.params),
             "macs": units.count(variant.macs),
             "memory": units.size(variant.memory),
             "rf": rf_text(variant),
             "outputs": ", ".join(units.shape(shape) for shape in variant.outputs),
-            "pareto": "*" if variant.index in front else "",
+            "pareto": "*" if variant.number in front else "",
         }
         for variant in valid
     ]
@@ -200,7 +202,7 @@ def emit_sweep(
         ]
         error_records = [
             {
-                "index": str(variant.index),
+                "index": str(variant.number),
                 **dict(zip((axis.path for axis in axes), variant.values, strict=True)),
                 "error": variant.error,
             }
@@ -230,7 +232,7 @@ def rf_text(variant: "Variant") -> str:
 def variant_document(variant: "Variant", axes: "list[Axis]", front: set[int]) -> dict[str, Any]:
     """One variant as JSON: its values by path, and its totals or its error."""
     document: dict[str, Any] = {
-        "index": variant.index,
+        "index": variant.number,
         "values": dict(zip((axis.path for axis in axes), variant.values, strict=True)),
     }
     if not variant.valid:
@@ -242,6 +244,6 @@ def variant_document(variant: "Variant", axes: "list[Axis]", front: set[int]) ->
         memory_bytes=variant.memory,
         rf={"size": list(variant.rf) if variant.rf else None, "global": variant.rf_global},
         outputs=[list(shape) for shape in variant.outputs],
-        pareto=variant.index in front,
+        pareto=variant.number in front,
     )
     return document

@@ -69,6 +69,11 @@ def tokens(text: str) -> list[Token]:
         match = _TOKEN.match(text, position)
         if match is None or match.end() == position:
             column = len(text) - len(text[position:].lstrip())
+            word = re.match(r"[\w.]+", text[column:])
+            if word is not None and (text[column].isdigit() or text[column] == "."):
+                raise GrammarError(
+                    f"`{word.group(0)}` is not a number (suffixes: k, M, G)", text, column
+                )
             raise GrammarError(f"unexpected `{text[column]}`", text, column)
         column = match.start(match.lastgroup or 0)
         kind = match.lastgroup or ""

@@ -67,9 +67,7 @@ def brute_force(kind: str, size_in: int, size_out: int, limits: Bounds) -> set[S
     size_in=st.integers(1, 24),
     size_out=st.integers(1, 24),
 )
-def test_solutions_are_exactly_those_of_brute_force(
-    kind: str, size_in: int, size_out: int
-) -> None:
+def test_solutions_are_exactly_those_of_brute_force(kind: str, size_in: int, size_out: int) -> None:
     # Smaller bounds than the command's, so that each example builds a few hundred layers.
     limits = bounds(kind)._replace(
         kernels=tuple(range(1, 6)),

@@ -35,8 +35,12 @@ def test_expressions(expression: str, expected: bool) -> None:
     [
         ("params 5e6", "--where: expected a comparison (<, <=, >, >=, ==, !=), got `5e6`", 7),
         ("params < 5e6 and", "--where: expected a name or a number, got the end", 16),
-        ("parms < 5", "--where: unknown name `parms` (did you mean `params`?); names: params, "
-         "macs, rf, width", 0),
+        (
+            "parms < 5",
+            "--where: unknown name `parms` (did you mean `params`?); names: params, "
+            "macs, rf, width",
+            0,
+        ),
         ("params < 5 rf > 2", "--where: expected `and`, `or` or the end, got `rf`", 11),
         ("(params < 5", "--where: `(` at column 1 is never closed", 11),
         ("params < 5 ; rf", "--where: unexpected `;`", 11),

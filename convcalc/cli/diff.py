@@ -59,6 +59,7 @@ def diff(
             output,
             diff_document(spec_a, spec_b, result),
             sections(spec_a, spec_b, result, shown),
+            csv_table(result, shown),
             notes=[] if result.differs else ["A and B are the same network"],
         )
     if exit_code and result.differs:
@@ -96,6 +97,60 @@ def sections(a: str, b: str, result: "Diff", shown: "list[RowChange]") -> list[A
         (title, row_columns, [row_record(row) for row in shown]),
         ("totals", total_columns, totals),
     ]
+
+
+def csv_table(result: "Diff", shown: "list[RowChange]") -> Any:
+    """The shown rows, both sides in plain numbers, then one row per total."""
+    from convcalc.render.records import Column
+
+    quantities = ("path", "type", "output", "params", "macs", "rf", "memory")
+    keys = [
+        "change",
+        *(f"{key}_{side}" for key in quantities for side in "ab"),
+        "value_a",
+        "value_b",
+    ]
+
+    def values(row: "Row | None", side: str) -> dict[str, str]:
+        if row is None:
+            return {}
+        rf = "" if row.rf is None else "x".join(str(size) for size in plain_sizes(row.rf.size))
+        texts = {
+            "path": row.path,
+            "type": row.type,
+            "output": "x".join(map(str, row.output)),
+            "params": str(row.params),
+            "macs": str(row.macs),
+            "rf": rf,
+            "memory": str(row.activation_bytes),
+        }
+        return {f"{key}_{side}": text for key, text in texts.items()}
+
+    records = [
+        {"change": change.change, **values(change.a, "a"), **values(change.b, "b")}
+        for change in shown
+    ]
+    # The totals follow as rows of their own: the total's name and its value in A and B.
+    records.extend(
+        {
+            "change": "total",
+            "path_a": total.key,
+            "value_a": plain(total.a),
+            "value_b": plain(total.b),
+        }
+        for total in result.totals
+    )
+    return [Column(key, key) for key in keys], records
+
+
+def plain(value: float) -> str:
+    """A total as a plain number."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def plain_sizes(sizes: "tuple[float, ...]") -> "list[int | float]":
+    """Field sizes, whole ones as ints."""
+    return [int(size) if float(size).is_integer() else size for size in sizes]
 
 
 def row_record(change: "RowChange") -> dict[str, str]:

@@ -16,16 +16,18 @@ def emit_records(
     output: Path | None,
     document: dict[str, Any],
     sections: Sequence[tuple[str, Sequence[Column], Sequence[dict[str, str]]]],
+    table: tuple[Sequence[Column], Sequence[dict[str, str]]],
     notes: Sequence[str] = (),
 ) -> None:
-    """``document`` as JSON, or the ``sections`` (title, columns, records) as text tables, CSV
-    or Markdown, with ``notes`` after the tables (CSV: sections one after another, no notes)."""
+    """``document`` as JSON, ``table`` (columns, records of plain numbers) as CSV, or the
+    ``sections`` (title, columns, records) as text tables or Markdown, with ``notes`` after
+    them."""
     if as_json:
         fmt = OutputFormat.JSON
     if fmt is OutputFormat.JSON:
         text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     elif fmt is OutputFormat.CSV:
-        text = "".join(to_csv(columns, records) for _, columns, records in sections)
+        text = to_csv(*table)
     else:
         render = to_markdown if fmt is OutputFormat.MARKDOWN else to_text
         blocks = [render(columns, records, title) for title, columns, records in sections]

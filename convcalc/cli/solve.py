@@ -114,7 +114,7 @@ def solve_layer(
     """One layer, per axis (once when both axes ask the same)."""
     from convcalc.cli.records import emit_records
     from convcalc.render.records import Column
-    from convcalc.solve import solve_axis
+    from convcalc.solve import Solution, solve_axis
 
     ins, outs = axis_sizes(size_in, "--in"), axis_sizes(size_out, "--out")
     axes = [("height", 0), ("width", 1)]
@@ -132,9 +132,14 @@ def solve_layer(
     if kind == "deconv":
         columns.append(Column("output_padding", "output_padding", True))
     columns.append(Column("reads", "input read"))
+    csv_records: list[dict[str, str]] = []
     for axis, index in axes:
         found = solve_axis(kind, ins[index], outs[index], limits)
         shown = [solution for solution in found if allow_drop or not solution.dropped]
+        csv_records.extend(
+            {"axis": axis, **{key: str(value) for key, value in solution_document(kind, s).items()}}
+            for s in shown
+        )
         hidden = len(found) - len(shown)
         title = f"{kind} {axis}: {ins[index]} → {outs[index]}: {len(shown)} settings"
         if hidden:
@@ -151,7 +156,16 @@ def solve_layer(
                 "solutions": [solution_document(kind, s) for s in shown],
             }
         )
-    emit_records(fmt, as_json, output, {"type": kind, "axes": documents}, sections, notes)
+    keys = ["axis", *solution_document(kind, Solution(1, 1, 0, 1, 0, 0))]
+    emit_records(
+        fmt,
+        as_json,
+        output,
+        {"type": kind, "axes": documents},
+        sections,
+        ([Column(key, key) for key in keys], csv_records),
+        notes,
+    )
 
 
 def solution_record(kind: str, solution: "Solution") -> dict[str, str]:
@@ -170,7 +184,7 @@ def solution_record(kind: str, solution: "Solution") -> dict[str, str]:
 
 def solution_document(kind: str, solution: "Solution") -> dict[str, int]:
     """One setting as JSON."""
-    document = solution._asdict()
+    document: dict[str, int] = solution._asdict()
     if kind != "deconv":
         del document["output_padding"]
     return document
@@ -218,7 +232,23 @@ def solve_network(
         "sizes": [size_document(result) for result in results],
     }
     columns = [Column("size", "input size"), Column("result", "output / first failing layer")]
-    emit_records(fmt, as_json, output, document, [(title, columns, records)])
+    csv_columns = [
+        Column(key, key) for key in ("height", "width", "accepted", "outputs", "where", "problem")
+    ]
+    csv_records = [
+        {
+            "height": str(result.size[0]),
+            "width": str(result.size[1]),
+            "accepted": str(result.accepted).lower(),
+            "outputs": " ".join("x".join(map(str, shape)) for shape in result.outputs),
+            "where": result.where,
+            "problem": result.problem,
+        }
+        for result in results
+    ]
+    emit_records(
+        fmt, as_json, output, document, [(title, columns, records)], (csv_columns, csv_records)
+    )
 
 
 def grouped(results: "list[SizeResult]") -> "list[list[SizeResult]]":

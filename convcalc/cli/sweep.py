@@ -216,9 +216,54 @@ def emit_sweep(
         "variants": [variant_document(variant, axes, front) for variant in valid],
         "invalid": [variant_document(variant, axes, front) for variant in invalid],
     }
-    if fmt is OutputFormat.CSV and not as_json:
-        sections = sections[:1]
-    emit_records(fmt, as_json, output, document, sections)
+    emit_records(fmt, as_json, output, document, sections, csv_table(valid, invalid, axes, front))
+
+
+def csv_table(
+    valid: "list[Variant]", invalid: "list[Variant]", axes: "list[Axis]", front: set[int]
+) -> Any:
+    """Every variant as plain numbers, the invalid ones with their error."""
+    from convcalc.render.records import Column
+
+    keys = [
+        "index",
+        *(axis.path for axis in axes),
+        "params",
+        "macs",
+        "memory_bytes",
+        "rf_height",
+        "rf_width",
+        "outputs",
+        "pareto",
+        "error",
+    ]
+    records = []
+    for variant in [*valid, *invalid]:
+        record = {
+            "index": str(variant.number),
+            **dict(zip((axis.path for axis in axes), variant.values, strict=True)),
+            "error": variant.error,
+        }
+        if variant.valid:
+            height, width = variant.rf or ("", "")
+            record.update(
+                params=str(variant.params),
+                macs=str(variant.macs),
+                memory_bytes=str(variant.memory),
+                rf_height=plain_number(height),
+                rf_width=plain_number(width),
+                outputs=" ".join("x".join(map(str, shape)) for shape in variant.outputs),
+                pareto=str(variant.number in front).lower(),
+            )
+        records.append(record)
+    return [Column(key, key) for key in keys], records
+
+
+def plain_number(value: Any) -> str:
+    """A whole float as an int, others as they are, nothing as ``""``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def rf_text(variant: "Variant") -> str:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from convcalc.errors import ConvcalcError, ShapeError, UsageError
 from convcalc.layers.base import Shape
 from convcalc.layers.window import Window
-from convcalc.spec import Network
+
+if TYPE_CHECKING:
+    from convcalc.spec import Network
 
 SOLVE_TYPES = ("conv", "deconv", "maxpool", "avgpool")
 """The layer types ``solve`` searches."""

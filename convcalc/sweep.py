@@ -155,24 +155,29 @@ class Sweep:
             return Variant(index, texts, error=str(first))
 
     def analyze(self, network: Network) -> Report:
-        """:func:`convcalc.analysis.analyze`, with the layer outcomes of every earlier variant
-        at hand."""
+        """:func:`convcalc.analysis.analyze` without BN folding, with the layer outcomes of
+        every earlier variant at hand."""
         from convcalc.analysis import Analyzer, totals_of
-        from convcalc.folding import fold_batchnorms
-        from convcalc.report import Report
+        from convcalc.report import Folding, Report
         from convcalc.tensors import dtype_bytes
 
         analyzer = Analyzer(network)
         analyzer.outcomes = self.outcomes
         rows = tuple(analyzer.run())
+        totals = totals_of(rows, dtype_bytes(network.dtype))
+        # A variant's summary needs no BN folding (a seventh of an analysis): the report says
+        # that nothing folds, which the memory views do not read.
+        unfolded = Folding(
+            (), (), totals.params, totals.macs, totals.buffers, totals.activation_bytes
+        )
         return Report(
             name=network.name,
             input=network.input,
             batch=network.batch,
             dtype=network.dtype,
             rows=rows,
-            totals=totals_of(rows, dtype_bytes(network.dtype)),
-            folding=fold_batchnorms(rows),
+            totals=totals,
+            folding=unfolded,
         )
 
     def summary(self, index: int, texts: tuple[str, ...], settings: list[Setting]) -> Variant:

@@ -8,7 +8,7 @@ deletions. Each matched pair lists the quantities that differ.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from difflib import SequenceMatcher
 from typing import Any, NamedTuple
 
@@ -74,37 +74,40 @@ def row_change(a: Row, b: Row) -> RowChange:
 
 
 def match_rows(a: Sequence[Row], b: Sequence[Row]) -> list[RowChange]:
-    """The row changes from ``a`` to ``b``, in order."""
-    changes: list[RowChange] = []
-    matcher = SequenceMatcher(
-        None, [row.path for row in a], [row.path for row in b], autojunk=False
-    )
-    for tag, a_start, a_end, b_start, b_end in matcher.get_opcodes():
-        if tag == "equal":
-            changes.extend(
-                row_change(a[i], b[j])
-                for i, j in zip(range(a_start, a_end), range(b_start, b_end), strict=True)
-            )
-        else:
-            changes.extend(match_by_type(a[a_start:a_end], b[b_start:b_end]))
-    return changes
+    """The row changes from ``a`` to ``b``, in order: aligned by path, and what is left between
+    two aligned runs by type."""
+    return aligned(a, b, lambda row: row.path, match_by_type)
 
 
 def match_by_type(a: Sequence[Row], b: Sequence[Row]) -> list[RowChange]:
-    """Rows whose paths differ, matched by type in order; the rest inserted or deleted."""
+    """Rows whose paths differ, aligned by type; the rest inserted or deleted."""
+    return aligned(a, b, lambda row: row.type, inserted_or_deleted)
+
+
+def inserted_or_deleted(a: Sequence[Row], b: Sequence[Row]) -> list[RowChange]:
+    """Rows that match nothing: ``a``'s deleted, ``b``'s inserted."""
+    return [
+        *(RowChange("deleted", row, None) for row in a),
+        *(RowChange("inserted", None, row) for row in b),
+    ]
+
+
+def aligned(
+    a: Sequence[Row],
+    b: Sequence[Row],
+    key: Callable[[Row], str],
+    rest: Callable[[Sequence[Row], Sequence[Row]], list[RowChange]],
+) -> list[RowChange]:
+    """The longest common subsequence of ``a`` and ``b`` by ``key`` (difflib), its rows paired;
+    each stretch between two paired runs handed to ``rest``."""
     changes: list[RowChange] = []
-    matcher = SequenceMatcher(
-        None, [row.type for row in a], [row.type for row in b], autojunk=False
-    )
+    matcher = SequenceMatcher(None, list(map(key, a)), list(map(key, b)), autojunk=False)
     for tag, a_start, a_end, b_start, b_end in matcher.get_opcodes():
         if tag == "equal":
-            changes.extend(
-                row_change(a[i], b[j])
-                for i, j in zip(range(a_start, a_end), range(b_start, b_end), strict=True)
-            )
-            continue
-        changes.extend(RowChange("deleted", row, None) for row in a[a_start:a_end])
-        changes.extend(RowChange("inserted", None, row) for row in b[b_start:b_end])
+            pairs = zip(a[a_start:a_end], b[b_start:b_end], strict=True)
+            changes.extend(row_change(first, second) for first, second in pairs)
+        else:
+            changes.extend(rest(a[a_start:a_end], b[b_start:b_end]))
     return changes
 
 

@@ -51,17 +51,23 @@ class Setting(NamedTuple):
 def parse_setting(text: str) -> Setting:
     """``PATH=VALUE`` → a :class:`Setting`; the value is read as in a spec (``3x512x512``,
     ``[3, 3]``, ``same``, ``1e-5``)."""
-    path, equals, value_text = text.partition("=")
-    path = path.strip()
-    if not equals or not path:
-        raise UsageError(f"--set {text}: expected PATH=VALUE, e.g. --set batch=32")
-    if not value_text.strip():
-        raise UsageError(f"--set {text}: no value after `=`")
+    path, value_text = split_setting(text, "PATH=VALUE, e.g. --set batch=32", "no value")
     try:
         value = parse_yaml(value_text, None)
     except ConvcalcError as error:
         raise UsageError(f"--set {text}: the value is not valid YAML ({error.message})") from None
     return Setting(path, parse_path(path, text), value)
+
+
+def split_setting(text: str, form: str, nothing: str) -> tuple[str, str]:
+    """``PATH=TEXT`` → (path, text); a missing path or text is a usage error."""
+    path, equals, value_text = text.partition("=")
+    path = path.strip()
+    if not equals or not path:
+        raise UsageError(f"--set {text}: expected {form}")
+    if not value_text.strip():
+        raise UsageError(f"--set {text}: {nothing} after `=`")
+    return path, value_text
 
 
 def parse_path(path: str, text: str) -> tuple[Step, ...]:

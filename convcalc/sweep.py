@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from convcalc.errors import ConvcalcError, SpecErrors, UsageError
 from convcalc.layers.base import Shape
-from convcalc.overrides import Setting, apply_settings, parse_path
+from convcalc.overrides import Setting, apply_settings, parse_path, split_setting
 
 if TYPE_CHECKING:
     from convcalc.report import Report
@@ -83,12 +83,9 @@ def parse_axis(text: str) -> Axis:
     """``NAME=v1,v2,…`` with values and ranges (``32..256:*2``) → an :class:`Axis`."""
     from convcalc.ranges import parse_values
 
-    path, equals, values_text = text.partition("=")
-    path = path.strip()
-    if not equals or not path:
-        raise UsageError(f"--set {text}: expected NAME=v1,v2,… (or a range such as 32..256:*2)")
-    if not values_text.strip():
-        raise UsageError(f"--set {text}: no values after `=`")
+    path, values_text = split_setting(
+        text, "NAME=v1,v2,… (or a range such as 32..256:*2)", "no values"
+    )
     values = parse_values(values_text, f"--set {path}")
     texts = tuple(value_text(value) for value in values)
     return Axis(path, parse_path(path, text), tuple(values), texts)

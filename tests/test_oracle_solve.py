@@ -73,7 +73,7 @@ def test_solutions_match_torch(kind: str, size_in: int, size_out: int) -> None:
         (s.kernel, s.stride, s.pad, s.dilation, s.output_padding): s.dropped
         for s in solve_axis(kind, size_in, size_out, limits)
     }
-    expected: dict[tuple[int, ...], int | None] = {}
+    expected: dict[tuple[int, int, int, int, int], int | None] = {}
     for kernel in limits.kernels:
         for dilation in limits.dilations:
             if kernel == 1 and dilation > 1:
@@ -93,13 +93,13 @@ def test_solutions_match_torch(kind: str, size_in: int, size_out: int) -> None:
                                 unread_tail(kind, size_in, *reach) if probe else None
                             )
     assert found.keys() == expected.keys()
-    for setting, trailing in expected.items():
+    for found_setting, trailing in expected.items():
         if trailing is None:
             continue
-        kernel, stride, _, dilation, _ = setting
+        kernel, stride, _, dilation, _ = found_setting
         # Cells skipped between windows by a kernel shorter than its stride are by design.
         gap = max(0, stride - (dilation * (kernel - 1) + 1))
-        assert found[setting] == (trailing if trailing > gap else 0), setting
+        assert found[found_setting] == (trailing if trailing > gap else 0), found_setting
 
 
 PROBE_NET = """\
@@ -133,10 +133,10 @@ def torch_unet_like(size: int) -> tuple[int, bool] | None:
     output (constant positive weights: a zero gradient means an unread pixel)."""
     nn = torch.nn
 
-    def twice() -> list[torch.nn.Module]:
+    def twice() -> list[Any]:
         return [nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3)]
 
-    layers: list[torch.nn.Module] = []
+    layers: list[Any] = []
     for _ in range(4):
         layers += [*twice(), nn.AvgPool2d(2)]
     layers += twice()

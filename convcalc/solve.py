@@ -167,8 +167,6 @@ def solve_size(network: Network, size: tuple[int, int]) -> SizeResult:
     failure (``--strict``)."""
     from convcalc.analysis import Analyzer
 
-    if len(network.input) != 3:
-        raise UsageError("--sizes: the network's input is a vector, not an image")
     sized = replace(network, input=(network.input[0], *size))
     try:
         rows = Analyzer(sized, strict=True).run()
@@ -177,6 +175,13 @@ def solve_size(network: Network, size: tuple[int, int]) -> SizeResult:
     return SizeResult(size, outputs=(rows[-1].output,))
 
 
+def check_image(network: Network) -> None:
+    """Sizes are tried on an image input only."""
+    if len(network.input) != 3:
+        raise UsageError("--sizes: the network's input is a vector, not an image")
+
+
 def solve_sizes(network: Network, sizes: Sequence[tuple[int, int]]) -> list[SizeResult]:
     """:func:`solve_size` for every size, in order."""
+    check_image(network)
     return [solve_size(network, size) for size in sizes]

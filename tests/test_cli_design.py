@@ -199,6 +199,10 @@ def test_solve_a_network_with_rectangles_and_settings(tmp_path: Path) -> None:
             "error: --in/--out solve one layer; with SPEC, give --sizes",
         ),
         (["--in", "8", "--out", "4", "--sizes", "3"], "error: --sizes and --set need a SPEC"),
+        (
+            ["zoo:lenet5", "--sizes", "32", "--set", "input=400"],
+            "error: --sizes: the network's input is a vector, not an image",
+        ),
     ],
 )
 def test_solve_bad_usage(args: list[str], message: str) -> None:

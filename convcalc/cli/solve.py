@@ -203,10 +203,11 @@ def solve_network(
     from convcalc.ranges import parse_sizes
     from convcalc.render import units
     from convcalc.render.records import Column
-    from convcalc.solve import solve_size
+    from convcalc.solve import check_image, solve_size
     from convcalc.sweep import parallel_map
 
     network = load_spec(spec, settings)
+    check_image(network)
     sizes = parse_sizes(sizes_text)
     results: list[SizeResult] = parallel_map(solve_size, network, sizes)
     accepted = [result for result in results if result.accepted]

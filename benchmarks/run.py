@@ -304,6 +304,19 @@ def summarize(cases: list[Case], model_note: str, runs: int) -> dict[str, Any]:
         15,
         "µs",
     )
+    if "model-draw" in by_name:
+        # Seconds, like the µs above, are only as good as the machine's load: also scaled.
+        for name, what, limit in (
+            ("model-draw", "draw model to SVG", 2.0),
+            ("model-report", "report model to HTML", 3.0),
+        ):
+            check(what, by_name[name].median, limit, "s")
+            check(
+                f"{what}, on the reference machine (÷ {scale:.2f})",
+                by_name[name].median / scale,
+                limit,
+                "s",
+            )
     check("linearity: slope 10k→100k / slope 1k→10k", slope / slope_low, 1.5, "×")
     check("100,000-layer peak memory", large.peak_kib / 1024, 300, "MiB")
     sweep = by_name["sweep-1000"]
@@ -372,6 +385,31 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def picture_cases(
+    cli: list[str], spec: str, shown: str, work: Path, env: dict[str, str]
+) -> list[Case]:
+    """``draw`` to SVG and ``report`` to HTML of the model, when their layout engine (Graphviz's
+    dot or the graphviz-pure wheel) is installed."""
+    probe = "from convcalc.render.graphviz import engines; raise SystemExit(not engines())"
+    if subprocess.run([cli[0], "-c", probe], env=env, check=False).returncode != 0:
+        return []
+    svg, page = work / "model.svg", work / "model.html"
+    return [
+        Case(
+            "model-draw",
+            "ResNet-50 draw SVG",
+            [*cli, "draw", spec, "-o", str(svg)],
+            f"convcalc draw {shown} -o r.svg",
+        ),
+        Case(
+            "model-report",
+            "ResNet-50 HTML report",
+            [*cli, "report", spec, "-o", str(page)],
+            f"convcalc report {shown} -o r.html",
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=9, help="interleaved rounds (default 9)")
@@ -419,6 +457,7 @@ def main() -> None:
                 f"convcalc analyze {shown}",
             ),
         ]
+        cases += picture_cases(cli, spec, shown, work, env)
         for size in SIZES:
             path = work / f"layers-{size}.yaml"
             path.write_text(generated_spec(size), encoding="utf-8")

@@ -15,6 +15,7 @@ from convcalc.layers.base import Derivation, Layer, Shape
 from convcalc.receptive import ReceptiveField
 
 if TYPE_CHECKING:
+    from convcalc.render.notebook import Drawing
     from convcalc.spec import Node
 
 ExtraT = TypeVar("ExtraT")
@@ -253,6 +254,25 @@ class Report:
             for extra in self.extras:
                 extra.annotate_layer(row.index, layer)
             yield layer
+
+    def _repr_html_(self) -> str:
+        """Name, totals and the layer table, as a notebook shows the report."""
+        from convcalc.render.notebook import notebook_html
+
+        return notebook_html(self)
+
+    def draw(self, depth: int | None = None) -> Drawing:
+        """The network's diagram as SVG (a notebook shows it), groups ``depth`` names deep
+        collapsed."""
+        from convcalc.render.notebook import draw
+
+        return draw(self, depth)
+
+    def to_pandas(self) -> Any:
+        """The rows as a pandas DataFrame (pandas is not a dependency: install it to use this)."""
+        from convcalc.render.notebook import to_pandas
+
+        return to_pandas(self)
 
     def footer(self) -> dict[str, Any]:
         """The keys after ``layers``: totals, BN folding and the extras' keys."""

@@ -149,6 +149,36 @@ def test_design_commands_with_json_do_not_import_rich(arguments: tuple[str, ...]
     assert not modules & {"rich", "torch", "pydantic"}, sorted(modules & {"rich", "pydantic"})
 
 
+PICTURES = {
+    "convcalc.render.dot",
+    "convcalc.render.graphviz",
+    "convcalc.render.charts",
+    "convcalc.render.html",
+    "convcalc.render.notebook",
+    "convcalc.render.tree",
+    "vl_convert",
+    "pandas",
+}
+"""What drawing needs and nothing else does: the DOT builder, the layout engine's runner, the
+charts' renderer, the page and the tree."""
+
+
+def test_other_commands_load_nothing_of_the_pictures() -> None:
+    for arguments in (("--help",), ("analyze", "zoo:cs231n", "--json"), ("analyze", "zoo:cs231n")):
+        modules, _ = loaded_modules(*arguments)
+        assert not modules & PICTURES, (arguments, sorted(modules & PICTURES))
+
+
+def test_draw_dot_and_tree_load_only_what_they_use() -> None:
+    modules, output = loaded_modules("draw", "zoo:cs231n", "--format", "dot")
+    assert output.startswith("digraph convcalc {")
+    assert "convcalc.render.dot" in modules
+    assert not modules & {"convcalc.render.graphviz", "vl_convert"}
+    modules, output = loaded_modules("analyze", "zoo:cs231n", "--format", "tree")
+    assert output.startswith("cs231n-example")
+    assert "convcalc.render.tree" in modules and "convcalc.render.dot" not in modules
+
+
 # --- the plain coercion must agree with typer's own -------------------------------------------
 
 

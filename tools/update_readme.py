@@ -5,6 +5,9 @@ with this checkout's convcalc (``convcalc`` is ``python -m convcalc`` here), and
 stdout and stderr, as a terminal would show them — replaces the block's old output. Output longer
 than ``--lines`` keeps its head and tail around a ``…`` line. Blocks fenced as anything else are
 left alone, so examples that must not run (a long fuzz run) use ``bash``.
+
+A picture is made by the command in the HTML comment before it,
+``<!-- picture: convcalc draw … -o docs/images/NAME.png -->``, run the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^```console\n\$ (?P<command>.*?)\n(?P<output>.*?)^```$", re.M | re.S)
+PICTURE = re.compile(r"^<!-- picture: (?P<command>.+?) -->$", re.M)
 
 
 def run(command: str) -> str:
@@ -59,6 +63,11 @@ def main() -> None:
         return f"```console\n$ {command}\n{output}\n```"
 
     readme.write_text(BLOCK.sub(refresh, text), encoding="utf-8")
+    for match in PICTURE.finditer(text):
+        (ROOT / "docs" / "images").mkdir(parents=True, exist_ok=True)
+        said = run(match.group("command"))
+        if said:
+            raise SystemExit(f"{match.group('command')}: {said}")
 
 
 if __name__ == "__main__":

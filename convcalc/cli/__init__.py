@@ -10,7 +10,7 @@ import gc
 import os
 import sys
 
-from convcalc.cli import analyze, diff, layer, schema, solve, sweep, zoo
+from convcalc.cli import analyze, diff, draw, layer, report, schema, solve, sweep, zoo
 from convcalc.cli.common import Dtype, Optimizer, app
 from convcalc.cli.output import StdoutClosed
 from convcalc.errors import ExitCode
@@ -21,8 +21,10 @@ __all__ = [
     "analyze",
     "app",
     "diff",
+    "draw",
     "layer",
     "main",
+    "report",
     "schema",
     "solve",
     "sweep",

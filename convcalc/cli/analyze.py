@@ -71,10 +71,20 @@ def analyze(
     jacobian: Annotated[
         bool, typer.Option("--jacobian", help="Each layer's explicit Jacobian: size, non-zeros.")
     ] = False,
+    depth: Annotated[
+        int | None,
+        typer.Option(
+            "--depth",
+            min=1,
+            metavar="N",
+            help="Collapse the blocks nested N deep into one line with their totals.",
+        ),
+    ] = None,
     traceback: TracebackOption = False,
 ) -> None:
     """Analyze a network spec layer by layer: shapes, params, MACs, receptive field, memory."""
     from dataclasses import replace
+    from functools import partial
 
     from convcalc.analysis import analyze as run_analysis
     from convcalc.tensors import parse_shape
@@ -103,4 +113,9 @@ def analyze(
         report = with_views(
             report, train=train, optimizer=optimizer.value, budget=budget, jacobian=jacobian
         )
-        emit(report, fmt, as_json, output, lazy_table("network_table"))
+        table = lazy_table("network_table")
+        if fmt is OutputFormat.TREE:
+            from convcalc.render.tree import network_tree
+
+            table = partial(network_tree, depth=depth)
+        emit(report, fmt, as_json, output, table)

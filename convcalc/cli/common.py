@@ -132,7 +132,7 @@ def emit(
     """Render ``report`` in the chosen format to stdout or ``output``."""
     if as_json:
         fmt = OutputFormat.JSON
-    if fmt is OutputFormat.TABLE:
+    if fmt in (OutputFormat.TABLE, OutputFormat.TREE):
         block = table(report)
         if output is None and sys.stdout.isatty():
             from rich.console import Console

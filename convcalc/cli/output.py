@@ -89,3 +89,52 @@ def same_file(output: Path, spec: str) -> bool:
         return output.samefile(spec)
     except OSError:
         return False
+
+
+def write_binary(path: Path | None, data: bytes) -> None:
+    """Write binary ``data`` (a PNG) to ``path`` as :func:`write_output` writes text: atomically,
+    through a temporary file beside it. To stdout (``path`` None) only when it is not a terminal,
+    where the bytes would garble the screen."""
+    if path is None:
+        if sys.stdout is None or sys.stdout.isatty():
+            raise OutputError("a PNG is binary and stdout is a terminal: write it with -o FILE")
+        sys.stdout.flush()
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError as error:
+            raise StdoutClosed from error
+        return
+    import tempfile
+
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file():
+        write_special_bytes(target, data)
+        return
+    try:
+        handle, name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".convcalc-tmp", dir=target.parent
+        )
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+    temporary = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        temporary.chmod(target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~umask)
+        temporary.replace(target)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_special_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` into an existing file that is not a regular file (a device or a FIFO)."""
+    try:
+        with path.open("wb") as stream:
+            stream.write(data)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None

@@ -45,6 +45,19 @@ class Optimizer(StrEnum):
     ADAMW = "adamw"
 
 
+class ConventionName(StrEnum):
+    """The ``--convention`` choices (the keys of :data:`convcalc.conventions.CONVENTIONS`)."""
+
+    CONVCALC = "convcalc"
+    TORCHINFO = "torchinfo"
+    FVCORE = "fvcore"
+    PTFLOPS = "ptflops"
+    THOP = "thop"
+    KERAS = "keras"
+    ALL = "all"
+    """Not a convention: every one side by side (``analyze`` only)."""
+
+
 if TYPE_CHECKING:
     from convcalc.report import Report
     from convcalc.spec import Network
@@ -83,6 +96,15 @@ SetOption = Annotated[
         metavar="PATH=VALUE",
         help="Change a value of the spec first (repeatable): width=96, input=3x512x512, "
         "layers[3].stride=1, stage2.conv1.filters=64, blocks.NAME.params.P=V.",
+    ),
+]
+ConventionOption = Annotated[
+    ConventionName,
+    typer.Option(
+        "--convention",
+        help="Count params and MACs as a tool does: convcalc, torchinfo, fvcore, ptflops, thop, "
+        "keras (all: every one side by side, analyze only).",
+        case_sensitive=False,
     ),
 ]
 TracebackOption = Annotated[
@@ -179,6 +201,20 @@ def load_spec(source: str, settings: list[str] | None) -> "Network":
     from convcalc.overrides import parse_setting
 
     return load(source, [parse_setting(text) for text in settings or ()])
+
+
+def with_convention(report: "Report", convention: str, source: str) -> "Report":
+    """``report`` counted by ``convention`` (``convcalc``: as it is); for a ``zoo:`` source, the
+    layers torchvision computes with functions are counted as the tools see them."""
+    if convention == ConventionName.CONVCALC:
+        return report
+    if convention == ConventionName.ALL:
+        raise typer.BadParameter(
+            "all compares whole networks: use analyze --convention all", param_hint="--convention"
+        )
+    from convcalc.conventions.counting import counted, zoo_functions
+
+    return counted(report, convention, zoo_functions(source))
 
 
 def with_flag(flag: str, parse: Callable[[str], Any], value: str) -> Any:

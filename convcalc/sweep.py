@@ -154,8 +154,8 @@ class Sweep:
     def analyze(self, network: Network) -> Report:
         """:func:`convcalc.analysis.analyze` without BN folding, with the layer outcomes of
         every earlier variant at hand."""
-        from convcalc.analysis import Analyzer, totals_of
-        from convcalc.report import Folding, Report
+        from convcalc.analysis import Analyzer
+        from convcalc.report import Folding, Report, totals_of
         from convcalc.tensors import dtype_bytes
 
         analyzer = Analyzer(network)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from convcalc.analysis import analyze
 from convcalc.diff import diff_reports, match_rows
 from convcalc.errors import UsageError
-from convcalc.loader import load, parse_spec
+from convcalc.loader import parse_spec
 from convcalc.ranges import parse_range, parse_sizes, parse_values, split_top_level
 from convcalc.sweep import Sweep, Variant, grid, pareto_front, parse_axis, run_sweep
 from convcalc.yamlnodes import parse_yaml
@@ -126,11 +126,11 @@ def test_grid_order_and_limit() -> None:
 def test_a_sweep_equals_separate_analyses() -> None:
     """Each variant's totals are those of analysing the spec with the same --set values, on
     one core and over several (the shared caches must not leak between variants)."""
-    from convcalc.loader import read_source
     from convcalc.memory import inference_memory
     from convcalc.overrides import parse_setting
+    from convcalc.sources import load, spec_text
 
-    text, name = read_source("zoo:resnet18")
+    text, name = spec_text("zoo:resnet18")
     axes = [parse_axis("input=3x64x64,3x96x96"), parse_axis("layer3.width=128..512:*2")]
     study = Sweep(parse_yaml(text, name), name, axes, [], train=False)
     variants = run_sweep(study)

@@ -197,8 +197,8 @@ def lazy_table(name: str) -> "Callable[[Report], Any]":
 def load_spec(source: str, settings: list[str] | None) -> "Network":
     """The spec at ``source`` with each ``--set PATH=VALUE`` applied (a path it does not have is
     a usage error)."""
-    from convcalc.loader import load
     from convcalc.overrides import parse_setting
+    from convcalc.sources import load
 
     return load(source, [parse_setting(text) for text in settings or ()])
 

@@ -72,7 +72,7 @@ def sweep(
     """Analyse every combination of the --set values: params, MACs, peak memory, receptive
     field and output of each variant, the Pareto front marked (*), invalid variants with their
     first error."""
-    from convcalc.loader import read_source
+    from convcalc.sources import spec_text
     from convcalc.sweep import Sweep, parse_axis, parse_keys, run_sweep
     from convcalc.yamlnodes import parse_yaml
 
@@ -91,7 +91,7 @@ def sweep(
 
             order = sort_key(sort, axes)
         accept = where_filter(where, axes)
-        text, name = read_source(spec)
+        text, name = spec_text(spec)
         study = Sweep(parse_yaml(text, name), name, axes, [], train)
         study.check_paths()
         variants = run_sweep(study, progress_bar())

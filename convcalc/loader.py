@@ -44,7 +44,7 @@ def parse_spec(text: str, file: str | None = None, settings: Sequence[Setting] =
     if settings:
         from convcalc.overrides import apply_settings
 
-        document = apply_settings(document, settings)
+        document = apply_settings(document, settings, TOP_LEVEL_KEYS)
     return SpecParser(file).network(document)
 
 

@@ -86,12 +86,13 @@ def parse_path(path: str, text: str) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-def apply_settings(document: Any, settings: Sequence[Setting]) -> Any:
-    """``document`` with every setting applied, in order (a later one wins)."""
+def apply_settings(document: Any, settings: Sequence[Setting], top_level: Sequence[str]) -> Any:
+    """``document`` with every setting applied, in order (a later one wins); ``top_level`` are
+    the keys a spec may have at its top."""
     for setting in settings:
         if not isinstance(document, SpecMap):
             return document  # the loader reports a spec that is not a mapping
-        document = Editor(document, setting).apply()
+        document = Editor(document, setting, top_level).apply()
     return document
 
 
@@ -141,9 +142,10 @@ def listing(names: Sequence[str]) -> str:
 class Editor:
     """Applies one setting to a document, copying what it changes."""
 
-    def __init__(self, document: SpecMap, setting: Setting) -> None:
+    def __init__(self, document: SpecMap, setting: Setting, top_level: Sequence[str]) -> None:
         self.root = copy_map(document)
         self.setting = setting
+        self.top_level = top_level
         self.clones: Counter[str] = Counter()
 
     def fail(self, message: str) -> UsageError:
@@ -152,13 +154,11 @@ class Editor:
 
     def apply(self) -> SpecMap:
         """The document with the setting applied."""
-        from convcalc.loader import TOP_LEVEL_KEYS
-
         steps = self.setting.steps
         first = steps[0]
         assert isinstance(first, str)
         params = self.root.get("params")
-        if first in TOP_LEVEL_KEYS:
+        if first in self.top_level:
             if first == "layers" and len(steps) > 1:
                 new = self.in_layer_list(self.root.get("layers"), steps[1:], "layers", None)
             else:
@@ -175,7 +175,7 @@ class Editor:
             self.put(self.root, "layers", self.by_name(layers, steps, "", self.globals()))
             return self.root
         choices = [
-            *(key for key in TOP_LEVEL_KEYS if key != "params"),
+            *(key for key in self.top_level if key != "params"),
             *(params if isinstance(params, SpecMap) else ()),
             *names,
         ]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from convcalc.errors import ConvcalcError, SpecErrors, UsageError
 from convcalc.layers.base import Shape
+from convcalc.loader import TOP_LEVEL_KEYS
 from convcalc.overrides import Setting, apply_settings, parse_path, split_setting
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class Sweep:
         fixed: Sequence[Setting],
         train: bool,
     ) -> None:
-        self.document = apply_settings(document, fixed)
+        self.document = apply_settings(document, fixed, TOP_LEVEL_KEYS)
         self.file = file
         self.axes = tuple(axes)
         self.train = train
@@ -136,6 +137,7 @@ class Sweep:
         apply_settings(
             self.document,
             [Setting(axis.path, axis.steps, axis.values[0]) for axis in self.axes],
+            TOP_LEVEL_KEYS,
         )
 
     def variant(self, index: int, combination: tuple[int, ...]) -> Variant:
@@ -184,7 +186,7 @@ class Sweep:
 
         parser = SpecParser(self.file)
         parser.layer_cache = self.layers
-        network = parser.network(apply_settings(self.document, settings))
+        network = parser.network(apply_settings(self.document, settings, TOP_LEVEL_KEYS))
         report = self.analyze(network)
         if self.train:
             memory = training_memory(report).total

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import IntEnum
-from typing import NamedTuple
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 
 class ExitCode(IntEnum):
@@ -44,7 +45,13 @@ class Location(NamedTuple):
 
 
 class ConvcalcError(Exception):
-    """Base of every error convcalc reports to a user instead of a traceback."""
+    """Base of every error convcalc reports to a user instead of a traceback.
+
+    ``partial`` is set by the loader on the problems of a spec it could read in part: the
+    network without the items it could not read, for the analysis to look for more problems
+    (the CLI reports them all at once)."""
+
+    partial: Any = None
 
     def __init__(self, message: str, location: Location | None = None) -> None:
         super().__init__(message)
@@ -98,19 +105,48 @@ class UsageError(ConvcalcError):
         return ""
 
 
+MAX_ERRORS = 100
+"""A spec with more problems shows this many and counts the rest (`… and N more problems`):
+the first ones are what to fix first, and a flood would take long to word and to read."""
+
+
 class SpecErrors(ConvcalcError):
     """Several independent problems found in one pass, reported together."""
 
-    def __init__(self, errors: list[ConvcalcError]) -> None:
-        super().__init__("\n".join(str(error) for error in errors))
+    def __init__(self, errors: list[ConvcalcError], more: int = 0) -> None:
+        lines = [str(error) for error in errors]
+        if more:
+            lines.append(f"… and {more:,} more problem{'s' if more != 1 else ''}")
+        super().__init__("\n".join(lines))
         self.errors = errors
+        self.more = more
+        self.lines = lines
+
+
+ECHO_LIMIT = 60
+"""User text quoted in a message is cut to this many characters (a 100 KB name makes no
+better message than its first 60 characters)."""
+
+
+def shorten(text: object, limit: int = ECHO_LIMIT) -> str:
+    """``text`` for quoting in a message: at most ``limit`` characters, cut with ``…``."""
+    words = str(text)
+    return words if len(words) <= limit else words[: limit - 1] + "…"
 
 
 def suggestion(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean `x`?)`` when one of ``choices`` is close to ``word``, else ``""``."""
+    return _suggestion(str(word).lower(), choices if isinstance(choices, tuple) else tuple(choices))
+
+
+@lru_cache(maxsize=4096)
+def _suggestion(word: str, choices: tuple[str, ...]) -> str:
+    """:func:`suggestion`, remembered: a spec with the same typo on 100,000 lines asks once."""
+    if len(word) > ECHO_LIMIT:
+        return ""  # no name is that long, so nothing is a near miss (and difflib would crawl)
     import difflib
 
-    close = difflib.get_close_matches(str(word).lower(), list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 

@@ -143,7 +143,12 @@ def install() -> bool:
             normalize = getattr(ctx, "token_normalize_func", None)
             result = plain_value(self.annotation, self.parameter_info, value, normalize)
             if result is UNCHANGED:
-                return original(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
+                try:
+                    return original(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
+                except typer.BadParameter as error:
+                    # pydantic's "Value error, " prefix means nothing to a command-line user.
+                    error.message = error.message.removeprefix("Value error, ")
+                    raise
             return result
 
     def build_runtime_param(descriptor: Any) -> Any:

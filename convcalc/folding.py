@@ -44,28 +44,27 @@ FOLDED_WEIGHT = "W' = W·γ/√(σ²+ε)"
 FOLDED_BIAS = "b' = (b − μ)·γ/√(σ²+ε) + β"
 """The backward-folded bias, as convcalc prints it (b = 0 when the layer had no bias)."""
 
-MERGE_WORDS = {
-    "add": (
-        "a residual add (the sum of two branches, not one layer's output)",
-        "the residual's identity shortcut",
-    ),
-    "concat": ("a concat (several branches' outputs side by side)", "a pass-through branch"),
-}
-"""The merge rows, which have no layer object: what each is in words, and which path a tensor that
-one reads takes (for reasons)."""
+
+NETWORK_OUTPUT = -2
+"""The reader that stands for the network's outputs in :func:`consumers_of`: a tensor the
+network returns is read after the last row, so a fold may not change it."""
 
 
-def consumers_of(rows: tuple[Row, ...]) -> dict[int, tuple[int, ...]]:
+def consumers_of(
+    rows: tuple[Row, ...], outputs: tuple[int, ...] = ()
+) -> dict[int, tuple[int, ...]]:
     """Each row index → the rows that read its output, in execution order (the inverse of
-    :attr:`Row.sources`)."""
+    :attr:`Row.sources`), then :data:`NETWORK_OUTPUT` for the rows in ``outputs``."""
     readers: dict[int, list[int]] = {}
     for row in rows:
         for source in row.sources:
             readers.setdefault(source, []).append(row.index)
+    for index in outputs:
+        readers.setdefault(index, []).append(NETWORK_OUTPUT)
     return {source: tuple(indices) for source, indices in readers.items()}
 
 
-def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
+def fold_batchnorms(rows: tuple[Row, ...], outputs: tuple[int, ...] = ()) -> Folding:
     """Decide, for every normalisation row, whether it folds, which way and into which row.
 
     Backward folds are preferred; forward folds are tried only for batchnorms that cannot fold
@@ -80,7 +79,7 @@ def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
     activation_bytes − their outputs; macs_after = MACs (a BN adds none, and bias adds are not
     counted).
     """
-    readers = consumers_of(rows)
+    readers = consumers_of(rows, outputs)
     folded_bns: set[int] = set()
     folded: list[FoldedBN] = []
     forward: list[FoldedBN] = []
@@ -139,18 +138,26 @@ def bias_gained(row: Row) -> int:
 
 def kind_of(row: Row) -> str:
     """What a row is, in words, for reasons: ``a nonlinearity``, ``a pool``, ``a residual add``…"""
-    if row.layer is not None:
-        return row.layer.description
-    if row.type in MERGE_WORDS:
-        return MERGE_WORDS[row.type][0]
-    return f"a {row.type}"
+    if row.merge is not None:
+        return merge_words(row)[0]
+    return row.kind.description
 
 
 def reader_name(row: Row) -> str:
     """A row that reads a tensor, named for a reason; merges say which path the tensor takes."""
-    if row.type in MERGE_WORDS:
-        return f"{row.path} ({MERGE_WORDS[row.type][1]})"
+    if row.merge is not None:
+        return f"{row.path} ({merge_words(row)[1]})"
     return row.path
+
+
+def merge_words(row: Row) -> tuple[str, str]:
+    """What a merge row is and what path a tensor it reads takes: its container's words (a
+    residual's add reads the identity shortcut), or those of its kind (a merge written with
+    ``from``)."""
+    assert row.merge is not None
+    if row.node is not None and row.node.container_word:
+        return row.node.merge_words
+    return row.merge.description, row.merge.reader_role
 
 
 def is_identity(row: Row) -> bool:
@@ -167,7 +174,11 @@ def also_feeds(
     row: Row, rows: tuple[Row, ...], readers: dict[int, tuple[int, ...]], me: int
 ) -> str:
     """``row`` feeds more than ``me``: name the other readers."""
-    others = ", ".join(reader_name(rows[index]) for index in readers[row.index] if index != me)
+    others = ", ".join(
+        "the network's outputs" if index == NETWORK_OUTPUT else reader_name(rows[index])
+        for index in readers[row.index]
+        if index != me
+    )
     return (
         f"its producer {row.path} also feeds {others}, so folding would change that branch's "
         "input too"
@@ -212,8 +223,10 @@ def forward_target(
     current = row
     while True:
         following = readers.get(current.index, ())
-        if not following:
+        if following in ((), (NETWORK_OUTPUT,)):
             return None, f"nothing reads the output of {current.path}"
+        if NETWORK_OUTPUT in following:
+            return None, f"the output of {current.path} is one of the network's outputs"
         if len(following) > 1:
             names = ", ".join(reader_name(rows[index]) for index in following)
             return None, f"the output of {current.path} feeds several layers ({names})"
@@ -266,12 +279,11 @@ def fold_network(report: Report) -> Report:
         for row in report.rows
         if row.index not in removed
     )
-    return replace(
-        report,
-        rows=rows,
-        totals=totals_of(rows, dtype_bytes(report.dtype)),
-        before=report,
-    )
+    totals = totals_of(rows, dtype_bytes(report.dtype))
+    outputs = tuple(output._replace(row=remap(output.row)) for output in report.outputs)
+    if outputs:
+        totals.rf = outputs[0].rf
+    return replace(report, rows=rows, totals=totals, before=report, outputs=outputs)
 
 
 def with_bias(row: Row, receives: bool) -> Row:

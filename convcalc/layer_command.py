@@ -8,19 +8,27 @@ chain.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Collection, Iterable
 from dataclasses import replace
 from typing import Any, Literal, NamedTuple
 
 from convcalc.analysis import analyze
-from convcalc.errors import OptionError, SpecError, suggestion
+from convcalc.errors import OptionError, SpecError, shorten, suggestion
 from convcalc.layers import Layer, all_kinds, kind_named
 from convcalc.layers.base import Derivation, RFStep, Shape
 from convcalc.options import OptionType, Scalar, options_of, parse_ints
 from convcalc.receptive import ReceptiveField
 from convcalc.report import Report
 from convcalc.spec import LayerNode, Network
-from convcalc.tensors import MAX_DIMENSION, check_magnitude, parse_shape
+from convcalc.tensors import (
+    DTYPE_BYTES,
+    MAX_DIMENSION,
+    check_magnitude,
+    magnitude,
+    parse_shape,
+)
 
 FLAG_NAMES = {"output": "out", "in_channels": "filters"}
 """Options whose flag is not their own name: an adaptive pool's output size is given by ``--out``
@@ -139,7 +147,7 @@ def kind_of(kind_name: str) -> type[Layer]:
     if kind is None:
         known = all_kinds()
         raise SpecError(
-            f"--type: unknown layer type {kind_name!r}{suggestion(kind_name, known)}; "
+            f"--type: unknown layer type {shorten(kind_name)!r}{suggestion(kind_name, known)}; "
             f"choose one of {', '.join(sorted(known))}"
         )
     return kind
@@ -172,7 +180,7 @@ def parse_filters(text: str) -> dict[str, Any]:
             "in_channels": numbers[1],
             "kernel": (numbers[2], numbers[3]),
         }
-    raise SpecError(f"expected F, FxK, FxKxK or FxCxKxK, got {text!r}")
+    raise SpecError(f"expected F, FxK, FxKxK or FxCxKxK, got {shorten(text)!r}")
 
 
 def build(kind: type[Layer], options: dict[str, Any], shape: Shape) -> Layer:
@@ -260,30 +268,73 @@ def units_pair(values: tuple[float, float]) -> str:
 def continue_from(
     document: Any, batch: int | None, dtype: str | None
 ) -> tuple[Shape, ReceptiveField | None, Shape, int | None, str | None]:
-    """The final output shape, field, network input, batch and dtype of a convcalc document."""
+    """The final output shape, field, network input, batch and dtype of a convcalc document,
+    each checked as a spec's value would be (a message names the field it read from stdin)."""
     try:
-        shape = parse_shape(document["layers"][-1]["output"])
-        network_input = parse_shape(document["input"])
+        output = document["layers"][-1]["output"]
+        network_input = document["input"]
         rf = document["totals"]["rf"]
-        field = None
-        if rf is not None:
-            field = ReceptiveField(
-                size=(float(rf["size"][0]), float(rf["size"][1])),
-                jump=(float(rf["jump"][0]), float(rf["jump"][1])),
-                start=(float(rf["start"][0]), float(rf["start"][1])),
-                is_global=bool(rf.get("global", False)),
-            )
-        given_batch = batch or int(document["batch"])
-        if not 1 <= given_batch <= MAX_DIMENSION:
-            raise ValueError(given_batch)
-        return (
-            shape,
-            field,
-            network_input,
-            given_batch,
-            dtype or str(document["dtype"]),
-        )
-    except (KeyError, IndexError, TypeError, ValueError, SpecError):
+        given_batch = document["batch"] if batch is None else batch
+        given_dtype = document["dtype"] if dtype is None else dtype
+    except (KeyError, IndexError, TypeError):
         raise SpecError(
             "--in -: stdin is not a convcalc JSON document (no layers, totals or input)"
         ) from None
+    field = None
+    if rf is not None:
+        try:
+            field = ReceptiveField(
+                size=stdin_pair("totals.rf.size", rf["size"]),
+                jump=stdin_pair("totals.rf.jump", rf["jump"]),
+                start=stdin_pair("totals.rf.start", rf["start"]),
+                is_global=rf.get("global", False) is True,
+            )
+        except (KeyError, TypeError):
+            raise SpecError("--in -: totals.rf from stdin: expected size, jump and start") from None
+    if isinstance(given_batch, bool) or not isinstance(given_batch, int):
+        shown = json.dumps(given_batch) if isinstance(given_batch, bool | float) else given_batch
+        raise from_stdin("batch", f"expected a whole number, got {shorten(shown)}")
+    if not 1 <= given_batch <= MAX_DIMENSION:
+        raise from_stdin("batch", f"expected 1 to {MAX_DIMENSION:,}, got {magnitude(given_batch)}")
+    if not isinstance(given_dtype, str) or given_dtype not in DTYPE_BYTES:
+        raise from_stdin(
+            "dtype", f"choose one of {', '.join(DTYPE_BYTES)}, got {shorten(given_dtype)}"
+        )
+    return (
+        stdin_shape("layers[-1].output", output),
+        field,
+        stdin_shape("input", network_input),
+        given_batch,
+        given_dtype,
+    )
+
+
+def from_stdin(name: str, message: str) -> SpecError:
+    """An error in the field ``name`` of the document on stdin."""
+    return SpecError(f"--in -: {name} from stdin: {message}")
+
+
+def stdin_shape(name: str, value: Any) -> Shape:
+    """A shape from the document on stdin, checked as a spec's."""
+    try:
+        return parse_shape(value)
+    except SpecError as error:
+        raise from_stdin(name, error.message) from None
+
+
+def stdin_pair(name: str, value: Any) -> tuple[float, float]:
+    """Two finite numbers (a field's per-axis values) from the document on stdin."""
+    if not isinstance(value, list) or len(value) != 2:
+        raise from_stdin(name, f"expected two numbers, got {shorten(value)}")
+    numbers = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            raise from_stdin(name, f"expected a number, got {shorten(item)}")
+        try:
+            number = float(item)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise from_stdin(name, f"expected a finite number, got {shorten(item)}")
+        numbers.append(number)
+    return numbers[0], numbers[1]

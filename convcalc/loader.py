@@ -12,18 +12,47 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from convcalc.errors import ConvcalcError, Location, OptionError, SpecError, SpecErrors, suggestion
-from convcalc.layers import LAYER_KINDS, Layer
+from convcalc.errors import (
+    MAX_ERRORS,
+    ConvcalcError,
+    Location,
+    OptionError,
+    SpecError,
+    SpecErrors,
+    shorten,
+    suggestion,
+)
+from convcalc.layers import LAYER_KINDS, MERGE_KINDS, Layer, Merge
 from convcalc.options import InvalidOptions, all_defaulted, options_of, validated_options
-from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
-from convcalc.tensors import DTYPE_BYTES, MAX_DIMENSION, check_magnitude, magnitude, parse_shape
+from convcalc.spec import (
+    ConcatNode,
+    GateNode,
+    LayerNode,
+    MergeNode,
+    Network,
+    Node,
+    RepeatNode,
+    ResidualNode,
+    TensorRef,
+    UseNode,
+)
+from convcalc.tensors import (
+    DTYPE_BYTES,
+    MAX_DIMENSION,
+    check_magnitude,
+    magnitude,
+    parse_pair_text,
+    parse_shape,
+)
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
 
 if TYPE_CHECKING:
     from convcalc.overrides import Setting
 
-MAX_LAYERS = 1_000_000
-"""The most leaf layers a spec may expand to (blocks and repeats included)."""
+MAX_LAYERS = 100_000
+"""The most leaf layers a spec may expand to (blocks and repeats included): 100,000 rows take
+about 2 s as JSON and 4 s and 330 MB as a table, where a million took 23 s and 47 s and 3 GiB
+(the largest real networks have a few thousand)."""
 
 MAX_NESTING = 100
 """How deeply containers and blocks may nest."""
@@ -32,8 +61,52 @@ MAX_EXPANSIONS = 10_000
 """How many distinct (block, parameters) expansions a spec may need; identical uses share one.
 Blocks that pass parameters on to blocks can otherwise ask for exponentially many."""
 
-CONTAINERS = ("residual", "concat", "repeat", "use")
-TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "params", "layers", "blocks")
+CONTAINERS = ("residual", "concat", "repeat", "gate", "use")
+TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "params", "layers", "blocks", "outputs")
+TYPE_NAMES = (*LAYER_KINDS, *MERGE_KINDS, *CONTAINERS)
+"""What may follow ``type:`` (for did-you-mean)."""
+MAX_NAME = 200
+"""A layer's name has at most this many characters."""
+ITEM_KEYS = ("name", "from")
+"""Keys any layer item may have beside its type: its name and the tensor it reads."""
+
+
+class OuterName(str):
+    """A tensor name passed into a block as a parameter from an enclosing block's parameter
+    (``with: {skip: $skip}``): it names a tensor ``outside`` + 1 blocks out from where the
+    inner block is used."""
+
+    __slots__ = ("outside",)
+    outside: int
+
+    def __new__(cls, name: str, outside: int) -> OuterName:
+        made = super().__new__(cls, name)
+        made.outside = outside
+        return made
+
+
+def written_pair(kind: type[Layer], option: str, value: str) -> Any:
+    """``3x3`` as ``[3, 3]`` for an option that takes ``[h, w]`` (as ``--kernel 3x3`` is read on
+    the command line); any other text as it is."""
+    pair = parse_pair_text(value)
+    known = options_of(kind).options.get(option)
+    return pair if pair is not None and known is not None and known.type.takes_pair else value
+
+
+def indentation_hint(item: SpecMap, keys: list[str]) -> str:
+    """``; indent `filters`, `kernel` under `conv:` …`` when one key is a layer type with no
+    options and the others are not types: options written level with their type's key."""
+    from convcalc.layers import kind_named
+
+    empty_types = [key for key in keys if item[key] is None and kind_named(key) is not None]
+    if len(empty_types) != 1:
+        return ""
+    kind = empty_types[0]
+    others = [key for key in keys if key != kind]
+    if any(kind_named(key) is not None for key in others):
+        return ""
+    listing = ", ".join(f"`{key}`" for key in others)
+    return f"; indent {listing} under `{kind}:` (two more spaces) to make them its options"
 
 
 def parse_spec(text: str, file: str | None = None, settings: Sequence[Setting] = ()) -> Network:
@@ -80,6 +153,8 @@ class SpecParser:
     def __init__(self, file: str | None) -> None:
         self.file = file
         self.errors: list[ConvcalcError] = []
+        self.seen: set[tuple[str, int, int, str | None]] = set()
+        self.unshown = 0
         self.blocks: dict[str, SpecMap] = {}
         self.expanding: list[str] = []
         self.expanded: dict[tuple[str, Any], tuple[Node, ...]] = {}
@@ -98,19 +173,29 @@ class SpecParser:
     # errors
 
     def error(self, message: str, mark: Mark, path: str | None = None) -> None:
-        """Record a problem at ``mark``."""
-        self.errors.append(SpecError(message, mark.location(self.file, path)))
+        """Record a problem at ``mark``: the first :data:`MAX_ERRORS` in full, the rest only
+        counted. A block expanded with different parameters repeats its own mistakes; each is
+        kept (and counted) once."""
+        key = (message, mark.line, mark.column, path)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(SpecError(message, mark.location(self.file, path)))
+        else:
+            self.unshown += 1
+
+    @property
+    def problems(self) -> int:
+        """How many problems were found so far, shown or not."""
+        return len(self.errors) + self.unshown
 
     def raise_collected(self) -> None:
-        """Raise what was collected: one error as itself, several together.
-
-        A block expanded with different parameters repeats its own mistakes; each is kept once.
-        """
-        self.errors = list({str(error): error for error in self.errors}.values())
+        """Raise what was collected: one error as itself, several together."""
         if len(self.errors) == 1:
             raise self.errors[0]
         if self.errors:
-            raise SpecErrors(self.errors)
+            raise SpecErrors(self.errors, self.unshown)
 
     # the document
 
@@ -124,7 +209,7 @@ class SpecParser:
         for key in document:
             if key not in TOP_LEVEL_KEYS:
                 self.error(
-                    f"unknown key `{key}`{suggestion(str(key), TOP_LEVEL_KEYS)}; "
+                    f"unknown key `{shorten(key)}`{suggestion(str(key), TOP_LEVEL_KEYS)}; "
                     f"a spec has {', '.join(TOP_LEVEL_KEYS)}",
                     document.key_mark(key),
                 )
@@ -141,15 +226,22 @@ class SpecParser:
         if "layers" in document and not layers and not self.errors:
             self.error("layers: the network has no layers", document.value_mark("layers"))
         self.check_unused_blocks()
-        self.raise_collected()
+        outputs = self.outputs(document)
         network = Network(
             input=shape or (1,),
             layers=layers,
+            outputs=outputs,
             name=None if name is None else str(name),
             batch=batch,
             dtype=dtype,
             source=self.file,
         )
+        try:
+            self.raise_collected()
+        except ConvcalcError as error:
+            # What could be read, for the analysis to find the problems beyond these ones.
+            error.partial = network if shape is not None else None
+            raise
         count = count_layers(layers, {})
         if count == 0:
             # Only empty repeats and blocks: nothing to analyze, as with `layers: []`.
@@ -160,7 +252,7 @@ class SpecParser:
         if count > MAX_LAYERS:
             raise SpecError(
                 f"the spec expands to {count:,} layers, more than the {MAX_LAYERS:,} "
-                "convcalc analyzes",
+                "convcalc analyzes; lower the repeat counts or analyze the network in parts",
                 document.value_mark("layers").location(self.file, "layers"),
             )
         return network
@@ -197,6 +289,21 @@ class SpecParser:
                 value = value_of(document[key])
                 copy[key] = [value_of(item) for item in value] if isinstance(value, list) else value
         return copy
+
+    def outputs(self, document: SpecMap) -> tuple[TensorRef, ...]:
+        """``outputs``: the names of the tensors the network returns (default: the last
+        layer's)."""
+        if "outputs" not in document:
+            return ()
+        value = document["outputs"]
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            self.error(
+                f"outputs: expected a list of tensor names, got {show(value)}",
+                document.value_mark("outputs"),
+            )
+            return ()
+        return tuple(TensorRef(str(name)) for name in names)
 
     def input_shape(self, document: SpecMap) -> tuple[int, ...] | None:
         """The required ``input``: one sample's shape."""
@@ -290,7 +397,8 @@ class SpecParser:
         self.items_read += len(value)
         if self.items_read > MAX_LAYERS:
             raise SpecError(
-                f"the spec expands to more than the {MAX_LAYERS:,} layers convcalc analyzes",
+                f"the spec expands to more than the {MAX_LAYERS:,} layers convcalc analyzes; "
+                "analyze the network in parts",
                 mark.location(self.file, path),
             )
         self.reading.add(id(value))
@@ -299,10 +407,26 @@ class SpecParser:
             marks = value.item_marks if isinstance(value, SpecList) else ()
             if len(marks) != len(value):
                 marks = [mark] * len(value)
+            named: dict[str, str] = {}
             for index, (item, item_mark) in enumerate(zip(value, marks, strict=True)):
+                problems = len(self.errors)
                 node = self.node(item, item_mark, f"{path}[{index}]", bindings, depth + 1)
                 if node is not None:
                     result.append(node)
+                    if node.name is not None and node.name in named:
+                        self.error(
+                            f"name: `{node.name}` is already the name of {named[node.name]} in "
+                            "this list; each name may be given once",
+                            item_mark,
+                            node.spec_path,
+                        )
+                    elif node.name is not None:
+                        named[node.name] = node.spec_path
+                elif len(self.errors) > problems:
+                    # Kept as a bare node, an item that could not be read: the analysis goes
+                    # on around it, to report every problem at once.
+                    where = item_mark.location(self.file, f"{path}[{index}]")
+                    result.append(Node(name=None, spec_path=f"{path}[{index}]", location=where))
         finally:
             self.reading.discard(id(value))
         nodes = tuple(result)
@@ -329,10 +453,26 @@ class SpecParser:
             return None
         named = "name" in item
         name = self.name(item, path, bindings) if named else None
+        node = self.item_node(item, mark, path, name, bindings, depth)
+        if node is not None and "from" in item and not isinstance(node, MergeNode):
+            node.source = self.tensor_ref(item["from"], item.value_mark("from"), path, bindings)
+        return node
+
+    def item_node(
+        self,
+        item: SpecMap,
+        mark: Mark,
+        path: str,
+        name: str | None,
+        bindings: dict[str, Any] | None,
+        depth: int,
+    ) -> Node | None:
+        """The node of a layer mapping ``item`` (its name read already)."""
         if "type" in item:
-            options = SpecMap(
-                {key: value for key, value in item.items() if key not in ("type", "name")}
-            )
+            # A merge reads `from` as its own option; other kinds' `from` is the item's.
+            merges = is_merge(item["type"], item)
+            dropped = ("type", "name") if merges else ("type", *ITEM_KEYS)
+            options = SpecMap({key: value for key, value in item.items() if key not in dropped})
             options.mark = item.mark
             options.key_marks = item.key_marks
             options.value_marks = item.value_marks
@@ -344,11 +484,14 @@ class SpecParser:
             )
         if "use" in item:
             return self.use(item, mark, path, name, bindings, depth)
-        keys = [key for key in item if key != "name"] if named else list(item)
+        keys = [key for key in item if key not in ITEM_KEYS]
         if len(keys) != 1:
             listing = ", ".join(f"`{key}`" for key in keys) or "none"
             self.error(
-                f"a layer mapping needs one type key (or `type:`), found {listing}", mark, path
+                f"a layer mapping needs one type key (or `type:`), found {listing}"
+                + indentation_hint(item, keys),
+                mark,
+                path,
             )
             return None
         kind = keys[0]
@@ -362,7 +505,29 @@ class SpecParser:
                 path,
             )
             return None
+        if "from" in item and is_merge(kind, options):
+            # `- add: {…}` with `from:` beside it: the merge reads it as its own option.
+            marks = options.value_marks
+            options = SpecMap({**options, "from": item["from"]}, mark=options.mark)
+            options.value_marks = {**marks, "from": item.value_mark("from")}
         return self.typed(kind, options, mark, item.key_mark(kind), path, name, bindings, depth)
+
+    def tensor_ref(
+        self, value: Any, mark: Mark, path: str, bindings: dict[str, Any] | None
+    ) -> TensorRef | None:
+        """A ``from:`` name; a block parameter (``$skip``) names a tensor outside the block."""
+        outside = 0
+        if isinstance(value, str) and value.startswith("$"):
+            value = self.substitute(value, bindings, mark, path)
+            if value is UNRESOLVED:
+                return None
+            outside = 1 + (value.outside if isinstance(value, OuterName) else 0)
+        if not isinstance(value, str) or not value:
+            self.error(
+                f"from: expected the name of an earlier layer, got {show(value)}", mark, path
+            )
+            return None
+        return TensorRef(str(value), outside)
 
     def name(self, item: SpecMap, path: str, bindings: dict[str, Any] | None) -> str | None:
         """The explicit ``name`` of a layer ``item`` that has one: text without dots (dots
@@ -372,12 +537,27 @@ class SpecParser:
             return None
         if not isinstance(name, str) or not name or "." in name:
             self.error(
-                f"name: expected a name without dots, got {show(name)}",
+                f"name: expected a name without dots, got {shorten(show(name))}",
                 item.value_mark("name"),
                 path,
             )
             return None
-        return name
+        if len(name) > MAX_NAME:
+            self.error(
+                f"name: {len(name):,} characters is too long (at most {MAX_NAME}); "
+                "give a shorter name",
+                item.value_mark("name"),
+                path,
+            )
+            return None
+        if name == "input":
+            self.error(
+                "name: `input` names the input of the layer list; choose another name",
+                item.value_mark("name"),
+                path,
+            )
+            return None
+        return str(name)
 
     def typed(
         self,
@@ -395,6 +575,12 @@ class SpecParser:
             self.error(f"type: expected a layer type name, got {show(kind)}", kind_mark, path)
             return None
         kind = kind.lower()
+        if is_merge(kind, options):
+            return self.merge(MERGE_KINDS[kind](), options, mark, path, name, bindings)
+        if kind == "gate":
+            self.only(options, ("body",), "gate", path)
+            body = self.layer_list(options, "body", f"{path}.body", bindings, depth)
+            return GateNode(name=name, spec_path=path, location=mark.location(self.file), body=body)
         if kind == "residual":
             return self.residual(options, mark, path, name, bindings, depth)
         if kind == "concat":
@@ -408,7 +594,7 @@ class SpecParser:
         layer_kind = LAYER_KINDS.get(kind)
         if layer_kind is None:
             self.error(
-                f"unknown layer type `{kind}`{suggestion(kind, [*LAYER_KINDS, *CONTAINERS])}",
+                f"unknown layer type `{shorten(kind)}`{suggestion(kind, TYPE_NAMES)}",
                 kind_mark,
                 path,
             )
@@ -416,7 +602,46 @@ class SpecParser:
         layer = self.layer(layer_kind, options, mark, path, bindings)
         if layer is None:
             return None
-        return LayerNode(name=name, spec_path=path, location=mark.location(self.file), layer=layer)
+        return LayerNode(
+            name=name,
+            spec_path=path,
+            location=mark.location(self.file),
+            layer=layer,
+            bound=None if bindings is None else parameters_bound(options),
+        )
+
+    def merge(
+        self,
+        merge: Merge,
+        options: SpecMap,
+        mark: Mark,
+        path: str,
+        name: str | None,
+        bindings: dict[str, Any] | None,
+    ) -> Node | None:
+        """A merge of named tensors: ``add: {from: [a, b]}`` (two or more names)."""
+        self.only(options, ("from",), merge.type_name, path)
+        where = options.value_mark("from") if "from" in options else mark
+        raw = self.substitute(options.get("from"), bindings, where, path)
+        if raw is UNRESOLVED:
+            return None
+        if not isinstance(raw, list) or len(raw) < 2:
+            self.error(
+                f"{merge.type_name}: `from` must list two or more tensor names, got {show(raw)}",
+                where,
+                path,
+            )
+            return None
+        refs = [self.tensor_ref(value, where, path, bindings) for value in raw]
+        if any(ref is None for ref in refs):
+            return None
+        return MergeNode(
+            name=name,
+            spec_path=path,
+            location=mark.location(self.file),
+            merge=merge,
+            sources=tuple(ref for ref in refs if ref is not None),
+        )
 
     def layer(
         self,
@@ -428,24 +653,26 @@ class SpecParser:
     ) -> Layer | None:
         """Validate a leaf layer's options into its dataclass."""
         values = {}
-        problems = len(self.errors)
+        problems = self.problems
         for key, value in options.items():
             if not isinstance(key, str):
                 self.error(
-                    f"unknown option `{show(key)}` for {kind.type_name}; it takes "
+                    f"unknown option `{shorten(show(key))}` for {kind.type_name}; it takes "
                     f"{', '.join(kind.option_names()) or 'no options'}",
                     options.key_mark(key),
                     f"{path} {kind.type_name}",
                 )
             if isinstance(value, (str, list)):
-                value = self.substitute(value, bindings, options.value_mark(key), path)
+                value = plain_value(self.substitute(value, bindings, options.value_mark(key), path))
                 if isinstance(value, list):
                     value = tuple(
                         self.substitute(item, bindings, options.value_mark(key), path)
                         for item in value
                     )
+                elif isinstance(value, str):
+                    value = written_pair(kind, key, value)
             values[key] = value
-        if len(self.errors) > problems:
+        if self.problems > problems:
             # A `$name` that could not be substituted is reported; its `None` is not news.
             return None
         try:
@@ -503,7 +730,7 @@ class SpecParser:
             seen.add(option)
             if problem["type"] == "extra_forbidden":
                 self.error(
-                    f"unknown option `{option}` for {kind.type_name}"
+                    f"unknown option `{shorten(option)}` for {kind.type_name}"
                     f"{suggestion(option, kind.option_names())}; it takes "
                     f"{', '.join(kind.option_names()) or 'no options'}",
                     options.key_mark(option),
@@ -621,13 +848,19 @@ class SpecParser:
             return None
         if times > MAX_LAYERS:
             self.error(
-                f"times: {times:,} is more than the {MAX_LAYERS:,} layers convcalc analyzes",
+                f"times: {times:,} is more than the {MAX_LAYERS:,} layers convcalc analyzes; "
+                "lower it",
                 options.value_mark("times"),
                 path,
             )
             return None
         return RepeatNode(
-            name=name, spec_path=path, location=mark.location(self.file), times=times, layers=layers
+            name=name,
+            spec_path=path,
+            location=mark.location(self.file),
+            times=times,
+            layers=layers,
+            bound=None if bindings is None else parameters_bound(options, ("times",)),
         )
 
     def only(self, options: SpecMap, allowed: tuple[str, ...], kind: str, path: str) -> None:
@@ -635,7 +868,7 @@ class SpecParser:
         for key in options:
             if key not in allowed:
                 self.error(
-                    f"unknown option `{key}` for {kind}{suggestion(str(key), allowed)}; "
+                    f"unknown option `{shorten(key)}` for {kind}{suggestion(str(key), allowed)}; "
                     f"it takes {', '.join(allowed)}",
                     options.key_mark(key),
                     path,
@@ -655,6 +888,13 @@ class SpecParser:
             return
         for name, block in blocks.items():
             where = blocks.value_mark(name)
+            if len(str(name)) > MAX_NAME:
+                self.error(
+                    f"blocks: a block name of {len(str(name)):,} characters is too long "
+                    f"(at most {MAX_NAME}); give a shorter name",
+                    blocks.key_mark(name),
+                )
+                continue
             if not isinstance(block, SpecMap):
                 self.error(f"blocks.{name}: expected a mapping with `layers` (and `params`)", where)
                 continue
@@ -684,7 +924,7 @@ class SpecParser:
         depth: int,
     ) -> Node | None:
         """A use of a block: substitute its parameters and read its layers."""
-        self.only(item, ("use", "with", "name", "type"), "use", path)
+        self.only(item, ("use", "with", "type", *ITEM_KEYS), "use", path)
         block_name = self.substitute(item.get("use"), bindings, item.value_mark("use"), path)
         if block_name is UNRESOLVED:
             return None
@@ -702,18 +942,27 @@ class SpecParser:
             return None
         if block_name in self.expanding:
             cycle = " → ".join([*self.expanding[self.expanding.index(block_name) :], block_name])
-            self.error(f"block `{block_name}` uses itself ({cycle})", item.value_mark("use"), path)
+            self.error(
+                f"block `{shorten(block_name)}` uses itself ({shorten(cycle, 200)})",
+                item.value_mark("use"),
+                path,
+            )
             return None
         arguments = self.arguments(block_name, item, path, bindings)
         if arguments is None:
             return None
         layers = self.expand(block_name, arguments, depth)
+        given = item.get("with")
+        declared = self.blocks[block_name].get("params")
         return UseNode(
             name=name,
             spec_path=path,
             location=mark.location(self.file),
             block=block_name,
             layers=layers,
+            arguments=arguments,
+            defaults=dict.fromkeys(arguments) if declared is None else dict(declared),
+            bound=parameters_bound(given) if bindings is not None and given else None,
         )
 
     def arguments(
@@ -737,7 +986,8 @@ class SpecParser:
             missing = [f"`{key}`" for key in params if key not in given]
             if missing:
                 self.error(
-                    f"use: block `{block_name}` declares no defaults; give {', '.join(missing)} "
+                    f"use: block `{shorten(block_name)}` declares no defaults; "
+                    f"give {shorten(', '.join(missing))} "
                     "in `with:`",
                     item.value_mark("use"),
                     path,
@@ -749,14 +999,18 @@ class SpecParser:
             if key not in params:
                 names = ", ".join(params) or "no parameters"
                 self.error(
-                    f"with: block `{block_name}` has no parameter `{key}`"
+                    f"with: block `{shorten(block_name)}` has no parameter `{shorten(key)}`"
                     f"{suggestion(str(key), params)} (it declares {names})",
                     given.key_mark(key),
                     path,
                 )
                 ok = False
                 continue
-            arguments[key] = self.substitute(value, bindings, given.value_mark(key), path)
+            argument = self.substitute(value, bindings, given.value_mark(key), path)
+            if isinstance(value, str) and value.startswith("$") and isinstance(argument, str):
+                # A parameter passed on names a tensor one block further out.
+                argument = OuterName(argument, getattr(argument, "outside", 0) + 1)
+            arguments[key] = argument
             ok = ok and arguments[key] is not UNRESOLVED
         return arguments if ok else None
 
@@ -776,7 +1030,7 @@ class SpecParser:
         if len(self.expanded) >= MAX_EXPANSIONS:
             raise SpecError(
                 f"the blocks expand into more than {MAX_EXPANSIONS:,} differently parameterised "
-                f"copies (at block `{block_name}`)",
+                f"copies (at block `{shorten(block_name)}`)",
                 self.blocks[block_name].mark.location(self.file, f"blocks.{block_name}"),
             )
         self.expanding.append(block_name)
@@ -841,6 +1095,24 @@ UNRESOLVED: Any = object()
 so one mistake is one message."""
 
 
+def is_merge(kind: Any, options: SpecMap) -> bool:
+    """Whether an item of type ``kind`` is a merge of named tensors (``concat`` with
+    ``branches`` is the container)."""
+    if not isinstance(kind, str) or kind.lower() not in MERGE_KINDS:
+        return False
+    return not (kind.lower() == "concat" and "branches" in options)
+
+
+def plain_value(value: Any) -> Any:
+    """An option value with any :class:`OuterName` back to plain text (a parameter passed on
+    through blocks may be an option's word, not a tensor's name)."""
+    if isinstance(value, OuterName):
+        return str(value)
+    if isinstance(value, list):
+        return [plain_value(item) for item in value]
+    return value
+
+
 def parameters_used(value: Any) -> list[str]:
     """The ``$names`` a block's layers use, in order of first use."""
     names: dict[str, None] = {}
@@ -854,6 +1126,16 @@ def parameters_used(value: Any) -> list[str]:
         elif isinstance(item, list):
             pending.extend(reversed(item))
     return list(names)
+
+
+def parameters_bound(options: Any, keys: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Which of ``options`` (all, or those in ``keys``) are written as a block's ``$parameter``:
+    option → parameter name."""
+    return {
+        key: value[1:]
+        for key, value in options.items()
+        if (keys is None or key in keys) and isinstance(value, str) and value.startswith("$")
+    }
 
 
 def count_layers(nodes: tuple[Node, ...], memo: dict[int, int]) -> int:
@@ -877,5 +1159,9 @@ def count_layers(nodes: tuple[Node, ...], memo: dict[int, int]) -> int:
                 )
             case ConcatNode():
                 total += 1 + sum(count_layers(branch, memo) for branch in node.branches)
+            case GateNode():
+                total += 1 + count_layers(node.body, memo)
+            case MergeNode():
+                total += 1
     memo[key] = total
     return total

@@ -29,8 +29,9 @@ from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import TYPE_CHECKING, Any, Literal
 
-from convcalc.errors import SpecError
+from convcalc.errors import SpecError, shorten
 from convcalc.layers.base import Layer
+from convcalc.tensors import MAX_DIMENSION
 
 if TYPE_CHECKING:
     from pydantic_core import SchemaValidator, core_schema
@@ -133,17 +134,17 @@ class Scalar(OptionType):
         if self.python_type is int:
             numbers = parse_ints(text)
             if len(numbers) != 1:
-                raise SpecError(f"expected one whole number, got {text!r}")
+                raise SpecError(f"expected one whole number, got {shorten(text)!r}")
             return numbers[0]
         if self.python_type is float:
             try:
                 return float(text)
             except ValueError:
-                raise SpecError(f"expected a number, got {text!r}") from None
+                raise SpecError(f"expected a number, got {shorten(text)!r}") from None
         if self.python_type is bool:
             word = text.strip().lower()
             if word not in ("true", "false"):
-                raise SpecError(f"expected true or false, got {text!r}")
+                raise SpecError(f"expected true or false, got {shorten(text)!r}")
             return word == "true"
         return text
 
@@ -176,7 +177,7 @@ class Words(OptionType):
     def from_text(self, text: str) -> Any:
         word = text.strip().lower()
         if word not in self.words:
-            raise SpecError(f"expected {' or '.join(self.words)}, got {text!r}")
+            raise SpecError(f"expected {' or '.join(self.words)}, got {shorten(text)!r}")
         return word
 
 
@@ -214,7 +215,7 @@ class Pair(OptionType):
     def from_text(self, text: str) -> Any:
         numbers = parse_ints(text)
         if len(numbers) != len(self.items):
-            raise SpecError(f"expected HxW, got {text!r}")
+            raise SpecError(f"expected HxW, got {shorten(text)!r}")
         return tuple(numbers)
 
 
@@ -233,7 +234,7 @@ class Nothing(OptionType):
         return {"type": "null"}
 
     def from_text(self, text: str) -> Any:
-        raise SpecError(f"expected nothing, got {text!r}")
+        raise SpecError(f"expected nothing, got {shorten(text)!r}")
 
 
 class OneOf(OptionType):
@@ -284,7 +285,7 @@ class OneOf(OptionType):
         if self.choices and not _NUMBER_TEXT.fullmatch(text):
             raise SpecError(
                 f"expected whole numbers like 3 or 3x5, or {' or '.join(self.choices)}, "
-                f"got {text!r}"
+                f"got {shorten(text)!r}"
             )
         if self.takes_pair:
             return parse_pair(text)
@@ -328,11 +329,25 @@ def as_float(value: Any) -> Any:
     return REJECTED
 
 
+MAX_DIGITS = 30
+"""A number on the command line (or in ``layer --in -``'s document) with more digits is refused
+before it is converted."""
+
+
 def parse_ints(text: str) -> list[int]:
     """``3x5`` → ``[3, 5]``; anything else is an error naming the bad part."""
     parts = _NUMBERS.split(text.strip())
-    if not all(re.fullmatch(r"[+-]?[0-9]{1,12}", part) for part in parts):
-        raise SpecError(f"expected whole numbers like 3 or 3x5, got {text!r}")
+    if not all(re.fullmatch(r"[+-]?[0-9]+", part) for part in parts):
+        raise SpecError(f"expected whole numbers like 3 or 3x5, got {shorten(text)!r}")
+    for part in parts:
+        digits = len(part.lstrip("+-"))
+        if digits > MAX_DIGITS:
+            # Not worth converting (and past Python's 4,300-digit limit): worded as the option
+            # checks word a number too large.
+            raise SpecError(
+                f"a {digits}-digit number is larger than any real tensor dimension "
+                f"(at most {MAX_DIMENSION:,})"
+            )
     return [int(part) for part in parts]
 
 
@@ -343,7 +358,7 @@ def parse_pair(text: str) -> int | tuple[int, int]:
         return numbers[0]
     if len(numbers) == 2:
         return (numbers[0], numbers[1])
-    raise SpecError(f"expected N or HxW, got {text!r}")
+    raise SpecError(f"expected N or HxW, got {shorten(text)!r}")
 
 
 # --- what one kind takes -------------------------------------------------------------------------

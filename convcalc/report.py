@@ -1,17 +1,19 @@
 """The result of an analysis as plain data: one row per layer or merge, totals, BN folding.
 
-``Report.to_document()`` is the JSON document of docs/spec.md §3; every renderer reads these objects
-and nothing else, so the numbers in a table, a CSV and the JSON are the same numbers.
+``Report.json_chunks()`` writes the JSON document of SPEC.md §3 (``to_document()`` reads it
+back); every renderer reads these objects and nothing else, so the numbers in a table, a CSV and
+the JSON are the same numbers.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from convcalc.errors import Location
-from convcalc.layers.base import Derivation, Layer, Shape
+from convcalc.layers.base import Derivation, Layer, Merge, Shape
 from convcalc.receptive import ReceptiveField
 
 if TYPE_CHECKING:
@@ -19,11 +21,23 @@ if TYPE_CHECKING:
 
 ExtraT = TypeVar("ExtraT")
 
-MERGE_NODES = {"add": "residual", "concat": "concat"}
-"""The node each merge row closes, by the row's type."""
-
 NETWORK_INPUT = -1
 """The source index that stands for the network's input in :attr:`Row.sources`."""
+
+
+class Output(NamedTuple):
+    """A tensor the network returns: its name, the row that makes it (``NETWORK_INPUT`` for
+    the input), its shape and its receptive field."""
+
+    name: str
+    row: int
+    shape: Shape
+    rf: ReceptiveField | None
+
+    def to_document(self) -> dict[str, Any]:
+        """``{"name", "shape", "rf"}`` for ``totals.outputs``."""
+        field = json.loads(field_json(self.rf))
+        return {"name": self.name, "shape": list(self.shape), "rf": field}
 
 
 # This module's records are not frozen: a frozen dataclass's __init__ sets every field through
@@ -36,7 +50,8 @@ class Row:
     ``macs`` and ``activation_bytes`` cover the whole batch; ``params`` and ``buffers`` do not
     depend on it. ``sources`` are the indices of the rows whose outputs this row reads
     (``NETWORK_INPUT`` for the network's input): the dataflow graph that folding and memory
-    analyses walk. A merge's ``input`` is its first input; ``merged`` holds all of them.
+    analyses walk. A merge's ``input`` is its first input; ``merged`` holds all of them, and
+    ``merge`` is its kind (a leaf's is ``layer``: every row has exactly one of the two).
     """
 
     index: int
@@ -55,42 +70,35 @@ class Row:
     derivations: tuple[Derivation, ...] = ()
     node: Node | None = None
     merged: tuple[Shape, ...] = ()
+    merge: Merge | None = None
+
+    @property
+    def kind(self) -> Layer | Merge:
+        """The row's kind: its layer, or its merge."""
+        kind = self.layer if self.layer is not None else self.merge
+        assert kind is not None, f"row {self.path} has neither a layer nor a merge"
+        return kind
+
+    @property
+    def inputs(self) -> tuple[Shape, ...]:
+        """Every input shape: a merge's inputs, or a leaf's one input."""
+        return self.merged or (self.input,)
 
     @property
     def location(self) -> Location:
         """Where the row comes from, for messages: its layer's node (a projection's: its
-        residual's), or the residual or concat of a merge (worked out only when asked: most rows
-        are never the subject of a message)."""
+        residual's), or the container that a merge row closes (worked out only when asked: most
+        rows are never the subject of a message)."""
         if self.node is None:
             return Location()
-        if self.layer is None:
-            return self.node.located(MERGE_NODES[self.type], self.path.rpartition(".")[0])
+        if self.merge is not None and self.node.container_word:
+            return self.node.located(self.node.container_word, self.path.rpartition(".")[0])
         return self.node.located(self.type, self.path)
 
     @property
     def depth(self) -> int:
         """How deeply the row is nested: the number of dots in its path."""
         return self.path.count(".")
-
-    def to_document(self) -> dict[str, Any]:
-        """This row as docs/spec.md §3's layer object (a merge adds ``inputs``, its input
-        shapes)."""
-        document = {
-            "index": self.index,
-            "path": self.path,
-            "type": self.type,
-            "input": list(self.input),
-            "output": list(self.output),
-            "params": self.params,
-            "buffers": self.buffers,
-            "macs": self.macs,
-            "rf": rf_document(self.rf),
-            "activation_bytes": self.activation_bytes,
-            "warnings": list(self.warnings),
-        }
-        if self.merged:
-            document["inputs"] = [list(shape) for shape in self.merged]
-        return document
 
 
 @dataclass(eq=False)
@@ -122,7 +130,8 @@ class Totals:
             "flops": self.flops,
             "activation_bytes": self.activation_bytes,
             "param_bytes": self.param_bytes,
-            "rf": rf_document(self.rf),
+            # The field's JSON has one writer, field_json, also the layers'.
+            "rf": json.loads(field_json(self.rf)),
         }
 
 
@@ -235,27 +244,30 @@ class Report:
     folding: Folding
     before: Report | None = None
     extras: tuple[Extra, ...] = ()
+    outputs: tuple[Output, ...] = ()
+    """The tensors the network returns (``totals.outputs``); none for a single layer."""
 
-    def to_json(self) -> str:
-        """The JSON document ``convcalc analyze --json`` writes: one top-level key per line, one
-        layer per line."""
-        import json
+    def reads(self, row: Row) -> list[str]:
+        """The paths of the rows ``row`` reads (``input`` for the network's input): its
+        ``from`` in JSON."""
+        return ["input" if source < 0 else self.rows[source].path for source in row.sources]
 
-        def encode(value: Any) -> str:
-            return json.dumps(value, ensure_ascii=False)
-
-        lines = []
-        for key, value in self.to_document().items():
-            if key == "layers":
-                text = "[\n" + ",\n".join(f"    {encode(layer)}" for layer in value) + "\n  ]"
-            else:
-                text = encode(value)
-            lines.append(f"  {encode(key)}: {text}")
-        return "{\n" + ",\n".join(lines) + "\n}\n"
+    def json_chunks(self) -> Iterator[str]:
+        """The JSON document in pieces: one top-level key per line and one layer per line, as
+        it is produced (holding every row's text at once would double a large network's
+        memory). convcalc's one JSON writer: each layer's line is written from the row directly
+        (as ``json.dumps(..., ensure_ascii=False)`` would write its object), since building a
+        dict and encoding it took most of the per-layer time of a 100,000-layer spec."""
+        return json_chunks(self)
 
     def to_document(self) -> dict[str, Any]:
-        """The whole report as docs/spec.md §3's JSON document, with each extra's keys added."""
-        return {**self.header(), "layers": list(self.layer_documents()), **self.footer()}
+        """The whole report as its JSON document, read back from :meth:`json_chunks`."""
+        document: dict[str, Any] = json.loads("".join(self.json_chunks()))
+        return document
+
+    def to_json(self) -> str:
+        """The JSON document ``convcalc analyze --json`` writes (see :meth:`json_chunks`)."""
+        return "".join(self.json_chunks())
 
     def extra(self, kind: type[ExtraT]) -> ExtraT | None:
         """The extra of type ``kind``, if the report carries one."""
@@ -274,16 +286,12 @@ class Report:
         return document
 
     def layer_documents(self) -> Iterator[dict[str, Any]]:
-        """Each row's JSON object, one at a time (a large network's are never all in memory
-        when written as JSON); in the folded view a layer that absorbed batchnorms lists them
-        as ``"absorbs": [bn paths]``."""
-        received = self.folding.receivers(self.before.rows) if self.before is not None else {}
-        for row in self.rows:
-            layer = row.to_document()
-            if row.path in received:
-                layer["absorbs"] = list(received[row.path])
-            for extra in self.extras:
-                extra.annotate_layer(row.index, layer)
+        """Each row's JSON object, one at a time, read back from :meth:`json_chunks` (a large
+        network's are never all in memory)."""
+        chunks = self.json_chunks()
+        next(chunks)  # the keys before the layers
+        for _, chunk in zip(self.rows, chunks, strict=False):
+            layer: dict[str, Any] = json.loads(chunk.lstrip(",\n "))
             yield layer
 
     def footer(self) -> dict[str, Any]:
@@ -292,6 +300,8 @@ class Report:
             "totals": self.totals.to_document(),
             "bn_folding": self.folding.to_document((self.before or self).rows),
         }
+        if self.outputs:
+            document["totals"]["outputs"] = [output.to_document() for output in self.outputs]
         for extra in self.extras:
             extra.annotate(document)
         return document
@@ -302,15 +312,85 @@ def number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def rf_document(rf: ReceptiveField | None) -> dict[str, Any] | None:
-    """A receptive field as JSON: size and jump per axis, start, and ``global`` when it is."""
+encode = json.JSONEncoder(ensure_ascii=False).encode
+"""Any JSON value as ``json.dumps(value, ensure_ascii=False)`` writes it."""
+
+string = json.encoder.encode_basestring
+"""A str as a JSON string, non-ASCII characters kept (the C encoder's)."""
+
+
+def json_chunks(report: Report) -> Iterator[str]:
+    """:meth:`Report.json_chunks`."""
+    yield "{\n" + "".join(f"{item},\n" for item in items(report.header())) + '  "layers": [\n'
+    received = report.folding.receivers(report.before.rows) if report.before is not None else {}
+    shapes = ShapeTexts()
+    # Consecutive rows often share one field object (layers that leave it as it is).
+    field: ReceptiveField | None = None
+    field_text = "null"
+    separator = "    "
+    for row in report.rows:
+        added: dict[str, Any] = {}
+        if row.path in received:
+            added["absorbs"] = list(received[row.path])
+        for extra in report.extras:
+            extra.annotate_layer(row.index, added)
+        if row.rf is not field:
+            field, field_text = row.rf, field_json(row.rf)
+        yield separator + layer_json(row, shapes, field_text, report.reads(row), added)
+        separator = ",\n    "
+    yield "\n  ],\n" + ",\n".join(items(report.footer())) + "\n}\n"
+
+
+def layer_json(
+    row: Row, shapes: ShapeTexts, field_text: str, reads: list[str], added: dict[str, Any]
+) -> str:
+    """``row``'s JSON object, its field written as ``field_text``, the paths it ``reads`` as
+    ``from``, followed by the ``added`` keys."""
+    text = (
+        f'{{"index": {row.index}, "path": {string(row.path)}, "type": {string(row.type)}, '
+        f'"input": {shapes[row.input]}, "output": {shapes[row.output]}, '
+        f'"params": {row.params}, "buffers": {row.buffers}, "macs": {row.macs}, '
+        f'"rf": {field_text}, "activation_bytes": {row.activation_bytes}, '
+        f'"warnings": {encode(list(row.warnings)) if row.warnings else "[]"}'
+    )
+    if row.merged:
+        text += f', "inputs": [{", ".join(shapes[shape] for shape in row.merged)}]'
+    text += f', "from": {encode(reads)}'
+    for key, value in added.items():
+        text += f", {string(key)}: {value if type(value) is int else encode(value)}"
+    return text + "}"
+
+
+class ShapeTexts(dict[Shape, str]):
+    """Each shape's JSON text, ``[C, H, W]``, written on first use (a network has few shapes)."""
+
+    def __missing__(self, shape: Shape) -> str:
+        text = self[shape] = f"[{', '.join(map(str, shape))}]"
+        return text
+
+
+def field_json(rf: ReceptiveField | None) -> str:
+    """A receptive field as JSON text: size and jump per axis, start, and ``global`` when it
+    is."""
     if rf is None:
-        return None
-    document: dict[str, Any] = {
-        "size": [number(size) for size in rf.size],
-        "jump": [number(jump) for jump in rf.jump],
-    }
-    document["start"] = [float(start) for start in rf.start]
+        return "null"
+    (height, width), (down, across), (top, left) = rf.size, rf.jump, rf.start
+    text = (
+        f'{{"size": [{whole(height)}, {whole(width)}], "jump": [{whole(down)}, {whole(across)}], '
+        f'"start": [{float(top)!r}, {float(left)!r}]'
+    )
     if rf.is_global:
-        document["global"] = True
-    return document
+        text += ', "global": true'
+    if rf.local is not None:
+        text += f', "local": {field_json(rf.local)}'
+    return text + "}"
+
+
+def whole(value: float) -> str:
+    """A number as JSON text, whole numbers as ints: ``5`` for 5.0, ``2.5`` as is."""
+    return repr(int(value)) if float(value).is_integer() else repr(value)
+
+
+def items(document: dict[str, Any]) -> list[str]:
+    """``  "key": value`` for each key of ``document``."""
+    return [f"  {json.dumps(key)}: {encode(value)}" for key, value in document.items()]

@@ -7,6 +7,7 @@ new kind of source (a format read from a path by its suffix, say) is one more br
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,13 +42,32 @@ def spec_text(source: str) -> tuple[str, str]:
 
         return zoo_text(source.removeprefix(ZOO_PREFIX)), source
     if source == STDIN:
-        return decoded(sys.stdin.buffer.read(MAX_SPEC_BYTES + 1), "<stdin>")
+        try:
+            if sys.stdin is None:  # started with stdin closed (`<&-`)
+                raise OSError(errno.EBADF, "stdin is closed")
+            data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
+        except OSError as error:
+            raise SpecError(
+                f"cannot read the spec: {error.strerror}", Location("<stdin>")
+            ) from None
+        return decoded(data, "<stdin>")
     try:
         with Path(source).open("rb") as handle:
             data = handle.read(MAX_SPEC_BYTES + 1)
     except OSError as error:
-        raise SpecError(f"cannot read the spec: {error.strerror}", Location(source)) from None
+        hint = zoo_hint(Path(source)) if isinstance(error, FileNotFoundError) else ""
+        raise SpecError(f"cannot read the spec: {error.strerror}{hint}", Location(source)) from None
     return decoded(data, source)
+
+
+def zoo_hint(path: Path) -> str:
+    """`` (did you mean `zoo:resnet50`, …?)`` for a missing file named like a zoo model."""
+    from convcalc.zoo import names
+
+    stem = path.name.removesuffix(".yaml").removesuffix(".yml")
+    if path.parent != Path() or stem.lower() not in names():
+        return ""
+    return f" (did you mean `{ZOO_PREFIX}{stem.lower()}`, the built-in model?)"
 
 
 def decoded(data: bytes, name: str) -> tuple[str, str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import re
 
-from convcalc.errors import OptionError, SpecError
-from convcalc.layers.base import Shape
+from convcalc.errors import OptionError, SpecError, shorten
+from convcalc.layers.base import Shape, format_shape
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 """Bytes per value of each supported dtype."""
@@ -16,6 +16,12 @@ MAX_DIMENSION = 2**31 - 1
 
 _SEPARATORS = re.compile(r"\s*[xX×*]\s*")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
+PAIR_TEXT = r"\s*([0-9]{1,12})\s*[xX×]\s*([0-9]{1,12})\s*"
+"""``3x5``: an ``[h, w]`` pair written as on the command line (a regular expression that JSON
+Schema's patterns read too)."""
+_PAIR = re.compile(PAIR_TEXT)
+
+_OTHER_SEPARATORS = re.compile(r"\s*[,;/]\s*|\s+")
 
 
 def parse_shape(value: object) -> Shape:
@@ -35,21 +41,48 @@ def parse_shape(value: object) -> Shape:
     elif isinstance(value, list | tuple):
         sizes = list(value)
     else:
-        raise SpecError(f"expected a shape like 3x32x32 or 4096, got {value!r}")
+        raise SpecError(f"expected a shape like 3x32x32 or 4096, got {shorten(value)!r}")
     if len(sizes) not in (1, 3):
         raise SpecError(
-            f"expected C×H×W (an image) or D (a vector), got {len(sizes)} sizes in {value!r}"
+            "expected C×H×W (an image) or D (a vector), "
+            f"got {len(sizes)} sizes in {shorten(value)!r}"
         )
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, int):
-            raise SpecError(f"{size!r} in {value!r} is not a whole number")
+            numbers = _OTHER_SEPARATORS.split(size.strip()) if isinstance(size, str) else []
+            if len(numbers) > 1 and all(_INTEGER.fullmatch(number) for number in numbers):
+                raise SpecError(
+                    f"{shorten(value)!r}: sizes are separated by x, as in {'x'.join(numbers)}"
+                )
+            raise SpecError(f"{shorten(size)!r} in {shorten(value)!r} is not a whole number")
         if size < 1:
-            raise SpecError(f"sizes must be ≥ 1, got {size} in {value!r}")
+            raise SpecError(f"sizes must be ≥ 1, got {size} in {shorten(value)!r}")
         if size > MAX_DIMENSION:
             raise SpecError(
-                f"{magnitude(size)} in {value!r} is larger than any real tensor dimension"
+                f"{magnitude(size)} in {shorten(value)!r} is larger than any real tensor dimension"
             )
     return tuple(sizes)  # type: ignore[arg-type]
+
+
+def parse_pair_text(text: str) -> tuple[int, int] | None:
+    """``3x5`` → ``(3, 5)``; None for any other text."""
+    match = _PAIR.fullmatch(text)
+    return None if match is None else (int(match[1]), int(match[2]))
+
+
+def channels_last_warning(shape: Shape) -> str | None:
+    """A warning for an image shape that looks channels-last (H×W×C: the last size 1, 3 or 4
+    and much smaller than the first two), as convcalc reads C×H×W; None otherwise."""
+    if len(shape) != 3:
+        return None
+    first, second, last = shape
+    if last not in (1, 3, 4) or min(first, second) < max(8, 4 * last):
+        return None
+    return (
+        f"input {format_shape(shape)} looks channels-last (H×W×C): convcalc reads C×H×W, "
+        f"{first} channels of {second}×{last}; for {last} channel{'s' if last > 1 else ''} "
+        f"of {first}×{second} write {last}x{first}x{second}"
+    )
 
 
 def dtype_bytes(dtype: str) -> int:
@@ -58,7 +91,7 @@ def dtype_bytes(dtype: str) -> int:
         return DTYPE_BYTES[dtype]
     except KeyError:
         raise SpecError(
-            f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}"
+            f"unknown dtype {shorten(dtype)!r}; choose one of {', '.join(DTYPE_BYTES)}"
         ) from None
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from convcalc.errors import Location, SpecError, one_line
+from convcalc.errors import Location, SpecError, one_line, shorten
 
 MAX_NODES = 2_000_000
 """YAML nodes one spec may hold, counting an aliased node again at every use (alias bombs)."""
@@ -131,7 +131,7 @@ def parse_yaml(text: str, file: str | None) -> Any:
         if "nesting depth" in problem:
             # Newer libyaml scans ahead and stops deep nesting itself, before the builder does.
             raise SpecError(f"the spec nests deeper than {MAX_DEPTH} levels", where) from None
-        raise SpecError(f"YAML syntax error: {problem}", where) from None
+        raise SpecError(f"YAML syntax error: {problem}{syntax_hint(error, text)}", where) from None
     except yaml.reader.ReaderError as error:
         line = text.count("\n", 0, error.position) + 1
         column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
@@ -144,6 +144,26 @@ def parse_yaml(text: str, file: str | None) -> Any:
         raise SpecError(f"YAML error: {one_line(str(error))}", Location(file)) from None
     finally:
         loader.dispose()
+
+
+OPENERS = {"while parsing a flow mapping": "{", "while parsing a flow sequence": "["}
+"""libyaml's context for an unclosed bracket → the bracket."""
+
+
+def syntax_hint(error: yaml.MarkedYAMLError, text: str) -> str:
+    """What a YAML syntax error most likely means: a tab used for indentation, or a ``{`` or
+    ``[`` never closed (named where it was opened, libyaml's context mark, as the problem is
+    only noticed further on)."""
+    mark = error.problem_mark
+    if mark is not None and text[mark.index : mark.index + 1] == "\t":
+        return " (a tab: YAML indents with spaces only)"
+    context, opened = error.context, error.context_mark
+    if context in OPENERS and opened is not None and opened is not mark:
+        return (
+            f" (the `{OPENERS[context]}` opened at {opened.line + 1}:{opened.column + 1} "
+            "is not closed)"
+        )
+    return ""
 
 
 class _Frame:
@@ -310,7 +330,7 @@ class _Builder:
             if value is _MERGE:
                 frame.merging = True
             elif value in target:
-                raise self.fail(f"duplicate key {value!r}", event)
+                raise self.fail(f"duplicate key {shorten(value)!r}", event)
             frame.key = value
             frame.key_mark = where
             return None

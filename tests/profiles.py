@@ -8,10 +8,14 @@ from hypothesis import HealthCheck, settings
 LONG = settings.get_current_profile_name() == "long"
 
 
-def examples(count: int) -> settings:
-    """``count`` examples in the suite; the long profile's count in a long run."""
+def examples(count: int, long: int | None = None) -> settings:
+    """``count`` examples in the suite; the long profile's count in a long run (or ``long``, for
+    properties that start a process per example)."""
     if LONG:
-        return settings(settings.default, suppress_health_check=list(HealthCheck))
+        most = settings().max_examples if long is None else long
+        return settings(
+            settings.default, max_examples=most, suppress_health_check=list(HealthCheck)
+        )
     return settings(
         max_examples=count,
         deadline=None,

@@ -145,7 +145,13 @@ def test_markdown_format() -> None:
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0] == "## cs231n-example"
-    assert "| 0 | `conv1` | conv | 3×32×32 | 10×32×32 | 760 | 768,000 | 5×5 | 40.0 KiB |" in lines
+    assert (
+        "| # | layer | type | input | output | params | MACs | RF | memory | live | peak |" in lines
+    )
+    assert (
+        "| 0 | `conv1` | conv | 3×32×32 | 10×32×32 | 760 | 768.00 K | 5×5 | 40.0 KiB | 52.0 KiB "
+        "| ███████▊ |"
+    ) in lines
     assert "- **params**: 26,390 (103.1 KiB)" in lines
 
 

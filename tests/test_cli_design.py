@@ -60,7 +60,7 @@ def test_analyze_with_an_unknown_path_is_a_usage_error(family: str) -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "error: --set layers[3].strde: layers[3] (conv) has no option `strde` (did you mean "
+        "--set layers[3].strde: layers[3] (conv) has no option `strde` (did you mean "
         "`stride`?); it takes filters, kernel, stride, pad, dilation, groups, bias, in_channels, "
         "name\n"
     )
@@ -174,34 +174,34 @@ def test_solve_a_network_with_rectangles_and_settings(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--in", "32"], "error: give --in and --out (one layer), or a SPEC and --sizes"),
-        (["--in", "3x", "--out", "1"], "error: --in: expected a size N or HxW, got `3x`"),
-        (["--in", "0", "--out", "1"], "error: --in: sizes must be ≥ 1, got `0`"),
+        (["--in", "32"], "give --in and --out (one layer), or a SPEC and --sizes"),
+        (["--in", "3x", "--out", "1"], "--in: expected a size N or HxW, got `3x`"),
+        (["--in", "0", "--out", "1"], "--in: sizes must be ≥ 1, got `0`"),
         (
             ["--in", "8", "--out", "4", "--type", "pool"],
-            "error: --type: expected one of conv, deconv, maxpool, avgpool, got 'pool'",
+            "--type: expected one of conv, deconv, maxpool, avgpool, got 'pool'",
         ),
-        (["zoo:lenet5"], "error: SPEC: give the input sizes to try, e.g. --sizes 256..1024"),
+        (["zoo:lenet5"], "SPEC: give the input sizes to try, e.g. --sizes 256..1024"),
         (
             ["zoo:lenet5", "--sizes", "64..32"],
-            "error: --sizes: the range `64..32` is empty (64 > 32)",
+            "--sizes: the range `64..32` is empty (64 > 32)",
         ),
         (
             ["zoo:lenet5", "--sizes", "32..64:0"],
-            "error: --sizes: `32..64:0` has step 0; the step must be ≥ 1",
+            "--sizes: `32..64:0` has step 0; the step must be ≥ 1",
         ),
         (
             ["zoo:lenet5", "--sizes", "a..b"],
-            "error: --sizes: cannot read the range `a..b`; write A..B, A..B:STEP or A..B:*F",
+            "--sizes: cannot read the range `a..b`; write A..B, A..B:STEP or A..B:*F",
         ),
         (
             ["zoo:lenet5", "--sizes", "32", "--in", "3"],
-            "error: --in/--out solve one layer; with SPEC, give --sizes",
+            "--in/--out solve one layer; with SPEC, give --sizes",
         ),
-        (["--in", "8", "--out", "4", "--sizes", "3"], "error: --sizes and --set need a SPEC"),
+        (["--in", "8", "--out", "4", "--sizes", "3"], "--sizes and --set need a SPEC"),
         (
             ["zoo:lenet5", "--sizes", "32", "--set", "input=400"],
-            "error: --sizes: the network's input is a vector, not an image",
+            "--sizes: the network's input is a vector, not an image",
         ),
     ],
 )
@@ -358,40 +358,40 @@ def test_sweep_pareto_keys_and_train(family: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "error: --set: give at least one PATH=V1,V2,… to sweep"),
-        (["--set", "width="], "error: --set width=: no values after `=`"),
-        (["--set", "width=8..4"], "error: --set width: the range `8..4` is empty (8 > 4)"),
+        ([], "--set: give at least one PATH=V1,V2,… to sweep"),
+        (["--set", "width="], "--set width=: no values after `=`"),
+        (["--set", "width=8..4"], "--set width: the range `8..4` is empty (8 > 4)"),
         (
             ["--set", "width=8..64:*1"],
-            "error: --set width: `8..64:*1` never grows; a multiplying range needs a start ≥ 1 "
+            "--set width: `8..64:*1` never grows; a multiplying range needs a start ≥ 1 "
             "and a factor ≥ 2",
         ),
-        (["--set", "width=8,,16"], "error: --set width: an empty value in `8,,16`"),
+        (["--set", "width=8,,16"], "--set width: an empty value in `8,,16`"),
         (
             ["--set", "widht=8"],
-            "error: --set widht: the spec has no `widht` (did you mean `width`?); at the top "
+            "--set widht: the spec has no `widht` (did you mean `width`?); at the top "
             "level: name, input, batch, dtype, layers, blocks, width, conv1, relu1, maxpool1, "
             "conv2, globalavgpool1, flatten1, fc1",
         ),
-        (["--set", "width=8", "--set", "width=16"], "error: --set: width is set more than once"),
+        (["--set", "width=8", "--set", "width=16"], "--set: width is set more than once"),
         (
             ["--set", "width=8", "--sort", "parms"],
-            "error: --sort: unknown key `parms` (did you mean `params`?); keys: params, macs, "
+            "--sort: unknown key `parms` (did you mean `params`?); keys: params, macs, "
             "flops, memory, rf, width",
         ),
         (
             ["--set", "width=8", "--pareto", "params,speed"],
-            "error: --pareto: unknown key `speed`; keys: params, macs, flops, memory, rf",
+            "--pareto: unknown key `speed`; keys: params, macs, flops, memory, rf",
         ),
         (
             ["--set", "width=8", "--where", "params <= 5M and"],
-            "error: --where: expected a name or a number, got the end\n"
+            "--where: expected a name or a number, got the end\n"
             "  params <= 5M and\n"
             "                  ^",
         ),
         (
             ["--set", "width=8", "--where", "params < 5X"],
-            "error: --where: `5X` is not a number (suffixes: k, M, G)\n  params < 5X\n           ^",
+            "--where: `5X` is not a number (suffixes: k, M, G)\n  params < 5X\n           ^",
         ),
     ],
 )

@@ -55,14 +55,21 @@ def row(*args: str, stdin: str | None = None) -> dict[str, Any]:
     return only
 
 
-def error(*args: str, stdin: str | None = None) -> str:
-    """The one-line message of a run that must fail with exit 1 and print nothing on stdout."""
+def error(*args: str, stdin: str | None = None, status: int = 2) -> str:
+    """The one-line message of a run that must fail, with exit 2 (a flag's value it cannot
+    take: usage) or ``status`` (1: the input does not fit the layer), printing nothing on
+    stdout."""
     result = run(*args, stdin=stdin)
-    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert result.exit_code == status, (result.stdout, result.stderr)
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     return lines[0]
+
+
+def input_error(*args: str, stdin: str | None = None) -> str:
+    """The one-line message of a run whose input does not fit the layer (exit 1)."""
+    return error(*args, stdin=stdin, status=1)
 
 
 def usage(*args: str) -> str:
@@ -150,8 +157,11 @@ def test_every_spelling_of_json_gives_the_same_text(flag: tuple[str, ...]) -> No
     assert ok(*NOTES, *flag).stdout == ok(*NOTES, "--json").stdout
 
 
-def test_json_wins_over_another_format() -> None:
-    assert json.loads(ok(*NOTES, "--format", "csv", "--json").stdout)["totals"]["params"] == 760
+def test_json_and_another_format_are_a_usage_error() -> None:
+    result = run(*NOTES, "--format", "csv", "--json")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert "--json asks for JSON, --format for csv" in result.stderr
+    assert json.loads(ok(*NOTES, "--format", "json", "--json").stdout)["totals"]["params"] == 760
 
 
 def test_csv_holds_the_notes_numbers() -> None:
@@ -171,7 +181,7 @@ def test_markdown_holds_the_notes_numbers() -> None:
     line = next(line for line in out.splitlines() if "`conv1`" in line)
     cells = [cell.strip() for cell in line.strip("|").split("|")]
     assert cells[3:6] == ["3×32×32", "10×32×32", "760"]
-    assert "768,000" in cells
+    assert "768.00 K" in cells  # as the table shows it
     assert "- **params**: 760" in out
 
 
@@ -248,7 +258,7 @@ def test_rectangular_filters() -> None:
 
 
 def test_filter_channels_must_equal_input_channels() -> None:
-    assert error("--in", "3x32x32", "--filters", "10x6x5x5") == (
+    assert input_error("--in", "3x32x32", "--filters", "10x6x5x5") == (
         'conv "conv1": in_channels: the filters have 6 channels but the input has 3; '
         "a filter has as many channels as its input"
     )
@@ -259,7 +269,7 @@ def test_grouped_filters_may_give_their_per_group_depth() -> None:
     per_group = row("--in", "4x8x8", "--filters", "8x2x3x3", "--groups", "2")
     whole = row("--in", "4x8x8", "--filters", "8x4x3x3", "--groups", "2")
     assert per_group["params"] == whole["params"] == 8 * (2 * 9 + 1)
-    assert error("--in", "4x8x8", "--filters", "8x3x3x3", "--groups", "2") == (
+    assert input_error("--in", "4x8x8", "--filters", "8x3x3x3", "--groups", "2") == (
         'conv "conv1": in_channels: the filters have 3 channels but the input has 4 '
         "(2 per group); a filter has as many channels as its input"
     )
@@ -292,7 +302,7 @@ def test_conv_needs_filters_and_kernel() -> None:
 
 
 def test_kernel_larger_than_the_padded_input() -> None:
-    assert error("--in", "3x3x3", "--filters", "10x7x7", "--pad", "1") == (
+    assert input_error("--in", "3x3x3", "--filters", "10x7x7", "--pad", "1") == (
         'conv "conv1": height: the kernel covers 7 but the padded input is only 5'
     )
 
@@ -375,14 +385,14 @@ def test_unknown_type_suggests_the_closest() -> None:
 
 
 def test_fc_on_an_image_says_to_flatten() -> None:
-    assert error("--in", "4x8x8", "--type", "fc", "--out", "10") == (
+    assert input_error("--in", "4x8x8", "--type", "fc", "--out", "10") == (
         'fc "fc1": fc needs a vector, but receives 4×8×8; '
         "add `flatten` (or a global pool) before it"
     )
 
 
 def test_conv_on_a_vector() -> None:
-    assert error("--in", "256", "--filters", "2x3") == (
+    assert input_error("--in", "256", "--filters", "2x3") == (
         'conv "conv1": conv needs a C×H×W input, but receives a vector of 256'
     )
 
@@ -524,7 +534,7 @@ def test_same_padding_with_stride_is_ceil_and_puts_the_odd_cell_last() -> None:
     ],
 )
 def test_bad_geometry_values(args: tuple[str, ...], message: str) -> None:
-    assert error("--in", "3x8x8", *args) == message
+    assert error("--in", "3x8x8", *args, status=2 if message.startswith("--") else 1) == message
 
 
 def test_dilation_int_and_rectangular() -> None:
@@ -575,7 +585,7 @@ def test_groups_and_depthwise() -> None:
     ],
 )
 def test_bad_groups(args: tuple[str, ...], message: str) -> None:
-    assert error("--in", "8x6x6", *args) == message
+    assert error("--in", "8x6x6", *args, status=2 if message.startswith("--") else 1) == message
 
 
 def test_no_bias() -> None:
@@ -733,7 +743,7 @@ def test_table_shows_the_exact_fraction() -> None:
 
 
 def test_strict_turns_the_warning_into_exit_1() -> None:
-    assert error(*MISFIT, "--strict") == f'conv "conv1": {ROW_WARNING} (--strict)'
+    assert input_error(*MISFIT, "--strict") == f'conv "conv1": {ROW_WARNING} (--strict)'
 
 
 def test_strict_passes_padding_only_slack() -> None:
@@ -766,7 +776,7 @@ def test_output_file_table_is_plain_text(tmp_path: Path) -> None:
 
 def test_output_into_a_missing_directory(tmp_path: Path) -> None:
     target = tmp_path / "missing" / "layer.json"
-    assert error(*NOTES, "--json", "-o", str(target)) == (
+    assert input_error(*NOTES, "--json", "-o", str(target)) == (
         f"cannot write {target}: No such file or directory"
     )
 
@@ -818,10 +828,8 @@ def test_chain_from_an_overflowed_field_is_refused(kind: str) -> None:
     first = document(*NOTES)
     first["totals"]["rf"]["size"] = [float("inf"), 3]
     options = ["--filters", "8x1"] if kind == "conv" else []
-    message = error("--in", "-", "--type", kind, *options, stdin=json.dumps(first))
-    assert message.endswith(
-        "the receptive field overflows: the strides multiply beyond any real input"
-    )
+    message = input_error("--in", "-", "--type", kind, *options, stdin=json.dumps(first))
+    assert message == "--in -: stdin holds Infinity, which is no size or receptive field"
 
 
 @pytest.mark.parametrize(
@@ -840,12 +848,12 @@ def test_chain_from_an_overflowed_field_is_refused(kind: str) -> None:
     ],
 )
 def test_chain_from_something_else(stdin: str, message: str) -> None:
-    assert error("--in", "-", "--type", "relu", stdin=stdin) == message
+    assert input_error("--in", "-", "--type", "relu", stdin=stdin) == message
 
 
 def test_chain_then_an_impossible_layer() -> None:
     first = ok(*NOTES, "--json").stdout
-    assert error("--in", "-", "--type", "fc", "--out", "3", stdin=first) == (
+    assert input_error("--in", "-", "--type", "fc", "--out", "3", stdin=first) == (
         'fc "fc1": fc needs a vector, but receives 10×32×32; '
         "add `flatten` (or a global pool) before it"
     )
@@ -908,7 +916,7 @@ def test_momentum_shows_in_the_running_statistics() -> None:
 
 
 def test_in_features_is_checked_against_the_input() -> None:
-    assert error("--in", "100", "-t", "fc", "--out", "3", "--in-features", "50") == (
+    assert input_error("--in", "100", "-t", "fc", "--out", "3", "--in-features", "50") == (
         'fc "fc1": in_features: the layer expects 50 inputs but receives 100'
     )
     assert row("--in", "100", "-t", "fc", "--out", "3", "--in-features", "100")["params"] == 303
@@ -949,5 +957,5 @@ def test_a_flag_clash_is_an_error_when_the_flags_are_made() -> None:
 def test_layer_options_are_listed_in_their_own_section_of_the_help() -> None:
     out = ok("--help").stdout
     own, _, generated = out.partition("Layer options")
-    assert "--kernel" not in own and "--in CxHxW" in own
+    assert "--kernel" not in own and "--in, --input CxHxW" in own
     assert "--count-include-pad / --no-count-include-pad" in generated

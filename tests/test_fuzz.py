@@ -1,4 +1,4 @@
-"""Fuzzing the spec reader and the analyzer through the command line.
+"""Fuzzing the spec reader, the analyzer and the single-layer calculator through the command line.
 
 Valid networks are generated with their expected output shape (tracked layer by layer), then
 optionally broken: keys deleted, values swapped for junk of another type (huge numbers, NaN, text,
@@ -10,12 +10,21 @@ or exits 1 with nothing on stdout and only located one-line messages on stderr �
 traceback, never another exit status. A few examples run in the suite; for a long run:
 
     python -m pytest tests/test_fuzz.py --hypothesis-profile=long
+
+Besides: huge sizes for every layer kind (``layer`` and ``analyze --jacobian`` must answer in
+moments), long names through aliases and nested blocks, floods of mistakes, and closed or full
+standard streams.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -24,10 +33,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from convcalc.cli import app
+from convcalc.errors import MAX_ERRORS
+from convcalc.layers import LAYER_KINDS
 from convcalc.tensors import MAX_DIMENSION
 from tests.profiles import examples
 
 Shape = tuple[int, ...]
+ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
 Item = Any
 
 ACTIVATIONS = ["relu", "relu6", "leakyrelu", "elu", "gelu", "silu", "sigmoid", "tanh", "hardswish"]
@@ -344,6 +356,9 @@ def check_outcome(data: bytes, expected: Shape | None = None) -> None:
     assert stdout == "", "a failed run prints nothing on stdout"
     lines = stderr.splitlines()
     assert lines, "a failed run says why"
+    if lines[-1].startswith("… and "):
+        lines.pop()  # the count of problems beyond the first MAX_ERRORS
+        assert len(lines) == MAX_ERRORS
     for line in lines:
         assert line.startswith("<stdin>"), f"message without a location: {line!r}"
         assert line.isprintable(), f"control characters in {line!r}"
@@ -381,3 +396,223 @@ def test_junk_in_one_option_is_a_located_error_or_a_consistent_result(data: st.D
     key = data.draw(st.sampled_from(sorted(options)))
     options[key] = data.draw(JUNK)
     check_outcome(yaml.safe_dump(spec, allow_unicode=True).encode())
+
+
+# --- huge sizes, long names, floods, closed streams ---------------------------------------------
+
+KINDS = sorted(LAYER_KINDS)
+SIZES = st.one_of(
+    st.integers(1, 4), st.sampled_from([7, 1000, 10**6, 10**9, 2**31 - 1, 2**31, 10**14])
+)
+SECONDS = 20.0
+"""No example may take longer (the closed forms and limits make each one take milliseconds;
+the margin is for a loaded machine, and still far below the minutes the loops took)."""
+
+
+def timed(args: list[str], data: str | bytes = "") -> tuple[int, str, str, float]:
+    """The command line in-process: status, stdout, stderr and seconds taken; never an
+    exception other than an exit."""
+    started = time.perf_counter()
+    result = CliRunner().invoke(app, args, input=data)
+    seconds = time.perf_counter() - started
+    exception = result.exception if not isinstance(result.exception, SystemExit) else None
+    assert exception is None, f"unexpected {type(exception).__name__}: {exception}"
+    return result.exit_code, result.stdout, result.stderr, seconds
+
+
+def clean_failure(status: int, stdout: str, stderr: str) -> None:
+    """A failure is exit 1 (bad input) or 2 (bad usage) with short printable lines only."""
+    assert status in (1, 2), (status, stderr)
+    if status == 1:
+        assert stdout == ""
+        assert stderr
+    for line in stderr.splitlines():
+        assert line.isprintable(), line
+        assert len(line) < 2_000, line[:200]
+
+
+@st.composite
+def huge_layer_flags(draw: st.DrawFn) -> list[str]:
+    """``layer`` flags for any kind with sizes from 1 to far beyond any tensor."""
+    kind = draw(st.sampled_from(KINDS))
+    shape = "x".join(str(draw(SIZES)) for _ in range(draw(st.sampled_from([3, 3, 1]))))
+    args = ["layer", "--in", shape, "--type", kind]
+    pair = st.builds(lambda a, b: f"{a}x{b}", SIZES, SIZES)
+    flags = {
+        "--filters": st.one_of(
+            SIZES.map(str), pair, st.builds(lambda f, k: f"{f}x{k}", SIZES, pair)
+        ),
+        "--kernel": st.one_of(SIZES.map(str), pair),
+        "--stride": st.one_of(SIZES.map(str), pair),
+        "--pad": st.one_of(SIZES.map(str), pair, st.sampled_from(["same", "valid"])),
+        "--dilation": st.one_of(SIZES.map(str), pair),
+        "--out": st.one_of(SIZES.map(str), pair),
+        "--output-padding": SIZES.map(str),
+        "--groups": st.one_of(SIZES.map(str), st.just("depthwise")),
+    }
+    for flag in draw(st.lists(st.sampled_from(sorted(flags)), max_size=4, unique=True)):
+        args += [flag, draw(flags[flag])]
+    if draw(st.booleans()):
+        args.append("--ceil-mode")
+    args += draw(st.sampled_from([["--json"], [], ["--format", "csv"]]))
+    return args
+
+
+@examples(60)
+@given(huge_layer_flags())
+def test_huge_sizes_under_layer_answer_at_once(args: list[str]) -> None:
+    status, stdout, stderr, seconds = timed(args)
+    assert seconds < SECONDS, (seconds, args)
+    if status == 0:
+        if "--json" in args:
+            json.loads(stdout)
+        return
+    clean_failure(status, stdout, stderr)
+
+
+@st.composite
+def huge_specs(draw: st.DrawFn) -> str:
+    """A one- or two-layer spec of any kind with huge sizes, for ``analyze --jacobian``."""
+    shape = [draw(SIZES) for _ in range(draw(st.sampled_from([3, 3, 1])))]
+    layers = []
+    for _ in range(draw(st.integers(1, 2))):
+        kind = draw(st.sampled_from(KINDS))
+        keys = ["filters", "kernel", "stride", "pad", "dilation", "out", "output", "groups"]
+        options = {
+            key: draw(SIZES)
+            for key in draw(st.lists(st.sampled_from(keys), max_size=4, unique=True))
+        }
+        layers.append({kind: options} if options else kind)
+    return json.dumps({"input": shape, "layers": layers})
+
+
+@examples(60)
+@given(huge_specs(), st.sampled_from([["--json"], [], ["--train"], ["--format", "markdown"]]))
+def test_huge_sizes_under_analyze_jacobian_answer_at_once(spec: str, views: list[str]) -> None:
+    status, stdout, stderr, seconds = timed(["analyze", "-", "--jacobian", *views], spec)
+    assert seconds < SECONDS, (seconds, spec)
+    if status == 0:
+        if "--json" in views:
+            check_document(json.loads(stdout))
+        return
+    clean_failure(status, stdout, stderr)
+
+
+@st.composite
+def long_name_specs(draw: st.DrawFn) -> str:
+    """A long name (through an alias) on nested `use:` blocks inside a repeat."""
+    name = draw(st.sampled_from(["n", "x"])) * draw(
+        st.sampled_from([10, 150, 200, 201, 5000, 10**5])
+    )
+    depth = draw(st.integers(1, 48))
+    times = draw(st.sampled_from([1, 3, 300]))
+    lines = ["input: 3x8x8", f"names: [&n {name}]", "blocks:", "  b0: {layers: [relu]}"]
+    lines += [f"  b{i}: {{layers: [{{use: b{i - 1}, name: *n}}]}}" for i in range(1, depth + 1)]
+    lines.append(f"layers: [{{repeat: {{times: {times}, layers: [{{use: b{depth}, name: *n}}]}}}}]")
+    return "\n".join(lines) + "\n"
+
+
+@examples(40, long=400)
+@given(long_name_specs())
+def test_long_names_through_aliases_stay_small(spec: str) -> None:
+    status, stdout, stderr, seconds = timed(["analyze", "-", "--json"], spec)
+    assert seconds < SECONDS
+    assert len(stdout) < 50 * 2**20  # a 100 KB spec never becomes gigabytes
+    if status == 0:
+        check_document(json.loads(stdout))
+        return
+    clean_failure(status, stdout, stderr)
+
+
+@st.composite
+def error_floods(draw: st.DrawFn) -> str:
+    """Thousands of mistakes of a few kinds: unknown types, bad options, junk values."""
+    mistakes = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    "rleu",
+                    "{conv: {filters: 0}}",
+                    "{conv: {filters: 3, kernl: 3}}",
+                    "batchnorm#x",
+                    "{relu: {}, name: a.b}",
+                    "{fc: {out: -1}}",
+                    "[]",
+                    "{maxpool: {kernel: x}}",
+                ]
+            ),
+            min_size=1,
+            max_size=4,
+        )
+    )
+    count = draw(st.sampled_from([1, 99, 100, 101, 5_000, 30_000]))
+    lines = ["input: 3x8x8", "layers:"] + [
+        f"  - {mistakes[i % len(mistakes)]}" for i in range(count)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@examples(20, long=100)
+@given(error_floods())
+def test_floods_of_mistakes_are_cut_short(spec: str) -> None:
+    status, stdout, stderr, seconds = timed(["analyze", "-", "--json"], spec)
+    assert seconds < 30
+    assert status == 1 and stdout == ""
+    lines = stderr.splitlines()
+    if len(lines) > MAX_ERRORS:
+        assert len(lines) == MAX_ERRORS + 1
+        assert lines.pop().startswith("… and ")
+    assert all(line.startswith("<stdin>:") and line.isprintable() for line in lines), lines[:3]
+
+
+STREAMS = [">&-", "<&-", "2>&-", ">/dev/full", "2>/dev/full", "<&- >&-", ">/dev/full 2>&-"]
+COMMANDS = [
+    ["analyze", "-"],
+    ["analyze", "-", "--json"],
+    ["analyze", "zoo:lenet5", "-f", "markdown"],
+    ["layer", "--in", "3x8x8", "--filters", "2x3"],
+    ["layer", "--in", "3x10x10", "--filters", "2x3", "--stride", "2", "--json"],
+    ["layer", "--in", "-", "--type", "relu"],
+    ["--help"],
+    ["analyze", "--help"],
+]
+
+
+@examples(8, long=150)
+@given(st.sampled_from(STREAMS), st.sampled_from(COMMANDS))
+def test_closed_and_full_streams_end_cleanly(redirect: str, command: list[str]) -> None:
+    stdin = b"input: 3x8x8\nlayers: [conv: {filters: 2, kernel: 3}]\n"
+    if command[-1] == "relu":
+        stdin = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "convcalc",
+                "layer",
+                "--in",
+                "3x8x8",
+                "--filters",
+                "2x3",
+                "--json",
+            ],
+            capture_output=True,
+            env=ENV,
+            check=True,
+        ).stdout
+    result = subprocess.run(
+        ["sh", "-c", f'exec "$0" -m convcalc "$@" {redirect}', sys.executable, *command],
+        input=stdin,
+        capture_output=True,
+        env=ENV,
+        timeout=60,
+        check=False,
+    )
+    stderr = result.stderr.decode()
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert result.returncode in (0, 1), (result.returncode, stderr)
+    problems = [line for line in stderr.splitlines() if ": warning: " not in line]
+    assert len(problems) <= 1, stderr  # warnings go out first, then at most one error line
+    writes_out = ">&-" not in redirect and ">/dev/full" not in redirect.replace("2>/dev/full", "")
+    reads_in = "<&-" not in redirect or "-" not in command
+    if writes_out and reads_in:
+        assert result.returncode == 0, stderr

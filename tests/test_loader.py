@@ -90,6 +90,13 @@ REQUIRED = {
     "maxpool": "{kernel: 1}",
     "avgpool": "{kernel: 1}",
     "groupnorm": "{groups: 1}",
+    "upsample": "{scale: 2}",
+    "pixelshuffle": "{factor: 1}",
+    "pixelunshuffle": "{factor: 1}",
+    "crop": "{size: 1}",
+    "pad": "{pad: 1}",
+    "slice": "{channels: [0, 1]}",
+    "channelshuffle": "{groups: 1}",
 }
 
 
@@ -220,7 +227,8 @@ def test_a_block_with_no_params_key() -> None:
 
 def test_yaml_syntax_errors_are_located() -> None:
     assert problems("input: 3x8x8\nlayers: [relu\n") == [
-        "net.yaml:3:1: YAML syntax error: did not find expected ',' or ']'"
+        "net.yaml:3:1: YAML syntax error: did not find expected ',' or ']' (the `[` opened at "
+        "2:9 is not closed)"
     ]
     # libyaml says "in this context", PyYAML's pure-Python scanner "here".
     (message,) = problems("input: 3x8x8\n  layers: [relu]\n")
@@ -259,7 +267,7 @@ def test_unknown_types_and_options_suggest_the_closest() -> None:
 def test_unknown_top_level_key() -> None:
     assert problems("input: 3\nlayer: [relu]\nlayers: [relu]\n") == [
         "net.yaml:2:1: unknown key `layer` (did you mean `layers`?); "
-        "a spec has name, input, batch, dtype, params, layers, blocks"
+        "a spec has name, input, batch, dtype, params, layers, blocks, outputs"
     ]
 
 
@@ -488,7 +496,7 @@ def test_block_parameter_combinations_cannot_explode() -> None:
     assert time.perf_counter() - start < 1
     assert str(caught.value) == (
         "net.yaml:75:9: layers: the spec expands to 188,286,357,654 layers, more than the "
-        "1,000,000 convcalc analyzes"
+        "100,000 convcalc analyzes; lower the repeat counts or analyze the network in parts"
     )
 
 

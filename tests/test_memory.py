@@ -149,10 +149,16 @@ def test_largest_batch_is_exact() -> None:
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("16GiB", 16 * 2**30), ("512MB", 512 * 10**6), ("1.5 KiB", 1536), ("1000", 1000), ("2g", 2e9)],
+    [
+        ("16GiB", 16 * 2**30),
+        ("512MB", 512 * 10**6),
+        ("1.5 KiB", 1536),
+        ("1000B", 1000),
+        ("2g", 2e9),
+    ],
 )
 def test_parse_size(text: str, size: int) -> None:
-    """Binary units with i, decimal without; a bare number is bytes."""
+    """Binary units with i, decimal without, B for bytes."""
     assert parse_size(text) == size
 
 
@@ -160,6 +166,8 @@ def test_parse_size_rejects_nonsense() -> None:
     """A size that is not a number and a unit is a spec error."""
     with pytest.raises(SpecError, match="expected a size like 16GiB"):
         parse_size("lots")
+    with pytest.raises(SpecError, match="16 needs a unit: 16GiB, 16GB or 16B"):
+        parse_size("16")
 
 
 def test_conv_jacobian_counts_padded_borders() -> None:
@@ -261,9 +269,9 @@ def test_cli_table_shows_peak_and_training() -> None:
 
 
 def test_cli_bad_memory_and_optimizer() -> None:
-    """A bad size is a one-line error (exit 1); a bad optimizer is a usage error (exit 2)."""
+    """A bad size and a bad optimizer are usage errors (exit 2), a size in one line."""
     result = runner.invoke(app, ["analyze", "zoo:cs231n", "--memory", "lots"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "--memory: expected a size like 16GiB" in result.stderr
     result = runner.invoke(app, ["analyze", "zoo:cs231n", "--train", "--optimizer", "lion"])
     assert result.exit_code == 2

@@ -282,7 +282,7 @@ def test_the_html_table_notes_folds_and_warnings(tmp_path: Path) -> None:
     folded = analyzed("zoo:resnet18", fold_bn=True)
     html = table_html(folded)
     assert html.count(">⊕ absorbs") == 20
-    assert ">⊕ absorbs layer1.basic1.residual1.body.batchnorm1<" in html
+    assert ">⊕ absorbs layer1.basic1.residual1.body.bn1<" in html
     assert ("batchnorms folded", "20") in totals(folded)
     assert "after folding BNs" not in dict(totals(folded))
     unfolded = dict(totals(analyzed("zoo:resnet18")))

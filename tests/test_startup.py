@@ -76,6 +76,13 @@ def test_analyze_json_does_not_import_rich() -> None:
     assert "yaml" in modules  # the probe really ran the analysis
 
 
+def test_export_imports_neither_torch_nor_rich() -> None:
+    modules, output = loaded_modules("export", "zoo:cs231n", "--to", "pytorch")
+    assert output.startswith('"""cs231n-example, exported by convcalc')
+    assert not modules & {"torch", "rich"}, sorted(modules)
+    assert "convcalc.render.pytorch" in modules
+
+
 def test_conventions_are_imported_only_when_asked_for() -> None:
     modules, output = loaded_modules("analyze", "zoo:cs231n", "--json")
     assert not {name for name in modules if name.startswith("convcalc.conventions")}
@@ -95,6 +102,14 @@ def test_a_piped_table_imports_only_the_cell_widths_of_rich() -> None:
     modules, output = loaded_modules("layer", "--in", "3x32x32", "--filters", "10x5x5")
     assert "rich.console" not in modules
     assert "10×28×28" in output
+
+
+@pytest.mark.parametrize("fmt", ["csv", "markdown"])
+def test_csv_and_markdown_read_the_columns_without_rich_s_console(fmt: str) -> None:
+    # They read the table's column declarations, which measure nothing and paint nothing.
+    modules, output = loaded_modules("analyze", "zoo:cs231n", "--format", fmt, "--depth", "1")
+    assert not modules & {"rich.console", "rich.table", "rich.text", "rich.segment"}
+    assert "conv1" in output
 
 
 OTHER_FAMILIES = {"convcalc.layers.activation", "convcalc.layers.dense", "convcalc.layers.pooling"}
@@ -321,4 +336,4 @@ def test_the_registry_order_does_not_depend_on_which_family_was_imported_first()
     }
     assert len(orders) == 1
     (order,) = orders
-    assert order[:2] == ("relu", "relu6") and order[-1] == "gmp"
+    assert order[:2] == ("relu", "relu6") and order[-1] == "channelshuffle"

@@ -7,12 +7,28 @@ One module per command (each registers itself on the shared typer app); what the
 """
 
 import gc
-import os
 import sys
 
-from convcalc.cli import analyze, diff, draw, layer, report, schema, solve, sweep, zoo
+from convcalc.cli import (
+    analyze,
+    diff,
+    draw,
+    export,
+    layer,
+    report,
+    schema,
+    solve,
+    sweep,
+    zoo,
+)
 from convcalc.cli.common import Dtype, Optimizer, app
-from convcalc.cli.output import StdoutClosed
+from convcalc.cli.output import (
+    StdoutClosed,
+    Terminated,
+    discard_stdout,
+    reason,
+    write_stderr,
+)
 from convcalc.errors import ExitCode
 
 __all__ = [
@@ -22,6 +38,7 @@ __all__ = [
     "app",
     "diff",
     "draw",
+    "export",
     "layer",
     "main",
     "report",
@@ -49,11 +66,19 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)
+    except Terminated as stop:
+        # Asked to stop (kill, a closed terminal) while writing a file: cleaned up, now quietly
+        # end with the shell's status for that signal.
+        sys.exit(128 + stop.signum)
     except (BrokenPipeError, StdoutClosed):
         # The reader went away (`convcalc … | head`); say nothing and don't let Python complain.
-        if sys.stdout is not None:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+        discard_stdout()
         sys.exit(ExitCode.OK)
+    except OSError as error:
+        # Only click's own writes get here (help, a version) to a full or broken stdout: ours
+        # are worded where they happen.
+        write_stderr(f"cannot write to stdout: {reason(error)}\n")
+        discard_stdout()
+        sys.exit(ExitCode.ERROR)
     finally:
         gc.enable()

@@ -1,5 +1,6 @@
 """``convcalc analyze``: a network spec layer by layer."""
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -7,6 +8,7 @@ import typer
 
 from convcalc.cli.common import (
     BatchOption,
+    Command,
     ConventionName,
     ConventionOption,
     DtypeOption,
@@ -18,33 +20,36 @@ from convcalc.cli.common import (
     StrictOption,
     TracebackOption,
     app,
+    chosen_format,
     emit,
     lazy_table,
-    load_spec,
     reported,
     warn,
+    warn_channels_last,
     with_convention,
     with_flag,
 )
 from convcalc.cli.output import same_file, write_output, write_stdout
-from convcalc.errors import OutputError
+from convcalc.errors import ConvcalcError, OutputError
 from convcalc.render import OutputFormat
 
 if TYPE_CHECKING:
     from convcalc.report import Report
 
 
-@app.command()
+@app.command(cls=Command)
 def analyze(
     spec: Annotated[
         str, typer.Argument(metavar="SPEC", help="A spec file, - for stdin, or zoo:NAME.")
     ],
-    fmt: FormatOption = OutputFormat.TABLE,
+    fmt: FormatOption = None,
     as_json: JsonOption = False,
     output: OutputOption = None,
     input_shape: Annotated[
         str | None,
-        typer.Option("--input", metavar="CxHxW", help="Override the input shape, e.g. 3x224x224."),
+        typer.Option(
+            "--input", "--in", metavar="CxHxW", help="Override the input shape, e.g. 3x224x224."
+        ),
     ] = None,
     batch: BatchOption = None,
     dtype: DtypeOption = None,
@@ -65,8 +70,9 @@ def analyze(
         ),
     ] = False,
     optimizer: Annotated[
-        Optimizer, typer.Option(help="Optimizer state for --train.", case_sensitive=False)
-    ] = Optimizer.SGD,
+        Optimizer | None,
+        typer.Option(help="Optimizer state for --train [default: sgd].", case_sensitive=False),
+    ] = None,
     memory: Annotated[
         str | None,
         typer.Option(
@@ -77,6 +83,19 @@ def analyze(
     ] = None,
     jacobian: Annotated[
         bool, typer.Option("--jacobian", help="Each layer's explicit Jacobian: size, non-zeros.")
+    ] = False,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            metavar="LIST",
+            help="The table's columns (also CSV's and Markdown's): all, or names such as "
+            "layer,output,params,macs.",
+        ),
+    ] = None,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="At a terminal: every column, however wide the table."),
     ] = False,
     depth: Annotated[
         int | None,
@@ -99,10 +118,21 @@ def analyze(
     from functools import partial
 
     from convcalc.analysis import analyze as run_analysis
+    from convcalc.analysis import with_analysis_problems
+    from convcalc.overrides import parse_setting
+    from convcalc.sources import load
     from convcalc.tensors import parse_shape
 
+    fmt = chosen_format(fmt, as_json)
+    refuse_idle_options(
+        fmt,
+        optimizer=optimizer is not None and not train and memory is None,
+        wide=wide and (output is not None or fmt is not OutputFormat.TABLE),
+        written=output is not None,
+        columns=columns is not None,
+        depth=depth is not None,
+    )
     with reported(traceback):
-        network = load_spec(spec, settings)
         overrides: dict[str, Any] = {}
         if input_shape is not None:
             overrides["input"] = with_flag("--input", parse_shape, input_shape)
@@ -110,9 +140,21 @@ def analyze(
             overrides["batch"] = batch
         if dtype is not None:
             overrides["dtype"] = dtype.value
+        try:
+            network = load(spec, [parse_setting(text) for text in settings or ()])
+        except ConvcalcError as error:
+            if error.partial is None:
+                raise
+            # Every problem at once: the spec's, then those the analysis finds beyond them.
+            raise with_analysis_problems(error, replace(error.partial, **overrides)) from None
         if output is not None and same_file(output, spec):
             raise OutputError(f"--output {output} would overwrite the spec it reads")
-        report = run_analysis(replace(network, **overrides), strict=strict)
+        network = replace(network, **overrides)
+        warn_channels_last(
+            network.input,
+            "--input" if input_shape is not None else "<stdin>" if spec == "-" else spec,
+        )
+        report = run_analysis(network, strict=strict)
         warn(report)
         every = convention is ConventionName.ALL
         if every or explain:
@@ -127,15 +169,79 @@ def analyze(
 
         budget = None if memory is None else with_flag("--memory", parse_size, memory)
         report = with_views(
-            report, train=train, optimizer=optimizer.value, budget=budget, jacobian=jacobian
+            report,
+            train=train,
+            optimizer=(optimizer or Optimizer.SGD).value,
+            budget=budget,
+            jacobian=jacobian,
         )
         report = with_convention(report, convention, spec)
-        table = lazy_table("network_table")
+        chosen = None if columns is None else chosen_columns(report, columns)
+        table = lazy_table("network_table", columns=chosen, depth=depth, wide=wide)
         if fmt is OutputFormat.TREE:
             from convcalc.render.tree import network_tree
 
-            table = partial(network_tree, depth=depth)
-        emit(report, fmt, as_json, output, table)
+            table = partial(tree_of, network_tree, depth=depth)
+        emit(report, fmt, False, output, table, chosen, depth)
+
+
+def tree_of(
+    tree: "Callable[..., Any]", report: "Report", width: int | None, depth: int | None
+) -> Any:
+    """``--format tree``: ``tree`` (the renderer) of ``report``'s rows, at any ``width``."""
+    return tree(report, depth=depth)
+
+
+def refuse_idle_options(
+    fmt: OutputFormat, *, optimizer: bool, wide: bool, written: bool, columns: bool, depth: bool
+) -> None:
+    """An option that would do nothing is a usage error naming what makes it idle: an
+    ``optimizer`` without training, ``wide`` for a file or another format, ``columns`` for
+    JSON or the tree, ``depth`` for JSON."""
+    if optimizer:
+        raise typer.BadParameter(
+            "--optimizer only matters with --train (or --memory): add --train",
+            param_hint="'--optimizer'",
+        )
+    if wide:
+        other = "--output" if written else f"--format {fmt.value}"
+        raise typer.BadParameter(
+            f"--wide widens a table at a terminal; {other} already has every column",
+            param_hint="'--wide'",
+        )
+    if fmt is OutputFormat.JSON and (columns or depth):
+        shaping = "--columns" if columns else "--depth"
+        raise typer.BadParameter(
+            f"the JSON document always has every layer and every key; {shaping} shapes tables, "
+            "CSV and Markdown",
+            param_hint=f"'{shaping}'",
+        )
+    if fmt is OutputFormat.TREE and columns:
+        raise typer.BadParameter(
+            "the tree has no columns; --columns shapes tables, CSV and Markdown",
+            param_hint="'--columns'",
+        )
+
+
+def chosen_columns(report: "Report", asked: str) -> list[str]:
+    """The column names of ``--columns``: ``all``, or a comma-separated list of known names."""
+    from convcalc.errors import suggestion
+    from convcalc.render.table import column_names
+
+    known = column_names(report)
+    if asked.strip() == "all":
+        return known
+    names = [name.strip() for name in asked.split(",") if name.strip()]
+    for name in names:
+        if name not in known:
+            raise typer.BadParameter(
+                f"no column `{name}`{suggestion(name, known)}; the columns are "
+                f"{', '.join(known)} (or all)",
+                param_hint="'--columns'",
+            )
+    if not names:
+        raise typer.BadParameter("name at least one column, or all", param_hint="'--columns'")
+    return names
 
 
 def emit_conventions(
@@ -167,7 +273,7 @@ def emit_conventions(
             "--convention all and --explain print a table or JSON", param_hint="--format"
         )
 
-    def table(_report: "Report") -> Any:
+    def table(_report: "Report", _width: int | None) -> Any:
         from convcalc.render.conventions import conventions_block
 
         return conventions_block(_report, comparison, explained)

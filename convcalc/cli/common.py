@@ -7,17 +7,18 @@ option. The library's types that are only imported for type checking are written
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperCommand
 
 from convcalc import fastcoerce
-from convcalc.cli.output import StdoutClosed, write_output, write_stdout
-from convcalc.errors import ConvcalcError, ExitCode, SpecError, SpecErrors, UsageError, one_line
+from convcalc.cli.output import StdoutClosed, write_output, write_stderr, write_stdout
+from convcalc.errors import ConvcalcError, ExitCode, SpecErrors, UsageError, one_line
 from convcalc.render import OutputFormat
 
 # Parse options without pydantic (typer would import it for every command): see fastcoerce.
@@ -71,8 +72,43 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+class Command(TyperCommand):
+    """A command whose usage line names a required argument plainly, ``SPEC`` (typer writes
+    ``{SPEC}``, which reads like a set of choices)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [
+            piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+            for piece in pieces
+        ]
+
+
+def show_version(asked: bool) -> None:
+    """``--version``: print convcalc's version and stop."""
+    if asked:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"convcalc {version('convcalc')}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Shapes, parameters, MACs, receptive fields and BN folding of CNNs, from a YAML spec."""
+
+
 FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+    OutputFormat | None,
+    typer.Option("--format", "-f", help="Output format (default: table).", case_sensitive=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 OutputOption = Annotated[
@@ -113,17 +149,14 @@ TracebackOption = Annotated[
 
 
 def fail(error: ConvcalcError) -> NoReturn:
-    """Print each problem as one line on stderr and exit with status 1 (2 for usage)."""
-    if isinstance(error, UsageError):
-        sys.stderr.write(f"error: {one_line(str(error))}\n")
-        detail = error.detail()
-        if detail:
-            sys.stderr.write("\n".join(map(one_line, detail.split("\n"))) + "\n")
-        raise typer.Exit(ExitCode.USAGE)
-    problems = error.errors if isinstance(error, SpecErrors) else [error]
-    for problem in problems:
-        sys.stderr.write(f"{one_line(str(problem))}\n")
-    raise typer.Exit(ExitCode.ERROR)
+    """Print each problem as one line on stderr and exit with status 1 (2 for a usage error,
+    with its detail, such as a caret under the bad input, on the lines below)."""
+    lines = error.lines if isinstance(error, SpecErrors) else [str(error)]
+    text = "".join(f"{one_line(line)}\n" for line in lines)
+    if isinstance(error, UsageError) and error.detail():
+        text += "\n".join(map(one_line, error.detail().split("\n"))) + "\n"
+    write_stderr(text)
+    raise typer.Exit(ExitCode.USAGE if isinstance(error, UsageError) else ExitCode.ERROR)
 
 
 @contextmanager
@@ -138,33 +171,51 @@ def reported(traceback: bool) -> Iterator[None]:
 
 
 def warn(report: "Report") -> None:
-    """Each row's warnings on stderr, located like errors."""
-    for row in report.rows:
-        for warning in row.warnings:
-            sys.stderr.write(one_line(f"{row.location}: warning: {warning}") + "\n")
+    """Each row's warnings on stderr, located like errors (dropped if stderr cannot take them:
+    the results matter more)."""
+    lines = [
+        one_line(f"{row.location}: warning: {warning}") + "\n"
+        for row in report.rows
+        for warning in row.warnings
+    ]
+    if lines:
+        write_stderr("".join(lines))
+
+
+def warn_channels_last(shape: tuple[int, ...], source: str) -> None:
+    """Warn on stderr when the input shape given by ``source`` looks channels-last."""
+    from convcalc.tensors import channels_last_warning
+
+    warning = channels_last_warning(shape)
+    if warning is not None:
+        sys.stderr.write(one_line(f"{source}: warning: {warning}") + "\n")
 
 
 def emit(
     report: "Report",
-    fmt: OutputFormat,
+    fmt: OutputFormat | None,
     as_json: bool,
     output: Path | None,
-    table: "Callable[[Report], Any]",
+    table: "Callable[[Report, int | None], Any]",
+    columns: "Sequence[str] | None" = None,
+    depth: int | None = None,
 ) -> None:
-    """Render ``report`` in the chosen format to stdout or ``output``."""
-    if as_json:
-        fmt = OutputFormat.JSON
+    """Render ``report`` in the chosen format to stdout or ``output``: a table (or tree) fitted
+    to the terminal, or in full when piped or written; CSV and Markdown with the table's
+    ``columns`` (None: all of them) and ``depth``."""
+    fmt = chosen_format(fmt, as_json)
     if fmt in (OutputFormat.TABLE, OutputFormat.TREE):
-        block = table(report)
-        if output is None and sys.stdout.isatty():
+        if output is None and sys.stdout is not None and sys.stdout.isatty():
             from rich.console import Console
 
             # NO_COLOR (https://no-color.org) or a dumb terminal get no escapes at all: rich
             # alone would still send bold and dim.
             colorless = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
-            block.print(Console(markup=False, color_system=None if colorless else "auto"))
+            console = Console(markup=False, color_system=None if colorless else "auto")
+            table(report, console.width).print(console)
             return
         # Piped or written tables are plain text in full, never squeezed to a width.
+        block = table(report, None)
         if output is None:
             write_stdout([block.plain()])
         else:
@@ -173,23 +224,38 @@ def emit(
     from convcalc.render import plain
 
     if fmt is OutputFormat.JSON:
-        chunks: Iterable[str] = plain.json_chunks(report)
+        chunks: Iterable[str] = report.json_chunks()
+    elif fmt is OutputFormat.CSV:
+        chunks = [plain.to_csv(report, columns, depth)]
     else:
-        chunks = [plain.to_csv(report) if fmt is OutputFormat.CSV else plain.to_markdown(report)]
+        chunks = [plain.to_markdown(report, columns, depth)]
     if output is None:
         write_stdout(chunks)
     else:
         write_output(output, chunks)
 
 
-def lazy_table(name: str) -> "Callable[[Report], Any]":
-    """The table renderer ``convcalc.render.table.<name>``, imported only when a table is
-    printed."""
+def chosen_format(fmt: OutputFormat | None, as_json: bool) -> OutputFormat:
+    """The output format: ``--json`` or ``--format`` (a table by default); both at once are a
+    usage error unless they agree."""
+    if as_json and fmt not in (None, OutputFormat.JSON):
+        raise typer.BadParameter(
+            f"--json asks for JSON, --format for {fmt.value}: give one of them",
+            param_hint="'--json' / '--format'",
+        )
+    if as_json:
+        return OutputFormat.JSON
+    return fmt or OutputFormat.TABLE
 
-    def render(report: "Report") -> Any:
+
+def lazy_table(name: str, **options: Any) -> "Callable[[Report, int | None], Any]":
+    """The table renderer ``convcalc.render.table.<name>`` (given the terminal's width, or None
+    when piped, and ``options``), imported only when a table is printed."""
+
+    def render(report: "Report", width: int | None) -> Any:
         from convcalc.render import table
 
-        return getattr(table, name)(report)
+        return getattr(table, name)(report, width, **options)
 
     return render
 
@@ -218,8 +284,8 @@ def with_convention(report: "Report", convention: str, source: str) -> "Report":
 
 
 def with_flag(flag: str, parse: Callable[[str], Any], value: str) -> Any:
-    """``parse(value)``, with errors prefixed by the flag they came from."""
+    """``parse(value)``; a value it refuses is a usage error (exit 2) prefixed by the flag."""
     try:
         return parse(value)
     except ConvcalcError as error:
-        raise SpecError(f"{flag}: {error.message}") from None
+        raise UsageError(f"{flag}: {error.message}") from None

@@ -11,11 +11,11 @@ from convcalc.cli.common import (
     SetOption,
     TracebackOption,
     app,
+    chosen_format,
     load_spec,
     reported,
 )
 from convcalc.errors import ExitCode
-from convcalc.render import OutputFormat
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,7 +37,7 @@ def diff(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit with status 1 when A and B differ.")
     ] = False,
-    fmt: FormatOption = OutputFormat.TABLE,
+    fmt: FormatOption = None,
     as_json: JsonOption = False,
     output: OutputOption = None,
     traceback: TracebackOption = False,
@@ -48,6 +48,7 @@ def diff(
     from convcalc.cli.records import emit_records
     from convcalc.diff import diff_reports
 
+    fmt = chosen_format(fmt, as_json)
     with reported(traceback):
         first = analyze(load_spec(spec_a, None))
         second = analyze(load_spec(spec_b, settings))
@@ -196,23 +197,22 @@ def total_record(total: "TotalChange") -> dict[str, str]:
 def diff_document(a: str, b: str, result: "Diff") -> dict[str, Any]:
     """The diff as JSON: every row (``change``, both sides' values, ``fields`` that differ) and
     every total."""
+    import json
+
+    from convcalc.report import field_json
 
     def side(row: "Row | None") -> dict[str, Any] | None:
         if row is None:
             return None
-        document = row.to_document()
         return {
-            key: document[key]
-            for key in (
-                "path",
-                "type",
-                "input",
-                "output",
-                "params",
-                "macs",
-                "rf",
-                "activation_bytes",
-            )
+            "path": row.path,
+            "type": row.type,
+            "input": list(row.input),
+            "output": list(row.output),
+            "params": row.params,
+            "macs": row.macs,
+            "rf": json.loads(field_json(row.rf)),
+            "activation_bytes": row.activation_bytes,
         }
 
     return {

@@ -27,11 +27,12 @@ from convcalc.cli.common import (
     lazy_table,
     reported,
     warn,
+    warn_channels_last,
     with_convention,
     with_flag,
 )
-from convcalc.errors import SpecError
-from convcalc.render import OutputFormat
+from convcalc.cli.output import reason
+from convcalc.errors import SpecError, UsageError, shorten
 
 if TYPE_CHECKING:
     from typer._click import Context, HelpFormatter, Parameter
@@ -171,6 +172,7 @@ def layer(
         str,
         typer.Option(
             "--in",
+            "--input",
             metavar="CxHxW",
             help="Input shape CxHxW (or D for a vector); - reads a convcalc JSON document "
             "from stdin and continues from its output.",
@@ -199,7 +201,7 @@ def layer(
     dtype: DtypeOption = None,
     strict: StrictOption = False,
     convention: ConventionOption = ConventionName.CONVCALC,
-    fmt: FormatOption = OutputFormat.TABLE,
+    fmt: FormatOption = None,
     as_json: JsonOption = False,
     output: OutputOption = None,
     traceback: TracebackOption = False,
@@ -215,8 +217,13 @@ def layer(
             shape, start, origin, batch, dtype_name = chained_input(batch, dtype_name)
         else:
             shape = with_flag("--in", layer_command.parse_input, input_shape)
-        kind = layer_command.kind_of((layer_type or DEFAULT_TYPE).lower())
-        refuse_left_over(ctx, kind)
+            warn_channels_last(shape, "--in")
+        try:
+            # The type and its flags: a type or flag it cannot take is a usage error.
+            kind = layer_command.kind_of((layer_type or DEFAULT_TYPE).lower())
+            refuse_left_over(ctx, kind)
+        except SpecError as error:
+            raise UsageError(error.message) from None
         chosen = build_layer(kind, filters, ctx.meta[GIVEN], shape)
         report = layer_command.analyze_layer(
             chosen,
@@ -269,7 +276,7 @@ def with_folded_form(report: "Report") -> "Report":
     row = report.rows[0]
     form = folded_form(row, report.batch, dtype_bytes(report.dtype))
     if form is None:
-        raise SpecError(f"--fold applies to --type bn only, not {row.type}")
+        raise UsageError(f"--fold applies to --type bn only, not {row.type}")
     row = replace(row, derivations=row.derivations + form.derivations())
     return replace(report, rows=(row,), extras=(*report.extras, form))
 
@@ -311,9 +318,13 @@ def build_layer(
         from_filters = with_flag("--filters", layer_command.parse_filters, filters)
         if "kernel" in from_filters and "kernel" in options:
             # Two kernels for one layer: refuse rather than silently keep one of them.
-            raise SpecError(f"--kernel conflicts with the kernel in --filters {filters}; give one")
+            raise UsageError(f"--kernel conflicts with the kernel in --filters {filters}; give one")
         options.update(from_filters)
-    return layer_command.build(kind, options, shape)
+    try:
+        return layer_command.build(kind, options, shape)
+    except SpecError as error:
+        # The layer is made of flags: a value it cannot take is a usage error.
+        raise UsageError(error.message) from None
 
 
 def chained_input(
@@ -325,11 +336,50 @@ def chained_input(
 
     from convcalc import layer_command
 
-    text = sys.stdin.read()
     try:
-        document = json.loads(text)
+        if sys.stdin is None:  # started with stdin closed (`<&-`)
+            raise OSError("stdin is closed")
+        text = sys.stdin.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(f"--in -: cannot read stdin: {reason(error)}") from None
+    try:
+        document = json.loads(
+            text, parse_int=stdin_int, parse_float=stdin_float, parse_constant=stdin_constant
+        )
     except json.JSONDecodeError as error:
+        # A table piped in (`convcalc layer … | convcalc layer --in -`) is text with shapes.
+        table = "×" in text and not text.lstrip().startswith(("{", "["))
+        hint = "; this looks like a table: give the command before the pipe --json" if table else ""
         raise SpecError(
-            f"--in -: stdin is not a convcalc JSON document ({error.msg} at line {error.lineno})"
+            f"--in -: stdin is not a convcalc JSON document ({error.msg} at line "
+            f"{error.lineno}){hint}"
         ) from None
     return layer_command.continue_from(document, batch, dtype)
+
+
+def stdin_int(text: str) -> int:
+    """A whole number in the document on stdin; too many digits to be a size is an error (and
+    past Python's 4,300-digit limit a crash)."""
+    from convcalc.options import MAX_DIGITS
+
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise SpecError(
+            f"--in -: stdin holds a {len(text.lstrip('-'))}-digit number, far too large"
+        )
+    return int(text)
+
+
+def stdin_float(text: str) -> float:
+    """A number with a fraction or exponent in the document on stdin, refused if no float holds
+    it (``1e400``)."""
+    import math
+
+    number = float(text)
+    if not math.isfinite(number):
+        raise SpecError(f"--in -: stdin holds {shorten(text)}, too large for any number")
+    return number
+
+
+def stdin_constant(text: str) -> float:
+    """``Infinity``, ``-Infinity`` or ``NaN`` in the document on stdin: never a size or field."""
+    raise SpecError(f"--in -: stdin holds {text}, which is no size or receptive field")

@@ -1,10 +1,14 @@
 """Where results go: stdout (a reader that leaves early ends the run quietly) or a file
-written atomically with ``-o``."""
+written atomically with ``-o``, with the manners of a shell's ``>``."""
 
+import errno
 import os
+import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from convcalc.errors import OutputError
 
@@ -19,63 +23,178 @@ def write_stdout(chunks: Iterable[str]) -> None:
         sys.stdout.flush()
     except BrokenPipeError as error:
         raise StdoutClosed from error
-    except OSError as error:
-        raise OutputError(f"cannot write to stdout: {error.strerror or error}") from None
+    except (OSError, ValueError) as error:
+        # ValueError: a stdout closed from inside Python ("I/O operation on closed file").
+        raise OutputError(f"cannot write to stdout: {reason(error)}") from None
+
+
+def write_stderr(text: str) -> None:
+    """Write a message on stderr if it can be written: a closed or full stderr (`2>&-`,
+    `2>/dev/full`) must not cost the results, so the message is then dropped."""
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def discard_stdout() -> None:
+    """Point the stdout descriptor at /dev/null, so that Python's own flush at exit has nowhere
+    to fail (after a closed pipe or a full disk, which were already dealt with)."""
+    if sys.stdout is None:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 class StdoutClosed(Exception):
     """The reader of stdout went away before the output was written."""
 
 
+class Terminated(Exception):
+    """SIGTERM or SIGHUP arrived while a file was being written (it was cleaned up)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def reason(error: Exception) -> str:
+    """The operating system's words for ``error`` (``Permission denied``), else its text."""
+    return (error.strerror if isinstance(error, OSError) else None) or str(error)
+
+
 def write_output(path: Path, chunks: Iterable[str]) -> None:
-    """Write ``chunks`` to ``path`` atomically: a failed or interrupted run never leaves half a
-    file. The text goes to a fresh temporary file beside the target (through a symlink, beside
-    the file it points to), which then replaces the target in one rename; a new file gets the
-    usual permissions (0666 minus the umask), a replaced one keeps its own."""
+    """Write text ``chunks`` to ``path`` as ``> path`` would, but atomically (see
+    :func:`write_file`)."""
+    write_file(path, (chunk.encode("utf-8") for chunk in chunks), lambda: write_stdout(chunks))
+
+
+def write_file(path: Path, blocks: Iterable[bytes], to_stdout: Callable[[], None]) -> None:
+    """Write ``blocks`` to ``path`` as ``> path`` would, but atomically: a failed or interrupted
+    run never leaves half a file.
+
+    Only a regular file is ever replaced. Our own stdout (``-o /dev/stdout`` with stdout
+    redirected to a file) is written through by ``to_stdout``, after the output already there; a
+    device or a FIFO is written into. A regular file gets the whole output in a short-named
+    temporary file beside it (through a symlink, beside the file it points to), which then
+    replaces it in one rename, keeping its mode and owner. Where a rename would lose what ``>``
+    keeps (a file with several hard links, an owner the process cannot give the new file, a
+    directory it cannot write), the finished output is copied into the file instead. A file
+    without write permission is refused, as ``>`` refuses it."""
+    try:
+        status: os.stat_result | None = path.stat()
+    except FileNotFoundError:
+        status = None
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {reason(error)}") from None
+    if status is not None and is_stdout(status):
+        to_stdout()
+        return
     import stat
+
+    target = Path(os.path.realpath(path))
+    try:
+        if status is not None and not stat.S_ISREG(status.st_mode):
+            with path.open("wb") as stream:
+                stream.writelines(blocks)
+            return
+        if status is not None and not os.access(target, os.W_OK):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        with cleaned_up_on_signals():
+            replace_file(target, status, blocks)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {reason(error)}") from None
+
+
+def is_stdout(status: os.stat_result) -> bool:
+    """Whether ``status`` is the file our stdout is open on."""
+    try:
+        ours = os.fstat(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return (ours.st_dev, ours.st_ino) == (status.st_dev, status.st_ino)
+
+
+def replace_file(target: Path, status: os.stat_result | None, blocks: Iterable[bytes]) -> None:
+    """Write ``blocks`` to a temporary file beside ``target``, then rename it over ``target``
+    or (where a rename would lose links or the owner) copy it into ``target``."""
     import tempfile
 
     try:
-        status = path.stat()
-        if not stat.S_ISREG(status.st_mode):
-            # A device, FIFO or /dev/stdout is written to, never replaced by a regular file.
-            write_special(path, chunks)
+        handle, name = tempfile.mkstemp(prefix=".convcalc-", suffix=".tmp", dir=target.parent)
+    except PermissionError:
+        if status is None:
+            raise
+        # A writable file in a directory we cannot write: > would write in place, so do we,
+        # once the whole text is ready.
+        data = b"".join(blocks)
+        with target.open("wb") as stream:
+            stream.write(data)
+        return
+    temporary = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.writelines(blocks)
+        if status is not None and (status.st_nlink > 1 or not took_owner(temporary, status)):
+            copy_into(temporary, target)
             return
-    except OSError:
-        pass
-    target = Path(os.path.realpath(path))
-    try:
-        mode = target.stat().st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    temporary: Path | None = None
-    try:
-        handle, name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".convcalc-tmp", dir=target.parent
-        )
-        temporary = Path(name)
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.writelines(chunks)
-        temporary.chmod(mode)
+        temporary.chmod(new_file_mode() if status is None else status.st_mode & 0o7777)
         temporary.replace(target)
-        temporary = None
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
     finally:
-        # Also on Ctrl-C: the half-written temporary file must not stay behind.
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
+        # Also on Ctrl-C, SIGTERM or SIGHUP: the temporary file must not stay behind.
+        temporary.unlink(missing_ok=True)
 
 
-def write_special(path: Path, chunks: Iterable[str]) -> None:
-    """Write ``chunks`` into an existing file that is not a regular file (a device or a FIFO)."""
+def took_owner(temporary: Path, status: os.stat_result) -> bool:
+    """Give ``temporary`` the owner and group of the file it replaces; False if not allowed."""
+    if (status.st_uid, status.st_gid) == (os.geteuid(), os.getegid()):
+        return True
     try:
-        with path.open("w", encoding="utf-8") as stream:
-            stream.writelines(chunks)
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+        os.chown(temporary, status.st_uid, status.st_gid)
+    except OSError:
+        return False
+    return True
+
+
+def copy_into(source: Path, target: Path) -> None:
+    """Copy the finished ``source`` into the existing ``target``, which keeps its inode."""
+    import shutil
+
+    with source.open("rb") as reader, target.open("wb") as writer:
+        shutil.copyfileobj(reader, writer)
+
+
+def new_file_mode() -> int:
+    """The permissions a shell gives a new file: 0666 minus the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextmanager
+def cleaned_up_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (as SIGINT raises
+    KeyboardInterrupt), so its clean-up runs before the process ends."""
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(signum)
+
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            previous[signum] = signal.signal(signum, terminate)
+        except ValueError:
+            break  # not the main thread: signals cannot be caught here
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def same_file(output: Path, spec: str) -> bool:
@@ -83,7 +202,7 @@ def same_file(output: Path, spec: str) -> bool:
     hard link too)."""
     if spec == "-" or spec.startswith("zoo:"):
         return False
-    if output.resolve() == Path(spec).resolve():
+    if os.path.realpath(output) == os.path.realpath(spec):
         return True
     try:
         return output.samefile(spec)
@@ -92,49 +211,23 @@ def same_file(output: Path, spec: str) -> bool:
 
 
 def write_binary(path: Path | None, data: bytes) -> None:
-    """Write binary ``data`` (a PNG) to ``path`` as :func:`write_output` writes text: atomically,
-    through a temporary file beside it. To stdout (``path`` None) only when it is not a terminal,
-    where the bytes would garble the screen."""
+    """Write binary ``data`` (a PNG) to ``path`` as :func:`write_output` writes text, or to
+    stdout (``path`` None) when it is not a terminal, where the bytes would garble the screen."""
     if path is None:
-        if sys.stdout is None or sys.stdout.isatty():
-            raise OutputError("a PNG is binary and stdout is a terminal: write it with -o FILE")
+        write_stdout_bytes(data)
+    else:
+        write_file(path, [data], lambda: write_stdout_bytes(data))
+
+
+def write_stdout_bytes(data: bytes) -> None:
+    """Write ``data`` to stdout, unless it is a terminal (see :func:`write_stdout`)."""
+    if sys.stdout is None or sys.stdout.isatty():
+        raise OutputError("a PNG is binary and stdout is a terminal: write it with -o FILE")
+    try:
         sys.stdout.flush()
-        try:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        except BrokenPipeError as error:
-            raise StdoutClosed from error
-        return
-    import tempfile
-
-    target = Path(os.path.realpath(path))
-    if target.exists() and not target.is_file():
-        write_special_bytes(target, data)
-        return
-    try:
-        handle, name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".convcalc-tmp", dir=target.parent
-        )
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
-    temporary = Path(name)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        temporary.chmod(target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~umask)
-        temporary.replace(target)
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_special_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` into an existing file that is not a regular file (a device or a FIFO)."""
-    try:
-        with path.open("wb") as stream:
-            stream.write(data)
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError as error:
+        raise StdoutClosed from error
+    except (OSError, ValueError) as error:
+        raise OutputError(f"cannot write to stdout: {reason(error)}") from None

@@ -12,6 +12,7 @@ from convcalc.cli.common import (
     SetOption,
     TracebackOption,
     app,
+    chosen_format,
     load_spec,
     reported,
 )
@@ -63,13 +64,14 @@ def solve(
         ),
     ] = None,
     settings: SetOption = None,
-    fmt: FormatOption = OutputFormat.TABLE,
+    fmt: FormatOption = None,
     as_json: JsonOption = False,
     output: OutputOption = None,
     traceback: TracebackOption = False,
 ) -> None:
     """The arithmetic backwards: every kernel, stride, pad and dilation that maps --in to --out
     (simplest first), or with SPEC every input size in --sizes that the network accepts."""
+    fmt = chosen_format(fmt, as_json)
     with reported(traceback):
         if spec is not None:
             if size_in is not None or size_out is not None:

@@ -12,6 +12,7 @@ from convcalc.cli.common import (
     OutputOption,
     TracebackOption,
     app,
+    chosen_format,
     reported,
 )
 from convcalc.errors import UsageError
@@ -64,7 +65,7 @@ def sweep(
         bool,
         typer.Option("--train", help="Memory for training (SGD) instead of inference peak."),
     ] = False,
-    fmt: FormatOption = OutputFormat.TABLE,
+    fmt: FormatOption = None,
     as_json: JsonOption = False,
     output: OutputOption = None,
     traceback: TracebackOption = False,
@@ -76,6 +77,7 @@ def sweep(
     from convcalc.sweep import Sweep, parse_axis, parse_keys, run_sweep
     from convcalc.yamlnodes import parse_yaml
 
+    fmt = chosen_format(fmt, as_json)
     with reported(traceback):
         if not settings:
             raise UsageError("--set: give at least one PATH=V1,V2,… to sweep")

@@ -4,35 +4,47 @@ from typing import Annotated
 
 import typer
 
-from convcalc.cli.common import FormatOption, JsonOption, TracebackOption, app, reported
-from convcalc.cli.output import write_stdout
+from convcalc.cli.common import (
+    FormatOption,
+    JsonOption,
+    OutputOption,
+    TracebackOption,
+    app,
+    chosen_format,
+    reported,
+)
+from convcalc.cli.output import write_output, write_stdout
 from convcalc.render import OutputFormat
 
 
 @app.command()
 def zoo(
     name: Annotated[str | None, typer.Argument(help="A model to print as YAML.")] = None,
-    fmt: FormatOption = OutputFormat.TABLE,
+    fmt: FormatOption = None,
     as_json: JsonOption = False,
+    output: OutputOption = None,
     traceback: TracebackOption = False,
 ) -> None:
     """List the built-in architectures, or print one's spec as YAML (JSON with --json) to
     start from."""
     from convcalc import zoo as models
 
-    if as_json:
-        fmt = OutputFormat.JSON
+    fmt = chosen_format(fmt, as_json)
     with reported(traceback):
         if name is None:
             from convcalc.render.plain import zoo_listing
 
-            write_stdout([zoo_listing(models.entries(), fmt.value)])
+            text = zoo_listing(models.entries(), fmt.value)
         elif fmt is OutputFormat.JSON:
             import json
 
             import yaml
 
             spec = yaml.safe_load(models.zoo_text(name))
-            write_stdout([json.dumps(spec, indent=2, ensure_ascii=False) + "\n"])
+            text = json.dumps(spec, indent=2, ensure_ascii=False) + "\n"
         else:
-            write_stdout([models.zoo_text(name)])
+            text = models.zoo_text(name)
+        if output is None:
+            write_stdout([text])
+        else:
+            write_output(output, [text])

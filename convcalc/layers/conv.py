@@ -27,7 +27,7 @@ from convcalc.layers.base import (
     pair,
     require_at_least,
 )
-from convcalc.layers.window import Window, windows
+from convcalc.layers.window import Window, taps_in_range, windows
 
 Groups = int | Literal["depthwise"]
 
@@ -358,6 +358,4 @@ class Deconv(FilterBank):
 def transposed_taps(size: int, kernel: int, stride: int, pad: int, dilation: int, out: int) -> int:
     """The (input i, tap k) pairs of a transposed conv axis that reach an output:
     0 ≤ i·S − P + k·D < W_out (each pair reaches exactly one output)."""
-    return sum(
-        1 for i in range(size) for k in range(kernel) if 0 <= i * stride - pad + k * dilation < out
-    )
+    return taps_in_range(size, stride, kernel, dilation, pad, out)

@@ -34,7 +34,7 @@ from convcalc.layers.base import (
     require_at_least,
 )
 from convcalc.layers.conv import axis_derivations, window_warnings
-from convcalc.layers.window import Window, windows
+from convcalc.layers.window import Window, floor_sum, windows
 
 INDEX_BYTES = 8
 """Max pooling's argmax indices are int64 whatever the dtype."""
@@ -194,9 +194,11 @@ class AvgPool(Pool):
     count_include_pad: bool = True
 
 
-def adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
-    """PyTorch's adaptive windows: output i reads [⌊i·W/out⌋, ⌈(i+1)·W/out⌉)."""
-    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+def adaptive_cells(size: int, out: int) -> int:
+    """Σ of PyTorch's adaptive window lengths along one axis: output i reads
+    [⌊i·W/out⌋, ⌈(i+1)·W/out⌉), so the sum is Σ⌊((i+1)·W + out − 1)/out⌋ − Σ⌊i·W/out⌋
+    (closed form: a huge ``output`` builds no list of windows)."""
+    return floor_sum(out, out, size, size + out - 1) - floor_sum(out, out, size, 0)
 
 
 def adaptive_rf_step(size: int, out: int) -> AxisStep:
@@ -238,7 +240,7 @@ class AdaptivePool(Pooling):
         """C·Π over the axes of Σ window lengths (adaptive windows may overlap)."""
         cells = shape_in[0]
         for size, out in zip(shape_in[1:], shape_out[1:], strict=True):
-            cells *= sum(end - start for start, end in adaptive_windows(size, out))
+            cells *= adaptive_cells(size, out)
         return cells
 
 

@@ -78,13 +78,9 @@ class Window(NamedTuple):
     def real_taps(self) -> int:
         """Σ over output positions o of the kernel taps k ∈ [0, K) that land on a real input cell,
         0 ≤ o·S − P_before + k·D < W: padded taps read no input, so borders see fewer."""
-        total = 0
-        for position in range(self.output):
-            start = position * self.stride - self.pad_before
-            total += sum(
-                1 for k in range(self.kernel) if 0 <= start + k * self.dilation < self.size
-            )
-        return total
+        return taps_in_range(
+            self.output, self.stride, self.kernel, self.dilation, self.pad_before, self.size
+        )
 
     @property
     def rf_step(self) -> AxisStep:
@@ -174,3 +170,49 @@ def windows(
         )
     )
     return height, width
+
+
+def taps_in_range(
+    positions: int, stride: int, kernel: int, dilation: int, offset: int, width: int
+) -> int:
+    """The pairs (position p < ``positions``, tap k < ``kernel``) with
+    0 ≤ p·stride − offset + k·dilation < ``width``, counted without a loop over either.
+
+    That is N(offset + width − 1) − N(offset − 1), where N(t) counts the pairs with
+    p·S + k·D ≤ t: the first positions have all K taps at or below t, the last none, and the
+    run between them has ⌊(t − p·S)/D⌋ + 1 taps each, a sum of floors of a linear function.
+    """
+    return _pairs_at_most(positions, stride, kernel, dilation, offset + width - 1) - (
+        _pairs_at_most(positions, stride, kernel, dilation, offset - 1)
+    )
+
+
+def _pairs_at_most(positions: int, stride: int, kernel: int, dilation: int, limit: int) -> int:
+    """N(t): the pairs p < ``positions``, k < ``kernel`` with p·S + k·D ≤ t."""
+    full = min(max((limit - (kernel - 1) * dilation) // stride + 1, 0), positions)
+    some = min(max(limit // stride + 1, 0), positions)
+    partial = some - full
+    if partial <= 0:
+        return full * kernel
+    # Counted from the last position of the run backwards: t − (some − 1)·S + j·S ≥ 0.
+    start = limit - (some - 1) * stride
+    return full * kernel + partial + floor_sum(partial, dilation, stride, start)
+
+
+def floor_sum(count: int, divisor: int, slope: int, start: int) -> int:
+    """Σ_{i < count} ⌊(slope·i + start)/divisor⌋ for slope, start ≥ 0, in Euclid's few steps
+    (each swaps the roles of slope and divisor, so it takes O(log) of the numbers, never a loop
+    over ``count``)."""
+    total = 0
+    while True:
+        if slope >= divisor:
+            total += count * (count - 1) // 2 * (slope // divisor)
+            slope %= divisor
+        if start >= divisor:
+            total += count * (start // divisor)
+            start %= divisor
+        highest = slope * count + start
+        if highest < divisor:
+            return total
+        count, start = divmod(highest, divisor)
+        divisor, slope = slope, divisor

@@ -21,9 +21,10 @@ combining marks none), the one light module of rich, so a terminal and a file ag
 Width: piped or written output (``width=None``) is never squeezed: every cell in full, every line
 as long as it needs. At a terminal's width, as rich does, a table wider than the terminal first
 narrows its ``wrap`` columns (the formulas of ``convcalc layer`` wrap onto more lines), then
-takes the same number of cells from every column (cells cut short end in ``…``; the layer column
-of ``analyze`` keeps the width of its longest path, up to 40), and what still does not fit is
-cropped at the right edge; the prose below a table is word-wrapped at the terminal's width.
+takes the same number of cells from every column (cells cut short end in ``…``), and what still
+does not fit is cropped at the right edge; the prose below a table is word-wrapped at the
+terminal's width. (``analyze`` never gets there: it picks the columns that fit whole first, see
+:mod:`convcalc.render.table`.)
 
 Styles are rich style strings (``"bold yellow"``), kept as spans over the plain text; rich itself
 is imported only to paint them on a terminal (:meth:`Block.print`).
@@ -97,11 +98,12 @@ class Column:
     """One column of a table: header, footer and one cell per row.
 
     ``justify`` is ``"left"`` or ``"right"``; ``style`` styles every body cell (padding
-    included); ``min_width`` is the narrowest the column may become, padding excluded; a
+    included); ``min_width`` is the narrowest the column may become and ``max_width`` the
+    widest (longer cells are cut short with ``…``), padding excluded; a
     ``wrap`` column, when the table must shrink, shrinks first and word-wraps its cells onto
     more lines rather than cutting them."""
 
-    __slots__ = ("cells", "footer", "header", "justify", "min_width", "style", "wrap")
+    __slots__ = ("cells", "footer", "header", "justify", "max_width", "min_width", "style", "wrap")
 
     def __init__(
         self,
@@ -112,6 +114,7 @@ class Column:
         style: str = "",
         min_width: int | None = None,
         wrap: bool = False,
+        max_width: int | None = None,
     ) -> None:
         self.header = header
         self.footer = footer
@@ -119,6 +122,7 @@ class Column:
         self.justify = justify
         self.style = style
         self.min_width = min_width
+        self.max_width = max_width
         self.wrap = wrap
 
 
@@ -326,6 +330,8 @@ class Grid:
             measured = limit
         else:
             measured = min(widest + pad, limit)
+        if column.max_width is not None:
+            measured = min(measured, column.max_width + pad)
         if column.min_width is not None:
             measured = max(measured, column.min_width + pad)
         return measured
@@ -497,10 +503,11 @@ def divide_line(text: str, width: int, fold: bool) -> list[int]:
 class Block:
     """What a table command prints: tables and paragraphs of styled text, one after another."""
 
-    __slots__ = ("parts",)
+    __slots__ = ("fit", "parts")
 
-    def __init__(self, parts: list[Grid | Styled]) -> None:
+    def __init__(self, parts: list[Grid | Styled], fit: bool = True) -> None:
         self.parts = parts
+        self.fit = fit
 
     def plain(self) -> str:
         """The text for a file or a pipe: no styles, nothing squeezed or wrapped, no trailing
@@ -513,7 +520,8 @@ class Block:
     def print(self, console: Console) -> None:
         """Print to a terminal through ``console``, which paints the styles (or not, by its
         colour system) and is as wide as the terminal: tables are laid out and cropped at its
-        width, paragraphs word-wrapped."""
+        width (or, not ``fit``, printed at their own width, the terminal wrapping or a pager
+        scrolling them), paragraphs word-wrapped."""
         from rich.console import Group
         from rich.text import Span as RichSpan
         from rich.text import Text
@@ -526,9 +534,9 @@ class Block:
         for part in self.parts:
             if isinstance(part, Grid):
                 renderables += [
-                    text(line, no_wrap=True, overflow="crop")
-                    for line in part.styled_lines(console.width)
+                    text(line, no_wrap=True, overflow="crop" if self.fit else "ignore")
+                    for line in part.styled_lines(console.width if self.fit else None)
                 ]
             else:
                 renderables.append(text(part))
-        console.print(Group(*renderables))
+        console.print(Group(*renderables), crop=self.fit)

@@ -1,190 +1,90 @@
-"""JSON, CSV and Markdown renderings of a report (standard library only)."""
+"""CSV and Markdown renderings of a report, and the zoo listing (standard library only; a
+report's JSON is written by :meth:`convcalc.report.Report.json_chunks`)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from convcalc.layers.base import Shape
-from convcalc.receptive import ReceptiveField
 from convcalc.render import units
-from convcalc.report import Report, Row
+from convcalc.report import Report
 
 if TYPE_CHECKING:
+    from convcalc.render.columns import Line
     from convcalc.zoo import ZooEntry
 
 
-encode = json.JSONEncoder(ensure_ascii=False).encode
-"""Any JSON value as ``json.dumps(value, ensure_ascii=False)`` writes it."""
+def to_csv(report: Report, columns: Sequence[str] | None = None, depth: int | None = None) -> str:
+    """One line per line of the table (per row, or per block collapsed at ``depth``), with the
+    CSV fields of the table's ``columns`` (None: every column), shapes and per-axis values as
+    ``3x32x32``, then a ``total`` line."""
+    from convcalc.render.columns import table_lines
+    from convcalc.render.table import report_columns
 
-string = json.encoder.encode_basestring
-"""A str as a JSON string, non-ASCII characters kept (the C encoder's)."""
-
-
-def json_chunks(report: Report) -> Iterator[str]:
-    """docs/spec.md §3's document in pieces: one top-level key per line and one layer per line, as
-    it is produced (holding every row's text at once would double a large network's memory).
-
-    A layer's line is exactly ``json.dumps(layer_document, ensure_ascii=False)`` of
-    :meth:`Report.layer_documents`, but written from the row directly: building a dict and
-    encoding it took most of the per-layer time of a 100,000-layer spec."""
-    yield "{\n" + "".join(f"{item},\n" for item in items(report.header())) + '  "layers": [\n'
-    received = report.folding.receivers(report.before.rows) if report.before is not None else {}
-    shapes = ShapeTexts()
-    # Consecutive rows often share one field object (layers that leave it as it is).
-    field: ReceptiveField | None = None
-    field_text = "null"
-    separator = "    "
-    for row in report.rows:
-        added: dict[str, Any] = {}
-        if row.path in received:
-            added["absorbs"] = list(received[row.path])
-        for extra in report.extras:
-            extra.annotate_layer(row.index, added)
-        if row.rf is not field:
-            field, field_text = row.rf, field_json(row.rf)
-        yield separator + layer_json(row, shapes, field_text, added)
-        separator = ",\n    "
-    yield "\n  ],\n" + ",\n".join(items(report.footer())) + "\n}\n"
-
-
-def layer_json(row: Row, shapes: ShapeTexts, field_text: str, added: dict[str, Any]) -> str:
-    """``row``'s JSON object, its field written as ``field_text``, followed by the ``added``
-    keys."""
-    text = (
-        f'{{"index": {row.index}, "path": {string(row.path)}, "type": {string(row.type)}, '
-        f'"input": {shapes[row.input]}, "output": {shapes[row.output]}, '
-        f'"params": {row.params}, "buffers": {row.buffers}, "macs": {row.macs}, '
-        f'"rf": {field_text}, "activation_bytes": {row.activation_bytes}, '
-        f'"warnings": {encode(list(row.warnings)) if row.warnings else "[]"}'
-    )
-    if row.merged:
-        text += f', "inputs": [{", ".join(shapes[shape] for shape in row.merged)}]'
-    for key, value in added.items():
-        text += f", {string(key)}: {value if type(value) is int else encode(value)}"
-    return text + "}"
-
-
-class ShapeTexts(dict[Shape, str]):
-    """Each shape's JSON text, ``[C, H, W]``, written on first use (a network has few shapes)."""
-
-    def __missing__(self, shape: Shape) -> str:
-        text = self[shape] = f"[{', '.join(map(str, shape))}]"
-        return text
-
-
-def field_json(rf: ReceptiveField | None) -> str:
-    """:func:`convcalc.report.rf_document` as JSON text."""
-    if rf is None:
-        return "null"
-    (height, width), (down, across), (top, left) = rf.size, rf.jump, rf.start
-    text = (
-        f'{{"size": [{whole(height)}, {whole(width)}], "jump": [{whole(down)}, {whole(across)}], '
-        f'"start": [{float(top)!r}, {float(left)!r}]'
-    )
-    return text + (', "global": true}' if rf.is_global else "}")
-
-
-def whole(value: float) -> str:
-    """A number as :func:`convcalc.report.number` writes it: ``5`` for 5.0, ``2.5`` as is."""
-    return repr(int(value)) if float(value).is_integer() else repr(value)
-
-
-def items(document: dict[str, Any]) -> list[str]:
-    """``  "key": value`` for each key of ``document``."""
-    return [f"  {json.dumps(key)}: {encode(value)}" for key, value in document.items()]
-
-
-CSV_COLUMNS = (
-    "index",
-    "path",
-    "type",
-    "input",
-    "output",
-    "params",
-    "buffers",
-    "macs",
-    "rf_size",
-    "rf_jump",
-    "rf_start",
-    "rf_global",
-    "activation_bytes",
-    "warnings",
-)
-
-
-def to_csv(report: Report) -> str:
-    """One line per row, shapes as ``3x32x32``, then a ``total`` line."""
+    declared = [
+        column
+        for column in report_columns(report, str)
+        if columns is None or column.name in columns or column.name == "warnings"
+    ]
+    if columns is not None:
+        declared.sort(key=lambda c: columns.index(c.name) if c.name in columns else len(columns))
+    fields = [field for column in declared for field in column.fields]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for layer in report.to_document()["layers"]:
-        rf = layer["rf"] or {}
-        writer.writerow(
-            [
-                layer["index"],
-                layer["path"],
-                layer["type"],
-                "x".join(map(str, layer["input"])),
-                "x".join(map(str, layer["output"])),
-                layer["params"],
-                layer["buffers"],
-                layer["macs"],
-                "x".join(map(str, rf.get("size", []))),
-                "x".join(map(str, rf.get("jump", []))),
-                " ".join(map(str, rf.get("start", []))),
-                str(rf.get("global", False)).lower(),
-                layer["activation_bytes"],
-                "; ".join(layer["warnings"]),
-            ]
-        )
-    totals = report.totals
-    writer.writerow(
-        [
-            "",
-            "total",
-            "",
-            "",
-            "",
-            totals.params,
-            totals.buffers,
-            totals.macs,
-            "",
-            "",
-            "",
-            "",
-            totals.activation_bytes,
-            "",
-        ]
-    )
+    writer.writerow([field.name for field in fields])
+    for line in table_lines(report.rows, headings=False, depth=depth):
+        writer.writerow([csv_cell(field.value(line)) for field in fields])
+    writer.writerow([field.total for field in fields])
     return buffer.getvalue()
 
 
-def to_markdown(report: Report) -> str:
-    """A GitHub-flavoured Markdown table and a totals list."""
+def to_markdown(
+    report: Report, columns: Sequence[str] | None = None, depth: int | None = None
+) -> str:
+    """A GitHub-flavoured Markdown table with the table's columns (full paths, totals last),
+    then the summary below the table as a list."""
+    from convcalc.conventions.view import ConventionView
+    from convcalc.render.columns import table_lines
+    from convcalc.render.table import report_columns
+    from convcalc.render.view_columns import memory_facts
+
+    def name(line: Line) -> str:
+        warned = any(row.warnings for row in report.rows[line.start : line.stop])
+        return f"`{line.path}`" + (" ⚠" if warned else "")
+
+    declared = [
+        column
+        for column in report_columns(report, name)
+        if column.in_table and (column.name in columns if columns else column.default)
+    ]
+    if columns:
+        declared.sort(key=lambda column: columns.index(column.name))
     lines = []
     if report.name:
-        lines += [f"## {report.name}", ""]
-    from convcalc.conventions.view import ConventionView
+        lines += [f"## {units.markdown_text(report.name)}", ""]
 
     view = report.extra(ConventionView)
     counted = "" if view is None else f" Counted as {view.totals.convention.label}."
     lines += [
         f"Input {units.shape(report.input)}, batch {report.batch}, {report.dtype}.{counted}",
         "",
-        "| # | path | type | input | output | params | MACs | RF | memory |",
-        "|---:|---|---|---|---|---:|---:|---|---:|",
+        "| " + " | ".join(column.header for column in declared) + " |",
+        "|" + "|".join("---:" if c.justify == "right" else "---" for c in declared) + "|",
     ]
-    for row in report.rows:
-        warning = " ⚠" if row.warnings else ""
+    for line in table_lines(report.rows, headings=False, depth=depth):
         lines.append(
-            f"| {row.index} | `{row.path}`{warning} | {row.type} | {units.row_input(row)} | "
-            f"{units.shape(row.output)} | {row.params:,} | {row.macs:,} | {units.field(row.rf)} | "
-            f"{units.size(row.activation_bytes)} |"
+            "| "
+            + " | ".join(units.markdown_text(str(column.cell(line))) for column in declared)
+            + " |"
         )
+    lines.append(
+        "| "
+        + " | ".join(f"**{column.footer}**" if column.footer else "" for column in declared)
+        + " |"
+    )
     totals = report.totals
     folding = report.folding
     lines += [
@@ -207,7 +107,12 @@ def to_markdown(report: Report) -> str:
             f"{totals.macs:,}, memory {units.size(before.activation_bytes)} → "
             f"{units.size(totals.activation_bytes)}"
         )
-    warnings = [f"- `{row.path}`: {w}" for row in report.rows for w in row.warnings]
+    lines += [f"- **{label}**: {fact}" for line in memory_facts(report) for label, fact in line]
+    warnings = [
+        f"- {units.markdown_code(row.path)}: {units.markdown_text(w)}"
+        for row in report.rows
+        for w in row.warnings
+    ]
     if warnings:
         lines += ["", "**Warnings**", "", *warnings]
     return "\n".join(lines) + "\n"
@@ -254,3 +159,8 @@ def zoo_document(entry: ZooEntry) -> dict[str, Any]:
         "macs": entry.macs,
         "note": entry.note,
     }
+
+
+def csv_cell(value: object) -> object:
+    """A CSV field: text with its control characters escaped (a spec's names reach CSV)."""
+    return units.printable(value) if isinstance(value, str) else value

@@ -4,20 +4,40 @@ tables and styled text (see :mod:`convcalc.render.layout` for how they are laid 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from convcalc.jacobian import JacobianView
 from convcalc.render import units
+from convcalc.render.columns import (
+    Line,
+    ReportColumn,
+    absorbs_column,
+    core_columns,
+    table_lines,
+    warnings_column,
+)
 from convcalc.render.conventions import convention_summary, title_suffix
 from convcalc.render.layout import Block, Cell, Column, Grid, Styled
 from convcalc.render.view_columns import jacobian_cells, memory_columns, memory_summary
-from convcalc.report import Report, Row
+from convcalc.report import Report
 from convcalc.tensors import dtype_bytes
 
-PATH_WIDTH = 40
-"""Layer paths longer than this lose their outer scopes on the left (``…body.conv1``)."""
 
+def network_table(
+    report: Report,
+    width: int | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+    depth: int | None = None,
+    wide: bool = False,
+) -> Block:
+    """The layer table of ``analyze``, with totals as its footer, then folding and memory.
 
-def network_table(report: Report) -> Block:
-    """The layer table of ``analyze``, with totals as its footer, then folding and memory."""
+    At a terminal ``width`` cells wide, layer names form an indented tree under a line per
+    container, and the table keeps only the columns that fit, whole (by rank: numbers before
+    bars), saying which it hid; piped or written (``width`` None), ``wide`` or with ``columns``
+    named, every column is there, names as full paths. ``depth`` collapses the containers
+    nested that deep into one line with their totals."""
     title = (
         f"{units.printable(report.name or 'network')} — input {units.shape(report.input)}, "
         f"batch {report.batch}, {report.dtype}"
@@ -25,10 +45,32 @@ def network_table(report: Report) -> Block:
     if report.before is not None:
         title += " — inference view, batchnorms folded"
     title += title_suffix(report)
-    columns = layer_columns(report) + memory_columns(report)
-    # Merges (add, concat) are drawn faint: they hold no parameters and do no MACs.
-    merges = ["dim" if row.type in ("add", "concat") else "" for row in report.rows]
-    parts: list[Grid | Styled] = [Grid(columns, title=title, row_styles=merges), summary(report)]
+    tree = width is not None
+    lines = table_lines(report.rows, headings=tree, depth=depth)
+    candidates = [
+        column
+        for column in report_columns(report, layer_names(report, tree))
+        if column.in_table and (column.name in columns if columns else column.default)
+    ]
+    if columns:
+        candidates.sort(key=lambda column: columns.index(column.name))
+    grid_columns = [grid_column(column, lines) for column in candidates]
+    hidden: list[str] = []
+    fit = tree and not wide and not columns
+    if fit:
+        assert width is not None
+        grid_columns, hidden = fitted(grid_columns, candidates, width)
+    styles = [line_style(report, line) for line in lines]
+    parts: list[Grid | Styled] = [Grid(grid_columns, title=title, row_styles=styles)]
+    if hidden:
+        parts.append(
+            Styled(
+                f"hidden to fit {width} columns: {', '.join(hidden)} (--wide or --columns all "
+                f"shows them; --columns picks, e.g. --columns layer,{hidden[0]},params)",
+                "dim",
+            )
+        )
+    parts.append(summary(report))
     counted = convention_summary(report)
     if counted is not None:
         parts.append(counted)
@@ -40,68 +82,86 @@ def network_table(report: Report) -> Block:
         # The warnings themselves go to stderr, located; the table only points at them.
         rows = "row" if len(warned) == 1 else "rows"
         parts.append(Styled(f"⚠ warnings on {len(warned)} {rows}, printed on stderr", "yellow"))
-    return Block(parts)
+    return Block(parts, fit=fit)
 
 
-def layer_columns(report: Report) -> list[Column]:
-    """The core columns: index, path (⚠ for warnings, ⊕ for absorbed batchnorms), type,
-    shapes, params, MACs, receptive field, output memory."""
-    received: dict[str, tuple[str, ...]] = {}
-    before_params: dict[str, int] = {}
-    if report.before is not None:
-        received = report.folding.receivers(report.before.rows)
-        before_params = {row.path: row.params for row in report.before.rows}
-    totals = report.totals
+def report_columns(report: Report, names: Callable[[Line], Cell]) -> list[ReportColumn]:
+    """Every column of ``report``'s table, in order: the core ones (``names`` naming the
+    lines), the views' columns, what folding absorbed, and the CSV-only warnings."""
+    columns = core_columns(report, names) + memory_columns(report)
+    absorbs = absorbs_column(report)
+    if absorbs is not None:
+        columns.append(absorbs)
+    columns.append(warnings_column(report))
+    return columns
+
+
+def column_names(report: Report) -> list[str]:
+    """The names ``--columns`` accepts for ``report``."""
+    return [column.name for column in report_columns(report, str) if column.in_table]
+
+
+def layer_names(report: Report, tree: bool) -> Callable[[Line], Cell]:
+    """A line's name: its own name indented by its nesting (``tree``) or its full path; ⚠
+    after a row with warnings, a container's name in bold."""
     rows = report.rows
-    names: list[Cell] = []
-    for row in rows:
-        path = units.short_path(units.printable(row.path), PATH_WIDTH)
-        if not row.warnings and row.path not in received:
-            names.append(path)
-            continue
-        name = Styled(path)
-        if row.warnings:
-            name.append(" ⚠", "bold yellow")
-        if row.path in received:
-            name.append(absorbed(row, received[row.path], before_params), "green")
-        names.append(name)
-    # The layer column keeps the width of its longest path (up to PATH_WIDTH) on a narrow
-    # terminal: the path tells rows apart.
-    widest = min(max((len(str(name)) for name in names), default=0), PATH_WIDTH)
-    return [
-        Column("#", "", [str(row.index) for row in rows]),
-        Column("layer", "total", names, justify="left", min_width=widest),
-        Column("type", "", [Styled(row.type, "cyan") for row in rows], justify="left"),
-        Column("input", "", [units.row_input(row) for row in rows], justify="left"),
-        Column(
-            "output",
-            units.shape(rows[-1].output) if rows else "",
-            [units.shape(row.output) for row in rows],
-            justify="left",
-        ),
-        Column("params", f"{totals.params:,}", [f"{r.params:,}" if r.params else "" for r in rows]),
-        Column(
-            "MACs", units.count(totals.macs), [units.count(r.macs) if r.macs else "" for r in rows]
-        ),
-        Column("RF", units.field(totals.rf), [units.field(row.rf) for row in rows]),
-        Column(
-            "memory",
-            units.size(totals.activation_bytes),
-            [units.size(row.activation_bytes) for row in rows],
-        ),
-    ]
+
+    def name(line: Line) -> Cell:
+        text = units.printable(("  " * line.level + line.name) if tree else line.path)
+        if line.group:
+            return Styled(text, "bold") if tree else text
+        if not rows[line.start].warnings:
+            return text
+        return Styled(text).append(" ⚠", "bold yellow")
+
+    return name
 
 
-def absorbed(row: Row, batchnorms: tuple[str, ...], before_params: dict[str, int]) -> str:
-    """`` ⊕ bn1, bias +64``: the batchnorms a layer absorbed (named relative to the layer's own
-    scope) and the bias it gained, if any."""
-    scope = row.path.rpartition(".")[0]
-    names = [
-        bn.removeprefix(f"{scope}.") if scope and bn.startswith(f"{scope}.") else bn
-        for bn in batchnorms
-    ]
-    gained = row.params - before_params.get(row.path, row.params)
-    return " ⊕ " + units.printable(", ".join(names)) + (f", bias +{gained:,}" if gained else "")
+def grid_column(column: ReportColumn, lines: list[Line]) -> Column:
+    """``column``'s cells on ``lines``, as a table column."""
+    return Column(
+        column.header, column.footer, [column.cell(line) for line in lines], column.justify
+    )
+
+
+def fitted(
+    columns: list[Column], declared: list[ReportColumn], width: int
+) -> tuple[list[Column], list[str]]:
+    """The columns that fit ``width`` cells, whole: taken by rank while they fit (a narrower
+    column of a later rank may still fit where a wider one did not), in their own order; and
+    the names of those left out. The layer column is always kept, its names cut short (``…``)
+    only on a terminal too narrow for it alone."""
+    grid = Grid(columns)
+    widths = grid.widths(None)
+    order = sorted(range(len(columns)), key=lambda index: declared[index].rank)
+    room = width
+    kept: set[int] = set()
+    for index in order:
+        needed = widths[index] + (1 if kept else 0)
+        if needed <= room or declared[index].name == "layer":
+            kept.add(index)
+            room -= needed
+    if room < 0:
+        trim(columns, declared, widths, -room)
+    chosen = sorted(kept)
+    hidden = [declared[index].name for index in range(len(columns)) if index not in kept]
+    return [columns[index] for index in chosen], hidden
+
+
+def trim(
+    columns: list[Column], declared: list[ReportColumn], widths: list[int], excess: int
+) -> None:
+    """Narrow the layer column by ``excess`` cells: its names lose their ends to ``…``."""
+    index = next(i for i, column in enumerate(declared) if column.name == "layer")
+    columns[index].max_width = max(widths[index] - 2 - excess, 4)
+
+
+def line_style(report: Report, line: Line) -> str:
+    """A line's style: merges (add, mul, concat) faint, as they hold no parameters and do no
+    MACs."""
+    if line.group:
+        return ""
+    return "dim" if report.rows[line.start].merge is not None else ""
 
 
 def summary(report: Report) -> Styled:
@@ -170,7 +230,7 @@ def folding_lines(report: Report) -> Styled:
     return text
 
 
-def layer_table(report: Report) -> Block:
+def layer_table(report: Report, width: int | None = None) -> Block:
     """The single-layer view of ``convcalc layer``: each number with its formula filled in."""
     row = report.rows[0]
     quantities: list[Cell] = []

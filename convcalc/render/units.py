@@ -10,23 +10,38 @@ __all__ = ["format_shape"]
 
 
 def count(value: int) -> str:
-    """``4089184256`` → ``4.09 G``; below ten thousand, the exact number."""
+    """``4089184256`` → ``4.09 G``; below ten thousand, the exact number; from 1,000 T on,
+    scientific notation (``9.90e+27``). Scaled exactly (a float would print
+    9,903,520,300,447,984,150,353,281,023 as ``9903520300447984.00 T``)."""
     if value < 10_000:
         return f"{value:,}"
-    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if value >= size:
-            return f"{value / size:.2f} {unit}"
-    return f"{value:,}"
+    units = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3))
+    return scaled(value, units, places=2, beyond=1000 * 10**12, plain="")
 
 
 def size(value: int) -> str:
-    """Bytes in binary units: ``40960`` → ``40.0 KiB``."""
+    """Bytes in binary units: ``40960`` → ``40.0 KiB``; from 1,024 TiB on, scientific notation
+    in bytes (``1.70e+38 B``)."""
     if value < 1024:
         return f"{value} B"
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    units = (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+    return scaled(value, units, places=1, beyond=1024 * 2**40, plain=" B")
+
+
+def scaled(
+    value: int, units: tuple[tuple[str, int], ...], *, places: int, beyond: int, plain: str
+) -> str:
+    """``value`` in the largest of ``units`` it reaches, with ``places`` decimals, rounded
+    exactly (decimal arithmetic, never a float); from ``beyond`` on, ``value`` in scientific
+    notation followed by ``plain``."""
+    from decimal import Decimal
+
+    if value >= beyond:
+        return f"{Decimal(value):.2e}{plain}"
+    for unit, scale in units:
         if value >= scale:
-            return f"{value / scale:.1f} {unit}"
-    return f"{value} B"
+            return f"{Decimal(value) / scale:.{places}f} {unit}"
+    return f"{value:,}"
 
 
 def field(rf: ReceptiveField | None) -> str:
@@ -66,18 +81,6 @@ def row_input(row: Row) -> str:
     return " + ".join(shape(merged) for merged in row.merged)
 
 
-def short_path(path: str, limit: int = 48) -> str:
-    """``path`` cut from the left at a dot to fit ``limit`` characters (the leaf names tell rows
-    apart, the outer scopes are in the rows above): ``…residual1.body.conv1``."""
-    if len(path) <= limit:
-        return path
-    parts = path.split(".")
-    kept: list[str] = []
-    while parts and len(".".join([parts[-1], *kept])) + 1 <= limit:
-        kept.insert(0, parts.pop())
-    return "…" + ".".join(kept) if kept else "…" + path[-(limit - 1) :]
-
-
 def printable(text: str) -> str:
     """``text`` with its control characters (C0, DEL, C1) escaped as in Python (``\\n``,
     ``\\x07``): names from a spec are shown on one line and never drive the terminal."""
@@ -90,3 +93,20 @@ def _is_control(char: str) -> bool:
     """A C0 control, DEL or a C1 control (Unicode category Cc)."""
     code = ord(char)
     return code < 0x20 or 0x7F <= code < 0xA0
+
+
+def markdown_text(text: str) -> str:
+    """``text`` for one Markdown line or table cell: control characters escaped (so a line
+    break cannot end the row or the heading) and ``|`` escaped (so it cannot split a cell)."""
+    return printable(text).replace("|", "\\|")
+
+
+def markdown_code(text: str) -> str:
+    """``text`` as a Markdown code span in a table cell: fenced by one backtick more than its
+    longest run of them, padded with a space when it starts or ends with one."""
+    import re
+
+    cell = markdown_text(text)
+    fence = "`" * (max(map(len, re.findall("`+", cell)), default=0) + 1)
+    padding = " " if cell.startswith("`") or cell.endswith("`") else ""
+    return f"{fence}{padding}{cell}{padding}{fence}"

@@ -10,7 +10,7 @@ import re
 from importlib import resources
 from typing import NamedTuple
 
-from convcalc.errors import SpecError, suggestion
+from convcalc.errors import SpecError, shorten, suggestion
 from convcalc.layers.base import Shape
 
 
@@ -37,7 +37,8 @@ def zoo_text(name: str) -> str:
     """The YAML spec of the built-in model ``name``."""
     if name not in names():
         raise SpecError(
-            f"no zoo model named {name!r}{suggestion(name, names())}; models: {', '.join(names())}"
+            f"no zoo model named {shorten(name)!r}{suggestion(name, names())}; "
+            f"models: {', '.join(names())}"
         )
     return resources.files(__package__).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
 

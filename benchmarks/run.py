@@ -78,6 +78,19 @@ print(json.dumps({"layout": best(ours), "rich": best(theirs)}))
 """Times the model's table as convcalc/render/layout.py lays it out and as rich's ``Table`` draws
 it (the oracle of tests/test_layout.py), in one process, each the best of 7, after the imports."""
 SIZES = (1_000, 10_000, 100_000)
+SWEEP_SIZES = ",".join(f"3x{side}x{side}" for side in range(128, 417, 32))
+SWEEP = [
+    "sweep",
+    "zoo:resnet50",
+    "--set",
+    "layer2.blocks=1..10",
+    "--set",
+    "layer3.blocks=1..10",
+    "--set",
+    f"input={SWEEP_SIZES}",
+    "--json",
+]
+"""1,000 variants of ResNet-50: 10 depths of stage 2 × 10 of stage 3 × 10 input sizes."""
 REFERENCE_FLOOR = 0.12
 """The import floor in seconds on the machine issue #7's targets were set on: the absolute
 per-layer target (15 µs) is also checked scaled by this machine's floor / this one."""
@@ -94,6 +107,7 @@ class Case:
     shown: str
     times: list[float] = field(default_factory=list)
     peak_kib: int = 0
+    cpu_seconds: float = 0.0
 
     @property
     def median(self) -> float:
@@ -101,8 +115,9 @@ class Case:
         return statistics.median(self.times)
 
 
-def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Run ``argv`` to completion: (wall seconds, peak RSS in KiB of that child alone)."""
+def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, int, float]:
+    """Run ``argv`` to completion: (wall seconds, peak RSS in KiB of that child alone, CPU
+    seconds of it and the workers it waited for)."""
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
         child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env)
@@ -115,7 +130,7 @@ def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
             raise SystemExit(f"{' '.join(argv)} failed ({child.returncode}):\n{message}")
     # Linux reports ru_maxrss in KiB (macOS in bytes).
     peak = usage.ru_maxrss // 1024 if sys.platform == "darwin" else usage.ru_maxrss
-    return elapsed, peak
+    return elapsed, peak, usage.ru_utime + usage.ru_stime
 
 
 def bench_env(cache: Path) -> dict[str, str]:
@@ -254,9 +269,10 @@ def measure(cases: list[Case], env: dict[str, str], runs: int) -> None:
     shuffler = random.Random(7)
     for round_number in range(runs):
         for case in shuffler.sample(cases, len(cases)):
-            elapsed, peak = run_once(case.argv, env)
+            elapsed, peak, cpu = run_once(case.argv, env)
             case.times.append(elapsed)
             case.peak_kib = max(case.peak_kib, peak)
+            case.cpu_seconds = max(case.cpu_seconds, cpu)
         print(f"round {round_number + 1}/{runs} done", file=sys.stderr)
 
 
@@ -280,7 +296,11 @@ def summarize(cases: list[Case], model_note: str, runs: int) -> dict[str, Any]:
         "floor_seconds": floor,
         "cases": [
             {
-                **{k: v for k, v in asdict(case).items() if k not in ("times", "peak_kib")},
+                **{
+                    k: v
+                    for k, v in asdict(case).items()
+                    if k not in ("times", "peak_kib", "cpu_seconds")
+                },
                 "median_seconds": case.median,
                 "min_seconds": min(case.times),
                 "max_seconds": max(case.times),
@@ -336,6 +356,9 @@ def summarize(cases: list[Case], model_note: str, runs: int) -> dict[str, Any]:
             )
     check("linearity: slope 10k→100k / slope 1k→10k", slope / slope_low, 1.5, "×")
     check("100,000-layer peak memory", large.peak_kib / 1024, 300, "MiB")
+    sweep = by_name["sweep-1000"]
+    check("sweep of 1,000 ResNet-50 variants", sweep.median, 10, "s")
+    results["sweep_cpu_seconds"] = sweep.cpu_seconds
     if "torchinfo" in by_name:
         speedup = by_name["torchinfo"].median / by_name["model-json"].median
         results["torchinfo_speedup"] = speedup
@@ -380,6 +403,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['machine_scale']:.2f}× the {REFERENCE_FLOOR * 1000:.0f} ms of the machine the "
         "issue's targets were set on; the ratios to the floor need no scaling, the µs do.",
     ]
+    lines.append(
+        f"The 1,000-variant sweep used at most {results['sweep_cpu_seconds']:.1f} s of CPU in "
+        f"all (its own and its workers'), over {machine['cpus']} CPUs."
+    )
     gain = results["fastcoerce_gain_seconds"]
     without = next(case for case in results["cases"] if case["name"] == "layer-json-typer")
     share = gain / without["median_seconds"]
@@ -498,6 +525,11 @@ def main() -> None:
                     f"convcalc analyze layers-{size}.yaml --json",
                 )
             )
+        cases.append(
+            Case(
+                "sweep-1000", "sweep, 1,000 variants", [*cli, *SWEEP], "convcalc " + " ".join(SWEEP)
+            )
+        )
         if not options.no_torchinfo and torchinfo_available():
             cases.append(
                 Case(

@@ -97,7 +97,12 @@ class StrictError(ConvcalcError):
 
 
 class UsageError(ConvcalcError):
-    """A command-line option has a value it cannot take (exit 2, like every usage error)."""
+    """The command line asks for something that does not exist (exit status 2), e.g. a
+    ``--set`` path the spec does not have."""
+
+    def detail(self) -> str:
+        """Lines to print under the message (e.g. the input with a caret), or ``""``."""
+        return ""
 
 
 MAX_ERRORS = 100

@@ -3,7 +3,8 @@
 Typer ≥ 0.2x converts every option's value — even an absent one — through a pydantic
 ``TypeAdapter``: the first option parsed imports pydantic and each one builds a validation
 schema, which costs more than all of convcalc's own work for ``convcalc layer``. convcalc's
-options only take text, whole numbers, numbers, an enum choice, a path or a flag, so
+options only take text (once or repeated), whole numbers, numbers, an enum choice, a path or a
+flag, so
 :func:`install` gives typer a coercion for those that is plain Python. It converts only what it
 can convert exactly as typer would (``12``, ``1e-5``, ``JSON`` for a case-insensitive choice, an
 in-range number); every other value — a malformed number, an out-of-range batch, an unknown
@@ -48,6 +49,11 @@ def plain_value(annotation: Any, info: Any, value: Any, normalize: Any = None) -
     """
     if annotation is str:
         return value if isinstance(value, str) else UNCHANGED
+    if annotation == list[str]:
+        # A repeatable text option (--set): every item already text.
+        if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+            return list(value)
+        return UNCHANGED
     if annotation is bool:
         return value if isinstance(value, bool) else UNCHANGED
     if annotation is int or annotation is float:
@@ -147,7 +153,7 @@ def install() -> bool:
 
     def build_runtime_param(descriptor: Any) -> Any:
         plain = descriptor.parameter_info.parser is None and (
-            descriptor.annotation in (str, bool, int, float, Path)
+            descriptor.annotation in (str, bool, int, float, Path, list[str])
             or (isinstance(descriptor.annotation, type) and issubclass(descriptor.annotation, Enum))
         )
         return PlainRuntimeParam(descriptor) if plain else original(descriptor)

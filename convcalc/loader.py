@@ -9,7 +9,8 @@ each layer's options are validated against its dataclass's annotations (see
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from convcalc.errors import (
     MAX_ERRORS,
@@ -45,6 +46,9 @@ from convcalc.tensors import (
 )
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
 
+if TYPE_CHECKING:
+    from convcalc.overrides import Setting
+
 MAX_LAYERS = 100_000
 """The most leaf layers a spec may expand to (blocks and repeats included): 100,000 rows take
 about 2 s as JSON and 4 s and 330 MB as a table, where a million took 23 s and 47 s and 3 GiB
@@ -58,7 +62,7 @@ MAX_EXPANSIONS = 10_000
 Blocks that pass parameters on to blocks can otherwise ask for exponentially many."""
 
 CONTAINERS = ("residual", "concat", "repeat", "gate", "use")
-TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "layers", "blocks", "outputs")
+TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "params", "layers", "blocks", "outputs")
 TYPE_NAMES = (*LAYER_KINDS, *MERGE_KINDS, *CONTAINERS)
 """What may follow ``type:`` (for did-you-mean)."""
 MAX_NAME = 200
@@ -105,11 +109,15 @@ def indentation_hint(item: SpecMap, keys: list[str]) -> str:
     return f"; indent {listing} under `{kind}:` (two more spaces) to make them its options"
 
 
-def parse_spec(text: str, file: str | None = None) -> Network:
+def parse_spec(text: str, file: str | None = None, settings: Sequence[Setting] = ()) -> Network:
     """Validate spec text into a :class:`Network`; raises :class:`SpecError`(s)."""
     if "\x00" in text:
         raise SpecError("the spec is not text (it contains NUL bytes)", Location(file))
     document = parse_yaml(text, file)
+    if settings:
+        from convcalc.overrides import apply_settings
+
+        document = apply_settings(document, settings, TOP_LEVEL_KEYS)
     return SpecParser(file).network(document)
 
 
@@ -159,6 +167,8 @@ class SpecParser:
         self.shared: dict[tuple[int, int], tuple[Any, Any, tuple[Node, ...]]] = {}
         self.reading: set[int] = set()
         self.items_read = 0
+        # The spec's top-level `params`: `$name` anywhere; a block's own parameters shadow them.
+        self.globals: dict[str, Any] | None = None
 
     # errors
 
@@ -203,6 +213,8 @@ class SpecParser:
                     f"a spec has {', '.join(TOP_LEVEL_KEYS)}",
                     document.key_mark(key),
                 )
+        self.read_globals(document)
+        document = self.with_globals(document)
         shape = self.input_shape(document)
         batch = self.batch(document)
         dtype = self.dtype(document)
@@ -210,7 +222,7 @@ class SpecParser:
         if name is not None and not isinstance(name, str | int | float):
             self.error("name: expected text", document.value_mark("name"))
         self.read_blocks(document)
-        layers = self.layer_list(document, "layers", "layers", None, 0)
+        layers = self.layer_list(document, "layers", "layers", self.globals, 0)
         if "layers" in document and not layers and not self.errors:
             self.error("layers: the network has no layers", document.value_mark("layers"))
         self.check_unused_blocks()
@@ -244,6 +256,39 @@ class SpecParser:
                 document.value_mark("layers").location(self.file, "layers"),
             )
         return network
+
+    def read_globals(self, document: SpecMap) -> None:
+        """The top-level ``params``: a mapping of names to values."""
+        params = document.get("params")
+        if params is None:
+            return
+        if not isinstance(params, SpecMap) or not all(isinstance(key, str) for key in params):
+            self.error(
+                "params: expected a mapping of parameter names to values",
+                document.value_mark("params"),
+            )
+            return
+        self.globals = dict(params)
+
+    def with_globals(self, document: SpecMap) -> SpecMap:
+        """``document`` with a ``$name`` of the top-level parameters in ``name``, ``input``,
+        ``batch`` or ``dtype`` (or in ``input``'s list) replaced by its value. Any other ``$name``
+        stays, and the check of that key reports it."""
+        spec = self.globals or {}
+
+        def value_of(value: Any) -> Any:
+            if isinstance(value, str) and value.startswith("$") and value[1:] in spec:
+                return spec[value[1:]]
+            return value
+
+        copy = SpecMap(document, mark=document.mark)
+        copy.key_marks = document.key_marks
+        copy.value_marks = document.value_marks
+        for key in ("name", "input", "batch", "dtype"):
+            if key in document:
+                value = value_of(document[key])
+                copy[key] = [value_of(item) for item in value] if isinstance(value, list) else value
+        return copy
 
     def outputs(self, document: SpecMap) -> tuple[TensorRef, ...]:
         """``outputs``: the names of the tensors the network returns (default: the last
@@ -863,7 +908,11 @@ class SpecParser:
                 continue
             self.blocks[str(name)] = block
             if params is None:
-                self.implicit_params[str(name)] = parameters_used(block.get("layers"))
+                self.implicit_params[str(name)] = [
+                    used
+                    for used in parameters_used(block.get("layers"))
+                    if used not in (self.globals or {})
+                ]
 
     def use(
         self,
@@ -990,7 +1039,7 @@ class SpecParser:
                 self.blocks[block_name],
                 "layers",
                 f"blocks.{block_name}.layers",
-                arguments,
+                {**self.globals, **arguments} if self.globals else arguments,
                 depth + 1,
             )
         finally:
@@ -1012,18 +1061,30 @@ class SpecParser:
             return value
         parameter = value[1:]
         if bindings is None:
-            self.error(f"{value}: parameters only exist inside blocks", mark, path)
+            self.error(
+                f"{value}: parameters only exist inside blocks or under the spec's `params`",
+                mark,
+                path,
+            )
             return UNRESOLVED
         if parameter not in bindings:
-            declared = ", ".join(bindings) or "no parameters"
             self.error(
                 f"unknown parameter {value}{suggestion(parameter, bindings)} "
-                f"(the block declares {declared})",
+                f"({self.declared(bindings)})",
                 mark,
                 path,
             )
             return UNRESOLVED
         return bindings[parameter]
+
+    def declared(self, bindings: dict[str, Any]) -> str:
+        """Who declares which of ``bindings``: the block, the spec's top-level ``params``."""
+        spec = self.globals or {}
+        own = [name for name in bindings if name not in spec or bindings is spec]
+        parts = [] if bindings is spec else [f"the block declares {', '.join(own) or 'none'}"]
+        if spec:
+            parts.append(f"the spec's params are {', '.join(spec)}")
+        return "; ".join(parts)
 
 
 NO_OPTIONS = SpecMap()

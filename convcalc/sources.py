@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import errno
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convcalc.errors import Location, SpecError
 
 if TYPE_CHECKING:
+    from convcalc.overrides import Setting
     from convcalc.spec import Network
 
 MAX_SPEC_BYTES = 16 * 2**20
@@ -24,12 +26,13 @@ ZOO_PREFIX = "zoo:"
 STDIN = "-"
 
 
-def load(source: str) -> Network:
-    """Read and validate the spec ``source`` names (see :func:`spec_text`)."""
+def load(source: str, settings: Sequence[Setting] = ()) -> Network:
+    """Read and validate the spec ``source`` names (see :func:`spec_text`), with ``settings``
+    (``--set PATH=VALUE``) applied to its values first."""
     from convcalc.loader import parse_spec
 
     text, name = spec_text(source)
-    return parse_spec(text, name)
+    return parse_spec(text, name, settings)
 
 
 def spec_text(source: str) -> tuple[str, str]:

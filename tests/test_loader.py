@@ -267,7 +267,7 @@ def test_unknown_types_and_options_suggest_the_closest() -> None:
 def test_unknown_top_level_key() -> None:
     assert problems("input: 3\nlayer: [relu]\nlayers: [relu]\n") == [
         "net.yaml:2:1: unknown key `layer` (did you mean `layers`?); "
-        "a spec has name, input, batch, dtype, layers, blocks, outputs"
+        "a spec has name, input, batch, dtype, params, layers, blocks, outputs"
     ]
 
 
@@ -361,7 +361,8 @@ def test_undefined_block_and_parameters() -> None:
         "(the block declares filters)"
     ]
     assert problems("input: 3x4x4\nlayers: [{conv: {filters: $f, kernel: 1}}]\n") == [
-        "net.yaml:2:27: layers[0]: $f: parameters only exist inside blocks"
+        "net.yaml:2:27: layers[0]: $f: parameters only exist inside blocks or under the spec's "
+        "`params`"
     ]
 
 

@@ -150,6 +150,29 @@ def test_help_and_printing_a_zoo_spec_load_no_analysis() -> None:
         assert not modules & {"convcalc.analysis", "convcalc.report", "json", "yaml"}
 
 
+def test_solving_one_layer_reads_no_spec() -> None:
+    modules, output = loaded_modules("solve", "--in", "32", "--out", "16", "--json")
+    assert [3, 2, 1, 1] in [
+        [s["kernel"], s["stride"], s["pad"], s["dilation"]]
+        for s in json.loads(output)["axes"][0]["solutions"]
+    ]
+    assert not modules & {"rich", "yaml", "pydantic_core", "convcalc.loader", "convcalc.analysis"}
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("diff", "zoo:lenet5", "zoo:lenet5", "--set", "batch=2", "--json"),
+        ("sweep", "zoo:lenet5", "--set", "batch=1,2", "--json"),
+        ("solve", "zoo:lenet5", "--sizes", "28..36:4", "--json"),
+    ],
+)
+def test_design_commands_with_json_do_not_import_rich(arguments: tuple[str, ...]) -> None:
+    modules, output = loaded_modules(*arguments)
+    assert json.loads(output)
+    assert not modules & {"rich", "torch", "pydantic"}, sorted(modules & {"rich", "pydantic"})
+
+
 PICTURES = {
     "convcalc.render.dot",
     "convcalc.render.graphviz",
@@ -208,6 +231,7 @@ CASES: list[tuple[Any, dict[str, Any], list[Any]]] = [
     (OutputFormat, {"case_sensitive": False}, ["json", "JSON", "Table", "yaml"]),
     (Path, {}, ["out.json", "", "-", Path("x")]),
     (bool, {}, [True, False, "true"]),
+    (list[str], {}, [["a", "b=1"], ("x",), [], [1], "abc"]),
 ]
 
 

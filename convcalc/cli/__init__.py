@@ -9,7 +9,18 @@ One module per command (each registers itself on the shared typer app); what the
 import gc
 import sys
 
-from convcalc.cli import analyze, draw, export, layer, report, schema, zoo
+from convcalc.cli import (
+    analyze,
+    diff,
+    draw,
+    export,
+    layer,
+    report,
+    schema,
+    solve,
+    sweep,
+    zoo,
+)
 from convcalc.cli.common import Dtype, Optimizer, app
 from convcalc.cli.output import (
     StdoutClosed,
@@ -25,12 +36,15 @@ __all__ = [
     "Optimizer",
     "analyze",
     "app",
+    "diff",
     "draw",
     "export",
     "layer",
     "main",
     "report",
     "schema",
+    "solve",
+    "sweep",
     "zoo",
 ]
 

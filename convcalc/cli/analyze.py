@@ -16,6 +16,7 @@ from convcalc.cli.common import (
     JsonOption,
     Optimizer,
     OutputOption,
+    SetOption,
     StrictOption,
     TracebackOption,
     app,
@@ -52,6 +53,7 @@ def analyze(
     ] = None,
     batch: BatchOption = None,
     dtype: DtypeOption = None,
+    settings: SetOption = None,
     strict: StrictOption = False,
     fold_bn: Annotated[
         bool,
@@ -117,6 +119,7 @@ def analyze(
 
     from convcalc.analysis import analyze as run_analysis
     from convcalc.analysis import with_analysis_problems
+    from convcalc.overrides import parse_setting
     from convcalc.sources import load
     from convcalc.tensors import parse_shape
 
@@ -138,7 +141,7 @@ def analyze(
         if dtype is not None:
             overrides["dtype"] = dtype.value
         try:
-            network = load(spec)
+            network = load(spec, [parse_setting(text) for text in settings or ()])
         except ConvcalcError as error:
             if error.partial is None:
                 raise

@@ -61,6 +61,7 @@ class ConventionName(StrEnum):
 
 if TYPE_CHECKING:
     from convcalc.report import Report
+    from convcalc.spec import Network
 
 app = typer.Typer(
     name="convcalc",
@@ -124,6 +125,15 @@ DtypeOption = Annotated[
 StrictOption = Annotated[
     bool, typer.Option("--strict", help="Treat warnings (a stride that drops input) as errors.")
 ]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="PATH=VALUE",
+        help="Change a value of the spec first (repeatable): width=96, input=3x512x512, "
+        "layers[3].stride=1, stage2.conv1.filters=64, blocks.NAME.params.P=V.",
+    ),
+]
 ConventionOption = Annotated[
     ConventionName,
     typer.Option(
@@ -139,9 +149,13 @@ TracebackOption = Annotated[
 
 
 def fail(error: ConvcalcError) -> NoReturn:
-    """Print each problem as one line on stderr and exit with status 1 (2 for a usage error)."""
+    """Print each problem as one line on stderr and exit with status 1 (2 for a usage error,
+    with its detail, such as a caret under the bad input, on the lines below)."""
     lines = error.lines if isinstance(error, SpecErrors) else [str(error)]
-    write_stderr("".join(f"{one_line(line)}\n" for line in lines))
+    text = "".join(f"{one_line(line)}\n" for line in lines)
+    if isinstance(error, UsageError) and error.detail():
+        text += "\n".join(map(one_line, error.detail().split("\n"))) + "\n"
+    write_stderr(text)
     raise typer.Exit(ExitCode.USAGE if isinstance(error, UsageError) else ExitCode.ERROR)
 
 
@@ -244,6 +258,15 @@ def lazy_table(name: str, **options: Any) -> "Callable[[Report, int | None], Any
         return getattr(table, name)(report, width, **options)
 
     return render
+
+
+def load_spec(source: str, settings: list[str] | None) -> "Network":
+    """The spec at ``source`` with each ``--set PATH=VALUE`` applied (a path it does not have is
+    a usage error)."""
+    from convcalc.overrides import parse_setting
+    from convcalc.sources import load
+
+    return load(source, [parse_setting(text) for text in settings or ()])
 
 
 def with_convention(report: "Report", convention: str, source: str) -> "Report":

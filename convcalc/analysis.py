@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from convcalc.errors import ConvcalcError, ShapeError, StrictError
 from convcalc.folding import fold_batchnorms
-from convcalc.layers.base import Layer, Outcome, Shape, elements, format_shape
+from convcalc.layers.base import Layer, Merge, Outcome, Shape, elements, format_shape
 from convcalc.layers.conv import Conv
+from convcalc.layers.merge import Add, Concat
 from convcalc.layers.norm import BatchNorm
 from convcalc.receptive import ReceptiveField, union
 from convcalc.report import NETWORK_INPUT, Report, Row, Totals
@@ -194,7 +195,7 @@ class Analyzer:
                 f"{format_shape(shortcut.shape)}; they must match to be added{hint}",
                 node.located("residual", path),
             )
-        return self.merge("add", f"{path}.add", (body, shortcut), body.shape, node)
+        return self.merge(ADD, f"{path}.add", (body, shortcut), node, path)
 
     def project(self, node: ResidualNode, entry: Flow, body: Flow, scope: Scope) -> Flow:
         """The projection shortcut: a 1×1 conv (no bias) to the body's channels and size, whose
@@ -225,30 +226,28 @@ class Analyzer:
             self.sequence(branch, entry, Scope(f"{path}.branch{number}"))
             for number, branch in enumerate(node.branches, start=1)
         ]
-        where = node.located("concat", path)
-        if any(len(end.shape) != len(ends[0].shape) for end in ends):
-            raise ShapeError("concat: the branches mix images and vectors", where)
-        if len(ends[0].shape) == 3:
-            sizes = {end.shape[1:] for end in ends}
-            if len(sizes) > 1:
-                listing = ", ".join(format_shape(end.shape) for end in ends)
-                raise ShapeError(f"concat: the branches' H×W differ ({listing})", where)
-            output: Shape = (sum(end.shape[0] for end in ends), *ends[0].shape[1:])
-        else:
-            output = (sum(end.shape[0] for end in ends),)
-        return self.merge("concat", f"{path}.concat", tuple(ends), output, node)
+        return self.merge(CONCAT, f"{path}.concat", tuple(ends), node, path)
 
     def merge(
-        self, kind: str, path: str, inputs: tuple[Flow, ...], output: Shape, node: Node
+        self, kind: Merge, path: str, inputs: tuple[Flow, ...], node: Node, located_as: str
     ) -> Flow:
-        """Record an add or concat row joining ``inputs``, made by ``node``."""
+        """Record a row of the merge ``kind`` joining ``inputs``, made by ``node``; a shape
+        error is located at ``node`` under the name ``located_as``."""
+        shapes = tuple(flow.shape for flow in inputs)
+        try:
+            output = kind.output_of(shapes)
+        except ConvcalcError as error:
+            where = node.located(node.container_word or kind.type_name, located_as)
+            raise error.located(
+                file=where.file, line=where.line, column=where.column, path=where.path
+            ) from None
         fields = [flow.rf for flow in inputs if flow.rf is not None]
         return self.record(
             Row(
                 index=len(self.rows),
                 path=path,
-                type=kind,
-                input=inputs[0].shape,
+                type=kind.type_name,
+                input=shapes[0],
                 output=output,
                 params=0,
                 buffers=0,
@@ -257,7 +256,8 @@ class Analyzer:
                 activation_bytes=self.activation_bytes[output],
                 sources=tuple(flow.source for flow in inputs),
                 node=node,
-                merged=tuple(flow.shape for flow in inputs),
+                merged=shapes,
+                merge=kind,
             )
         )
 
@@ -286,6 +286,10 @@ class Analyzer:
             )
         self.rows.append(row)
         return Flow(row.output, row.rf, row.index)
+
+
+ADD = Add()
+CONCAT = Concat()
 
 
 def body_stride(entry: Flow, body: Flow, axis: int) -> float:

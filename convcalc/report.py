@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from convcalc.errors import Location
-from convcalc.layers.base import Derivation, Layer, Shape
+from convcalc.layers.base import Derivation, Layer, Merge, Shape
 from convcalc.receptive import ReceptiveField
 
 if TYPE_CHECKING:
@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     from convcalc.spec import Node
 
 ExtraT = TypeVar("ExtraT")
-
-MERGE_NODES = {"add": "residual", "concat": "concat"}
-"""The node each merge row closes, by the row's type."""
 
 NETWORK_INPUT = -1
 """The source index that stands for the network's input in :attr:`Row.sources`."""
@@ -37,7 +34,8 @@ class Row:
     ``macs`` and ``activation_bytes`` cover the whole batch; ``params`` and ``buffers`` do not
     depend on it. ``sources`` are the indices of the rows whose outputs this row reads
     (``NETWORK_INPUT`` for the network's input): the dataflow graph that folding and memory
-    analyses walk. A merge's ``input`` is its first input; ``merged`` holds all of them.
+    analyses walk. A merge's ``input`` is its first input; ``merged`` holds all of them, and
+    ``merge`` is its kind (a leaf's is ``layer``: every row has exactly one of the two).
     """
 
     index: int
@@ -56,16 +54,29 @@ class Row:
     derivations: tuple[Derivation, ...] = ()
     node: Node | None = None
     merged: tuple[Shape, ...] = ()
+    merge: Merge | None = None
+
+    @property
+    def kind(self) -> Layer | Merge:
+        """The row's kind: its layer, or its merge."""
+        kind = self.layer if self.layer is not None else self.merge
+        assert kind is not None, f"row {self.path} has neither a layer nor a merge"
+        return kind
+
+    @property
+    def inputs(self) -> tuple[Shape, ...]:
+        """Every input shape: a merge's inputs, or a leaf's one input."""
+        return self.merged or (self.input,)
 
     @property
     def location(self) -> Location:
         """Where the row comes from, for messages: its layer's node (a projection's: its
-        residual's), or the residual or concat of a merge (worked out only when asked: most rows
-        are never the subject of a message)."""
+        residual's), or the container that a merge row closes (worked out only when asked: most
+        rows are never the subject of a message)."""
         if self.node is None:
             return Location()
-        if self.layer is None:
-            return self.node.located(MERGE_NODES[self.type], self.path.rpartition(".")[0])
+        if self.merge is not None and self.node.container_word:
+            return self.node.located(self.node.container_word, self.path.rpartition(".")[0])
         return self.node.located(self.type, self.path)
 
     @property

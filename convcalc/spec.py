@@ -13,7 +13,7 @@ every field through ``object.__setattr__``, as large specs build hundreds of tho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from convcalc.errors import Location
 from convcalc.layers.base import Layer, Shape
@@ -26,6 +26,13 @@ class Node:
     name: str | None
     spec_path: str
     location: Location = field(default_factory=Location)
+
+    container_word: ClassVar[str] = ""
+    """For a container that ends in a merge row (residual, concat): its type, which names the
+    merge row in messages (the row's path is the container's, plus the merge's type)."""
+    merge_words: ClassVar[tuple[str, str]] = ("", "")
+    """For such a container: what its merge row is and what path a tensor it reads takes, in
+    words, for BN folding's reasons (a residual's add reads the identity shortcut)."""
 
     def located(self, kind: str, name: str) -> Location:
         """Where this node is, for a message about the ``kind`` named ``name`` it makes: its
@@ -45,6 +52,12 @@ class LayerNode(Node):
 class ResidualNode(Node):
     """body(x) + shortcut(x); the shortcut is identity (``None``), ``project`` or layers."""
 
+    container_word = "residual"
+    merge_words = (
+        "a residual add (the sum of two branches, not one layer's output)",
+        "the residual's identity shortcut",
+    )
+
     body: tuple[Node, ...] = ()
     shortcut: tuple[Node, ...] | Literal["project"] | None = None
 
@@ -52,6 +65,9 @@ class ResidualNode(Node):
 @dataclass(kw_only=True, eq=False, slots=True)
 class ConcatNode(Node):
     """Branches applied to the same input, joined along the channels."""
+
+    container_word = "concat"
+    merge_words = ("a concat (several branches' outputs side by side)", "a pass-through branch")
 
     branches: tuple[tuple[Node, ...], ...] = ()
 

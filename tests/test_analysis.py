@@ -331,7 +331,7 @@ def test_dtype_sets_bytes_per_value(dtype: str, size: int) -> None:
         (
             "input: 3x8x8\nlayers:\n"
             "  - concat: {branches: [[{conv: {filters: 4, kernel: 3}}], []]}\n",
-            'net.yaml:3:5: layers[0] concat "concat1": concat: the branches\' H×W differ '
+            'net.yaml:3:5: layers[0] concat "concat1": concat: the inputs\' H×W differ '
             "(4×6×6, 3×8×8)",
         ),
         (

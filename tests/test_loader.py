@@ -90,6 +90,13 @@ REQUIRED = {
     "maxpool": "{kernel: 1}",
     "avgpool": "{kernel: 1}",
     "groupnorm": "{groups: 1}",
+    "upsample": "{scale: 2}",
+    "pixelshuffle": "{factor: 1}",
+    "pixelunshuffle": "{factor: 1}",
+    "crop": "{size: 1}",
+    "pad": "{pad: 1}",
+    "slice": "{channels: [0, 1]}",
+    "channelshuffle": "{groups: 1}",
 }
 
 

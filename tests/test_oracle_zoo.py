@@ -10,8 +10,11 @@ that convcalc does not count (it counts the running mean and variance, 2C, as SP
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 
@@ -53,6 +56,10 @@ RESNET = {name: name for name in ("conv1", "bn1", "maxpool", "avgpool", "fc")} |
     f"layer{i}": f"layer{i}" for i in (1, 2, 3, 4)
 }
 
+REGNET = {"stem": "stem", "avgpool": "avgpool", "fc": "fc"} | {
+    f"trunk_output.block{i}": f"block{i}" for i in (1, 2, 3, 4)
+}
+
 # torch module name → convcalc path (the stage ends at the last row at or under that path).
 STAGES: dict[str, dict[str, str]] = {
     "alexnet": {"features": "features", "avgpool": "adaptiveavgpool1", "classifier": "classifier"},
@@ -67,6 +74,20 @@ STAGES: dict[str, dict[str, str]] = {
     "resnet50": RESNET,
     "resnet101": RESNET,
     "resnet152": RESNET,
+    **dict.fromkeys(
+        [
+            "resnext50_32x4d",
+            "resnext101_32x8d",
+            "resnext101_64x4d",
+            "wide_resnet50_2",
+            "wide_resnet101_2",
+        ],
+        RESNET,
+    ),
+    **{
+        f"regnet_x_{size}": REGNET
+        for size in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")
+    },
     "mobilenet_v2": {
         "features.0": "stem",
         "features.1": "stage1",
@@ -174,9 +195,25 @@ HAND_BUILT = {
 }
 
 
+@contextmanager
+def regnet_widths_on_the_cpu() -> Iterator[None]:
+    """RegNet computes its stage widths with torch tensors (``.tolist()``), which the meta
+    device cannot give: that arithmetic runs on the CPU, the model is still built on meta."""
+    from torchvision.models.regnet import BlockParams
+
+    original = BlockParams.from_init_params.__func__  # type: ignore[attr-defined]
+
+    def on_cpu(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        with torch.device("cpu"):
+            return original(cls, *args, **kwargs)
+
+    with patch.object(BlockParams, "from_init_params", classmethod(on_cpu)):
+        yield
+
+
 def build(name: str) -> tuple[Any, dict[str, str]]:
     """The reference model on the meta device, and its stage map."""
-    with torch.device("meta"):
+    with torch.device("meta"), regnet_widths_on_the_cpu():
         if name in HAND_BUILT:
             factory, stages = HAND_BUILT[name]
             return factory().eval(), stages
@@ -291,3 +328,16 @@ def test_receptive_field_equals_a_probe(name: str, stage: str, size: int) -> Non
     assert rf is not None
     assert size > rf.size[0]
     assert measured_field(linear_probe(features), size) == rf.size[0]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_zoo_model_folds_as_torch_fuses(name: str) -> None:
+    """torch.fx's fuse folds every batchnorm that directly follows a conv (or a linear) whose
+    output feeds nothing else, through ``torch.nn.utils.fusion``: its parameter count is
+    convcalc's params after folding."""
+    from torch.fx.experimental.optimization import fuse
+
+    model, _stages = build(name)
+    fused = fuse(model)
+    params = sum(parameter.numel() for parameter in fused.parameters())
+    assert convcalc_report(name).folding.params_after == params

@@ -60,6 +60,13 @@ SHUFFLENET = {
     name: name for name in ("conv1", "maxpool", "stage2", "stage3", "stage4", "conv5", "fc")
 }
 
+MNASNET = {
+    "layers.7": "stem",
+    **{f"layers.{8 + i}": f"stack{1 + i}" for i in range(6)},
+    "layers.16": "head",
+    "classifier": "fc",
+}
+
 REGNET = {"stem": "stem", "avgpool": "avgpool", "fc": "fc"} | {
     f"trunk_output.block{i}": f"block{i}" for i in (1, 2, 3, 4)
 }
@@ -89,6 +96,7 @@ STAGES: dict[str, dict[str, str]] = {
         RESNET,
     ),
     **{f"shufflenet_v2_x{width}": SHUFFLENET for width in ("0_5", "1_0", "1_5", "2_0")},
+    **{f"mnasnet{width}": MNASNET for width in ("0_5", "0_75", "1_0", "1_3")},
     **{
         f"regnet_x_{size}": REGNET
         for size in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")

@@ -67,6 +67,22 @@ MNASNET = {
     "classifier": "fc",
 }
 
+INCEPTION_V3 = {
+    name: name
+    for name in [
+        "Conv2d_1a_3x3",
+        "Conv2d_2a_3x3",
+        "Conv2d_2b_3x3",
+        "maxpool1",
+        "Conv2d_3b_1x1",
+        "Conv2d_4a_3x3",
+        "maxpool2",
+        *(f"Mixed_{i}" for i in ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c")),
+        "avgpool",
+        "fc",
+    ]
+}
+
 REGNET = {"stem": "stem", "avgpool": "avgpool", "fc": "fc"} | {
     f"trunk_output.block{i}": f"block{i}" for i in (1, 2, 3, 4)
 }
@@ -97,6 +113,7 @@ STAGES: dict[str, dict[str, str]] = {
     ),
     **{f"shufflenet_v2_x{width}": SHUFFLENET for width in ("0_5", "1_0", "1_5", "2_0")},
     **{f"mnasnet{width}": MNASNET for width in ("0_5", "0_75", "1_0", "1_3")},
+    "inception_v3": INCEPTION_V3,
     **{
         f"regnet_x_{size}": REGNET
         for size in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")
@@ -231,7 +248,7 @@ def build(name: str) -> tuple[Any, dict[str, str]]:
             factory, stages = HAND_BUILT[name]
             return factory().eval(), stages
         options: dict[str, Any] = {"weights": None}
-        if name == "googlenet":
+        if name in ("googlenet", "inception_v3"):
             # No aux heads (they only run in training); init_weights=False skips scipy's
             # truncated-normal init, which meta tensors do not need.
             options |= {"aux_logits": False, "init_weights": False}

@@ -258,12 +258,11 @@ def fold_network(report: Report) -> Report:
         for row in report.rows
         if row.index not in removed
     )
-    return replace(
-        report,
-        rows=rows,
-        totals=totals_of(rows, dtype_bytes(report.dtype)),
-        before=report,
-    )
+    totals = totals_of(rows, dtype_bytes(report.dtype))
+    outputs = tuple(output._replace(row=remap(output.row)) for output in report.outputs)
+    if outputs:
+        totals.rf = outputs[0].rf
+    return replace(report, rows=rows, totals=totals, before=report, outputs=outputs)
 
 
 def with_bias(row: Row, receives: bool) -> Row:

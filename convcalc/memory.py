@@ -109,7 +109,7 @@ def inference_memory(report: Report, batch: int | None = None) -> InferenceMemor
     """The tensors alive while each row runs, in row order, for ``batch`` (default: the report's).
 
     A tensor made by row j (or the network input, j = −1) is alive while row i runs when
-    j ≤ i ≤ last(j), last(j) being its last consumer (the final row for the network's output).
+    j ≤ i ≤ last(j), last(j) being its last consumer (the final row for the network's outputs).
     live(i) = Σ bytes of those tensors; peak = max over i.
     """
     rows = report.rows
@@ -129,9 +129,11 @@ def inference_memory(report: Report, batch: int | None = None) -> InferenceMemor
         for source in row.sources:
             tensor = source if source == NETWORK_INPUT else storage[source]
             last[tensor] = max(last[tensor], row.index)
-    if rows:
-        final = storage[-1]
-        last[final] = len(rows) - 1
+    # Every output the network returns stays alive to the end (by default the last row's).
+    outputs = [output.row for output in report.outputs] or [len(rows) - 1]
+    for index in outputs if rows else ():
+        tensor = index if index == NETWORK_INPUT else storage[index]
+        last[tensor] = len(rows) - 1
     # A sweep: each tensor adds its bytes at the row that makes it (the input at row 0) and
     # removes them after its last consumer.
     change = [0] * (len(rows) + 1)

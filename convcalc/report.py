@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from convcalc.errors import Location
 from convcalc.layers.base import Derivation, Layer, Merge, Shape
@@ -22,6 +22,20 @@ ExtraT = TypeVar("ExtraT")
 
 NETWORK_INPUT = -1
 """The source index that stands for the network's input in :attr:`Row.sources`."""
+
+
+class Output(NamedTuple):
+    """A tensor the network returns: its name, the row that makes it (``NETWORK_INPUT`` for
+    the input), its shape and its receptive field."""
+
+    name: str
+    row: int
+    shape: Shape
+    rf: ReceptiveField | None
+
+    def to_document(self) -> dict[str, Any]:
+        """``{"name", "shape", "rf"}`` for ``totals.outputs``."""
+        return {"name": self.name, "shape": list(self.shape), "rf": rf_document(self.rf)}
 
 
 # This module's records are not frozen: a frozen dataclass's __init__ sets every field through
@@ -232,6 +246,13 @@ class Report:
     folding: Folding
     before: Report | None = None
     extras: tuple[Extra, ...] = ()
+    outputs: tuple[Output, ...] = ()
+    """The tensors the network returns (``totals.outputs``); none for a single layer."""
+
+    def reads(self, row: Row) -> list[str]:
+        """The paths of the rows ``row`` reads (``input`` for the network's input): its
+        ``from`` in JSON."""
+        return ["input" if source < 0 else self.rows[source].path for source in row.sources]
 
     def to_document(self) -> dict[str, Any]:
         """The whole report as SPEC.md §3's JSON document, with each extra's keys added."""
@@ -260,6 +281,7 @@ class Report:
         received = self.folding.receivers(self.before.rows) if self.before is not None else {}
         for row in self.rows:
             layer = row.to_document()
+            layer["from"] = self.reads(row)
             if row.path in received:
                 layer["absorbs"] = list(received[row.path])
             for extra in self.extras:
@@ -291,6 +313,8 @@ class Report:
             "totals": self.totals.to_document(),
             "bn_folding": self.folding.to_document((self.before or self).rows),
         }
+        if self.outputs:
+            document["totals"]["outputs"] = [output.to_document() for output in self.outputs]
         for extra in self.extras:
             extra.annotate(document)
         return document
@@ -312,4 +336,6 @@ def rf_document(rf: ReceptiveField | None) -> dict[str, Any] | None:
     document["start"] = [float(start) for start in rf.start]
     if rf.is_global:
         document["global"] = True
+    if rf.local is not None:
+        document["local"] = rf_document(rf.local)
     return document

@@ -83,6 +83,16 @@ INCEPTION_V3 = {
     ]
 }
 
+def convnext_stages(depths: list[int]) -> dict[str, str]:
+    """torchvision's ConvNeXt ``features``: stem, then each stage and its downsampling."""
+    stages = {"features.0": "stem", "avgpool": "avgpool", "classifier": "fc"}
+    for stage, depth in enumerate(depths, start=1):
+        stages[f"features.{2 * stage - 1}"] = f"stage{stage}_block{depth}"
+        if stage < len(depths):
+            stages[f"features.{2 * stage}"] = f"downsample{stage}"
+    return stages
+
+
 REGNET = {"stem": "stem", "avgpool": "avgpool", "fc": "fc"} | {
     f"trunk_output.block{i}": f"block{i}" for i in (1, 2, 3, 4)
 }
@@ -114,6 +124,8 @@ STAGES: dict[str, dict[str, str]] = {
     **{f"shufflenet_v2_x{width}": SHUFFLENET for width in ("0_5", "1_0", "1_5", "2_0")},
     **{f"mnasnet{width}": MNASNET for width in ("0_5", "0_75", "1_0", "1_3")},
     "inception_v3": INCEPTION_V3,
+    "convnext_tiny": convnext_stages([3, 3, 9, 3]),
+    **{f"convnext_{size}": convnext_stages([3, 3, 27, 3]) for size in ("small", "base", "large")},
     **{
         f"regnet_x_{size}": REGNET
         for size in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")

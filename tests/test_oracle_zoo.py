@@ -93,6 +93,10 @@ def convnext_stages(depths: list[int]) -> dict[str, str]:
     return stages
 
 
+SEGMENTATION = {f"backbone.{name}": name for name in RESNET if name not in ("avgpool", "fc")} | {
+    "classifier": "classifier"
+}
+
 REGNET = {"stem": "stem", "avgpool": "avgpool", "fc": "fc"} | {
     f"trunk_output.block{i}": f"block{i}" for i in (1, 2, 3, 4)
 }
@@ -126,6 +130,11 @@ STAGES: dict[str, dict[str, str]] = {
     "inception_v3": INCEPTION_V3,
     "convnext_tiny": convnext_stages([3, 3, 9, 3]),
     **{f"convnext_{size}": convnext_stages([3, 3, 27, 3]) for size in ("small", "base", "large")},
+    **{
+        f"{head}_resnet{depth}": SEGMENTATION
+        for head in ("fcn", "deeplabv3")
+        for depth in (50, 101)
+    },
     **{
         f"regnet_x_{size}": REGNET
         for size in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")
@@ -264,7 +273,12 @@ def build(name: str) -> tuple[Any, dict[str, str]]:
             # No aux heads (they only run in training); init_weights=False skips scipy's
             # truncated-normal init, which meta tensors do not need.
             options |= {"aux_logits": False, "init_weights": False}
-        model = getattr(torchvision.models, name)(**options)
+        if name.startswith(("fcn_", "deeplabv3_", "lraspp_")):
+            # The backbone's ImageNet weights are the default there: never download them.
+            options["weights_backbone"] = None
+            model = getattr(torchvision.models.segmentation, name)(**options)
+        else:
+            model = getattr(torchvision.models, name)(**options)
     return model.eval(), STAGES[name]
 
 
@@ -307,6 +321,8 @@ def test_zoo_model_equals_the_reference(name: str) -> None:
     x = torch.empty(1, *report.input, device="meta")
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         output = model(x)
+    if isinstance(output, dict):  # segmentation: the `out` head (aux heads are not built)
+        output = output["out"]
     for handle in handles:
         handle.remove()
 

@@ -139,6 +139,10 @@ STAGES: dict[str, dict[str, str]] = {
         f"regnet_x_{size}": REGNET
         for size in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")
     },
+    **{
+        f"regnet_y_{size}": REGNET
+        for size in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf", "128gf")
+    },
     "mobilenet_v2": {
         "features.0": "stem",
         "features.1": "stage1",

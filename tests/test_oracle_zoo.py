@@ -97,6 +97,15 @@ SEGMENTATION = {f"backbone.{name}": name for name in RESNET if name not in ("avg
     "classifier": "classifier"
 }
 
+def mobilenet_v3_stages(blocks: int) -> dict[str, str]:
+    """torchvision's MobileNetV3 ``features``: stem, one module per bottleneck, last conv."""
+    return (
+        {"features.0": "stem"}
+        | {f"features.{i}": f"bneck{i}" for i in range(1, blocks + 1)}
+        | {f"features.{blocks + 1}": "last", "avgpool": "avgpool", "classifier": "fc"}
+    )
+
+
 REGNET = {"stem": "stem", "avgpool": "avgpool", "fc": "fc"} | {
     f"trunk_output.block{i}": f"block{i}" for i in (1, 2, 3, 4)
 }
@@ -135,6 +144,8 @@ STAGES: dict[str, dict[str, str]] = {
         for head in ("fcn", "deeplabv3")
         for depth in (50, 101)
     },
+    "mobilenet_v3_large": mobilenet_v3_stages(15),
+    "mobilenet_v3_small": mobilenet_v3_stages(11),
     **{
         f"regnet_x_{size}": REGNET
         for size in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")

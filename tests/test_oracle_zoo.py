@@ -106,6 +106,29 @@ def mobilenet_v3_stages(blocks: int) -> dict[str, str]:
     )
 
 
+def efficientnet_stages(depths: list[int]) -> dict[str, str]:
+    """torchvision's EfficientNet ``features``: stem, one Sequential per stage, last conv."""
+    return (
+        {"features.0": "stem"}
+        | {f"features.{s}": f"stage{s}_block{depth}" for s, depth in enumerate(depths, start=1)}
+        | {f"features.{len(depths) + 1}": "last", "avgpool": "avgpool", "classifier": "fc"}
+    )
+
+
+EFFICIENTNET_DEPTHS = {
+    "b0": [1, 2, 2, 3, 3, 4, 1],
+    "b1": [2, 3, 3, 4, 4, 5, 2],
+    "b2": [2, 3, 3, 4, 4, 5, 2],
+    "b3": [2, 3, 3, 5, 5, 6, 2],
+    "b4": [2, 4, 4, 6, 6, 8, 2],
+    "b5": [3, 5, 5, 7, 7, 9, 3],
+    "b6": [3, 6, 6, 8, 8, 11, 3],
+    "b7": [4, 7, 7, 10, 10, 13, 4],
+    "v2_s": [2, 4, 4, 6, 9, 15],
+    "v2_m": [3, 5, 5, 7, 14, 18, 5],
+    "v2_l": [4, 7, 7, 10, 19, 25, 7],
+}
+
 REGNET = {"stem": "stem", "avgpool": "avgpool", "fc": "fc"} | {
     f"trunk_output.block{i}": f"block{i}" for i in (1, 2, 3, 4)
 }
@@ -143,6 +166,10 @@ STAGES: dict[str, dict[str, str]] = {
         f"{head}_resnet{depth}": SEGMENTATION
         for head in ("fcn", "deeplabv3")
         for depth in (50, 101)
+    },
+    **{
+        f"efficientnet_{variant}": efficientnet_stages(depths)
+        for variant, depths in EFFICIENTNET_DEPTHS.items()
     },
     "mobilenet_v3_large": mobilenet_v3_stages(15),
     "mobilenet_v3_small": mobilenet_v3_stages(11),

@@ -76,6 +76,15 @@ def test_analyze_json_does_not_import_rich() -> None:
     assert "yaml" in modules  # the probe really ran the analysis
 
 
+def test_conventions_are_imported_only_when_asked_for() -> None:
+    modules, output = loaded_modules("analyze", "zoo:cs231n", "--json")
+    assert not {name for name in modules if name.startswith("convcalc.conventions")}
+    modules, output = loaded_modules("analyze", "zoo:cs231n", "--convention", "thop", "--json")
+    assert json.loads(output)["convention"] == "thop"
+    assert "convcalc.conventions.thop" in modules
+    assert not modules & {"torch", "thop", "rich"}
+
+
 def test_a_piped_table_imports_only_the_cell_widths_of_rich() -> None:
     # A table is laid out without rich's console, table or text (see convcalc.render.layout);
     # only rich.cells measures the cells. A terminal still gets rich, to paint the styles.

@@ -1,11 +1,14 @@
 """``convcalc analyze``: a network spec layer by layer."""
 
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from convcalc.cli.common import (
     BatchOption,
+    ConventionName,
+    ConventionOption,
     DtypeOption,
     FormatOption,
     JsonOption,
@@ -18,11 +21,15 @@ from convcalc.cli.common import (
     lazy_table,
     reported,
     warn,
+    with_convention,
     with_flag,
 )
-from convcalc.cli.output import same_file
+from convcalc.cli.output import same_file, write_output, write_stdout
 from convcalc.errors import OutputError
 from convcalc.render import OutputFormat
+
+if TYPE_CHECKING:
+    from convcalc.report import Report
 
 
 @app.command()
@@ -77,6 +84,11 @@ def analyze(
             help="Collapse the blocks nested N deep into one line with their totals.",
         ),
     ] = None,
+    convention: ConventionOption = ConventionName.CONVCALC,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="What each convention counts, per layer type."),
+    ] = False,
     traceback: TracebackOption = False,
 ) -> None:
     """Analyze a network spec layer by layer: shapes, params, MACs, receptive field, memory."""
@@ -100,6 +112,10 @@ def analyze(
             raise OutputError(f"--output {output} would overwrite the spec it reads")
         report = run_analysis(replace(network, **overrides), strict=strict)
         warn(report)
+        every = convention is ConventionName.ALL
+        if every or explain:
+            emit_conventions(report, spec, every, explain, fmt, as_json, output)
+            return
         if fold_bn:
             from convcalc.folding import fold_network
 
@@ -111,9 +127,47 @@ def analyze(
         report = with_views(
             report, train=train, optimizer=optimizer.value, budget=budget, jacobian=jacobian
         )
+        report = with_convention(report, convention, spec)
         table = lazy_table("network_table")
         if fmt is OutputFormat.TREE:
             from convcalc.render.tree import network_tree
 
             table = partial(network_tree, depth=depth)
         emit(report, fmt, as_json, output, table)
+
+
+def emit_conventions(
+    report: "Report",
+    source: str,
+    every: bool,
+    explain: bool,
+    fmt: OutputFormat,
+    as_json: bool,
+    output: Path | None,
+) -> None:
+    """``--convention all`` (every convention's totals) and ``--explain`` (what each counts
+    per layer type), as a table or JSON."""
+    from convcalc.conventions.counting import compare, explanations, zoo_functions
+
+    comparison = compare(report, zoo_functions(source)) if every else None
+    explained = explanations(report) if explain else None
+    if as_json or fmt is OutputFormat.JSON:
+        from convcalc.render.conventions import conventions_json
+
+        text = conventions_json(report, comparison, explained)
+        if output is None:
+            write_stdout([text])
+        else:
+            write_output(output, [text])
+        return
+    if fmt is not OutputFormat.TABLE:
+        raise typer.BadParameter(
+            "--convention all and --explain print a table or JSON", param_hint="--format"
+        )
+
+    def table(_report: "Report") -> Any:
+        from convcalc.render.conventions import conventions_block
+
+        return conventions_block(_report, comparison, explained)
+
+    emit(report, OutputFormat.TABLE, False, output, table)

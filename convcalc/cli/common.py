@@ -45,6 +45,19 @@ class Optimizer(StrEnum):
     ADAMW = "adamw"
 
 
+class ConventionName(StrEnum):
+    """The ``--convention`` choices (the keys of :data:`convcalc.conventions.CONVENTIONS`)."""
+
+    CONVCALC = "convcalc"
+    TORCHINFO = "torchinfo"
+    FVCORE = "fvcore"
+    PTFLOPS = "ptflops"
+    THOP = "thop"
+    KERAS = "keras"
+    ALL = "all"
+    """Not a convention: every one side by side (``analyze`` only)."""
+
+
 if TYPE_CHECKING:
     from convcalc.report import Report
 
@@ -74,6 +87,15 @@ DtypeOption = Annotated[
 ]
 StrictOption = Annotated[
     bool, typer.Option("--strict", help="Treat warnings (a stride that drops input) as errors.")
+]
+ConventionOption = Annotated[
+    ConventionName,
+    typer.Option(
+        "--convention",
+        help="Count params and MACs as a tool does: convcalc, torchinfo, fvcore, ptflops, thop, "
+        "keras (all: every one side by side, analyze only).",
+        case_sensitive=False,
+    ),
 ]
 TracebackOption = Annotated[
     bool, typer.Option("--traceback", help="Show the Python traceback of an error (debugging).")
@@ -154,6 +176,20 @@ def lazy_table(name: str) -> "Callable[[Report], Any]":
         return getattr(table, name)(report)
 
     return render
+
+
+def with_convention(report: "Report", convention: str, source: str) -> "Report":
+    """``report`` counted by ``convention`` (``convcalc``: as it is); for a ``zoo:`` source, the
+    layers torchvision computes with functions are counted as the tools see them."""
+    if convention == ConventionName.CONVCALC:
+        return report
+    if convention == ConventionName.ALL:
+        raise typer.BadParameter(
+            "all compares whole networks: use analyze --convention all", param_hint="--convention"
+        )
+    from convcalc.conventions.counting import counted, zoo_functions
+
+    return counted(report, convention, zoo_functions(source))
 
 
 def with_flag(flag: str, parse: Callable[[str], Any], value: str) -> Any:

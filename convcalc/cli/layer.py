@@ -7,6 +7,8 @@ import typer
 
 from convcalc.cli.common import (
     BatchOption,
+    ConventionName,
+    ConventionOption,
     DtypeOption,
     FormatOption,
     JsonOption,
@@ -18,6 +20,7 @@ from convcalc.cli.common import (
     lazy_table,
     reported,
     warn,
+    with_convention,
     with_flag,
 )
 from convcalc.errors import SpecError
@@ -105,6 +108,7 @@ def layer(
     batch: BatchOption = None,
     dtype: DtypeOption = None,
     strict: StrictOption = False,
+    convention: ConventionOption = ConventionName.CONVCALC,
     fmt: FormatOption = OutputFormat.TABLE,
     as_json: JsonOption = False,
     output: OutputOption = None,
@@ -152,6 +156,7 @@ def layer(
         warn(report)
         if fold:
             report = with_folded_form(report)
+        report = with_counted_form(with_convention(report, convention, ""))
         emit(report, fmt, as_json, output, lazy_table("layer_table"))
 
 
@@ -169,6 +174,32 @@ def with_folded_form(report: "Report") -> "Report":
         raise SpecError(f"--fold applies to --type bn only, not {row.type}")
     row = replace(row, derivations=row.derivations + form.derivations())
     return replace(report, rows=(row,), extras=(*report.extras, form))
+
+
+def with_counted_form(report: "Report") -> "Report":
+    """A report counted by a convention: its row's derivations end with what the tool counts
+    for this layer type and the numbers that gives."""
+    from dataclasses import replace
+
+    from convcalc.conventions.view import ConventionView
+    from convcalc.layers.base import Derivation
+
+    view = report.extra(ConventionView)
+    if view is None:
+        return report
+    convention = view.totals.convention
+    row = report.rows[0]
+    rule = convention.rule(row.type)
+    tool = convention.label
+    batch = f", batch {report.batch}" if report.batch > 1 else ""
+    counts = [Derivation(f"params ({tool})", "", f"{row.params:,}")]
+    if convention.ops_label is not None:
+        counts.append(
+            Derivation(f"{convention.ops_label} ({tool}{batch})", rule.says, f"{row.macs:,}")
+        )
+    else:
+        counts[0] = Derivation(f"params ({tool})", rule.says, f"{row.params:,}")
+    return replace(report, rows=(replace(row, derivations=row.derivations + tuple(counts)),))
 
 
 def build_layer(

@@ -172,8 +172,12 @@ def to_markdown(report: Report) -> str:
     lines = []
     if report.name:
         lines += [f"## {report.name}", ""]
+    from convcalc.conventions.view import ConventionView
+
+    view = report.extra(ConventionView)
+    counted = "" if view is None else f" Counted as {view.totals.convention.label}."
     lines += [
-        f"Input {units.shape(report.input)}, batch {report.batch}, {report.dtype}.",
+        f"Input {units.shape(report.input)}, batch {report.batch}, {report.dtype}.{counted}",
         "",
         "| # | path | type | input | output | params | MACs | RF | memory |",
         "|---:|---|---|---|---|---:|---:|---|---:|",

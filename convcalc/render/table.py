@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from convcalc.jacobian import JacobianView
 from convcalc.render import units
+from convcalc.render.conventions import convention_summary, title_suffix
 from convcalc.render.layout import Block, Cell, Column, Grid, Styled
 from convcalc.render.memory import jacobian_cells, memory_columns, memory_summary
 from convcalc.report import Report, Row
@@ -23,10 +24,14 @@ def network_table(report: Report) -> Block:
     )
     if report.before is not None:
         title += " — inference view, batchnorms folded"
+    title += title_suffix(report)
     columns = layer_columns(report) + memory_columns(report)
     # Merges (add, concat) are drawn faint: they hold no parameters and do no MACs.
     merges = ["dim" if row.merge is not None else "" for row in report.rows]
     parts: list[Grid | Styled] = [Grid(columns, title=title, row_styles=merges), summary(report)]
+    counted = convention_summary(report)
+    if counted is not None:
+        parts.append(counted)
     memory = memory_summary(report)
     if memory is not None:
         parts.append(memory)
@@ -179,8 +184,9 @@ def layer_table(report: Report) -> Block:
 
     for step in row.derivations:
         add(step.quantity, step.formula, step.value)
-    if report.batch > 1 and row.macs:
-        # The derivation counts one sample; the row (like the JSON) counts the whole batch.
+    if report.batch > 1 and row.macs and not title_suffix(report):
+        # The derivation counts one sample; the row (like the JSON) counts the whole batch (a
+        # convention's count is in its own line, for the whole batch).
         add(
             "MACs per batch",
             f"{row.macs // report.batch:,} × batch {report.batch}",
@@ -215,7 +221,8 @@ def layer_table(report: Report) -> Block:
             Column("formula", "", formulas, justify="left", wrap=True),
             Column("value", "", values, style="green", wrap=True),
         ],
-        title=f"{row.type}: {units.shape(row.input)} → {units.shape(row.output)}",
+        title=f"{row.type}: {units.shape(row.input)} → {units.shape(row.output)}"
+        + title_suffix(report),
         show_header=False,
         show_footer=False,
         boxed=False,

@@ -14,6 +14,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from convcalc.render import units
+from convcalc.render.conventions import title_suffix
 from convcalc.render.labels import key_options, totals_text
 from convcalc.render.nesting import Group, collapses, nest
 from convcalc.report import Report, Row
@@ -47,6 +48,7 @@ def network_tree(report: Report, depth: int | None = None) -> TreeBlock:
     title.append(f"  {units.shape(report.input)} → ")
     title.append(units.shape(root.output) if report.rows else "—")
     title.append(f"  {totals_text(root)}", style="dim")
+    title.append(title_suffix(report))
     tree = Tree(title)
     add_children(tree, root, depth)
     return TreeBlock(tree)

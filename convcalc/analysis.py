@@ -540,6 +540,6 @@ def analyze(
         dtype=network.dtype,
         rows=rows,
         totals=totals,
-        folding=fold_batchnorms(rows),
+        folding=fold_batchnorms(rows, tuple(output.row for output in outputs if output.row >= 0)),
         outputs=outputs,
     )

@@ -37,17 +37,26 @@ FOLDED_BIAS = "b' = (b − μ)·γ/√(σ²+ε) + β"
 """The backward-folded bias, as convcalc prints it (b = 0 when the layer had no bias)."""
 
 
-def consumers_of(rows: tuple[Row, ...]) -> dict[int, tuple[int, ...]]:
+NETWORK_OUTPUT = -2
+"""The reader that stands for the network's outputs in :func:`consumers_of`: a tensor the
+network returns is read after the last row, so a fold may not change it."""
+
+
+def consumers_of(
+    rows: tuple[Row, ...], outputs: tuple[int, ...] = ()
+) -> dict[int, tuple[int, ...]]:
     """Each row index → the rows that read its output, in execution order (the inverse of
-    :attr:`Row.sources`)."""
+    :attr:`Row.sources`), then :data:`NETWORK_OUTPUT` for the rows in ``outputs``."""
     readers: dict[int, list[int]] = {}
     for row in rows:
         for source in row.sources:
             readers.setdefault(source, []).append(row.index)
+    for index in outputs:
+        readers.setdefault(index, []).append(NETWORK_OUTPUT)
     return {source: tuple(indices) for source, indices in readers.items()}
 
 
-def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
+def fold_batchnorms(rows: tuple[Row, ...], outputs: tuple[int, ...] = ()) -> Folding:
     """Decide, for every normalisation row, whether it folds, which way and into which row.
 
     Backward folds are preferred; forward folds are tried only for batchnorms that cannot fold
@@ -62,7 +71,7 @@ def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
     activation_bytes − their outputs; macs_after = MACs (a BN adds none, and bias adds are not
     counted).
     """
-    readers = consumers_of(rows)
+    readers = consumers_of(rows, outputs)
     folded_bns: set[int] = set()
     folded: list[FoldedBN] = []
     forward: list[FoldedBN] = []
@@ -157,7 +166,11 @@ def also_feeds(
     row: Row, rows: tuple[Row, ...], readers: dict[int, tuple[int, ...]], me: int
 ) -> str:
     """``row`` feeds more than ``me``: name the other readers."""
-    others = ", ".join(reader_name(rows[index]) for index in readers[row.index] if index != me)
+    others = ", ".join(
+        "the network's outputs" if index == NETWORK_OUTPUT else reader_name(rows[index])
+        for index in readers[row.index]
+        if index != me
+    )
     return (
         f"its producer {row.path} also feeds {others}, so folding would change that branch's "
         "input too"
@@ -202,8 +215,10 @@ def forward_target(
     current = row
     while True:
         following = readers.get(current.index, ())
-        if not following:
+        if following in ((), (NETWORK_OUTPUT,)):
             return None, f"nothing reads the output of {current.path}"
+        if NETWORK_OUTPUT in following:
+            return None, f"the output of {current.path} is one of the network's outputs"
         if len(following) > 1:
             names = ", ".join(reader_name(rows[index]) for index in following)
             return None, f"the output of {current.path} feeds several layers ({names})"

@@ -83,6 +83,7 @@ INCEPTION_V3 = {
     ]
 }
 
+
 def convnext_stages(depths: list[int]) -> dict[str, str]:
     """torchvision's ConvNeXt ``features``: stem, then each stage and its downsampling."""
     stages = {"features.0": "stem", "avgpool": "avgpool", "classifier": "fc"}
@@ -96,6 +97,7 @@ def convnext_stages(depths: list[int]) -> dict[str, str]:
 SEGMENTATION = {f"backbone.{name}": name for name in RESNET if name not in ("avgpool", "fc")} | {
     "classifier": "classifier"
 }
+
 
 def mobilenet_v3_stages(blocks: int) -> dict[str, str]:
     """torchvision's MobileNetV3 ``features``: stem, one module per bottleneck, last conv."""

@@ -10,6 +10,7 @@ that convcalc does not count (it counts the running mean and variance, 2C, as SP
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -440,7 +441,7 @@ def fuse_sequential_pairs(model: Any) -> Any:
 
     for sequential in [m for m in model.modules() if isinstance(m, torch.nn.Sequential)]:
         names = list(sequential._modules)
-        for conv_name, bn_name in zip(names, names[1:], strict=False):
+        for conv_name, bn_name in itertools.pairwise(names):
             conv, bn = sequential._modules[conv_name], sequential._modules[bn_name]
             if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
                 sequential._modules[conv_name] = fuse_conv_bn_eval(conv, bn)

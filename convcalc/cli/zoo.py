@@ -9,7 +9,6 @@ from convcalc.cli.common import FormatOption, JsonOption, TracebackOption, app, 
 from convcalc.cli.output import write_stdout
 from convcalc.render import OutputFormat
 
-
 COUNT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)\s*", re.IGNORECASE)
 
 

@@ -132,6 +132,17 @@ EFFICIENTNET_DEPTHS = {
     "v2_l": [4, 7, 7, 10, 19, 25, 7],
 }
 
+
+def mobilenet_v3_backbone(head: str) -> dict[str, str]:
+    """The segmentation nets' MobileNetV3-Large backbone (its ``features`` under ``backbone``)
+    and the head's output at ``head``."""
+    return {
+        f"backbone.{module.removeprefix('features.')}": path
+        for module, path in mobilenet_v3_stages(15).items()
+        if module.startswith("features.")
+    } | {"classifier": head}
+
+
 REGNET = {"stem": "stem", "avgpool": "avgpool", "fc": "fc"} | {
     f"trunk_output.block{i}": f"block{i}" for i in (1, 2, 3, 4)
 }
@@ -175,6 +186,8 @@ STAGES: dict[str, dict[str, str]] = {
         for variant, depths in EFFICIENTNET_DEPTHS.items()
     },
     "mobilenet_v3_large": mobilenet_v3_stages(15),
+    "deeplabv3_mobilenet_v3_large": mobilenet_v3_backbone("classifier"),
+    "lraspp_mobilenet_v3_large": mobilenet_v3_backbone("sum"),
     "mobilenet_v3_small": mobilenet_v3_stages(11),
     **{
         f"regnet_x_{size}": REGNET

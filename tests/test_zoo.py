@@ -47,6 +47,8 @@ PUBLISHED: dict[str, tuple[int, int, int, tuple[int, ...]]] = {
     "squeezenet1_1": (1_235_496, 0, 349_151_936, (1000,)),
     "googlenet": (6_624_904, 14_560, 1_498_376_192, (1000,)),
     "densenet121": (7_978_856, 83_648, 2_834_161_664, (1000,)),
+    "deeplabv3_mobilenet_v3_large": (11_025_477, 27_984, 10_436_350_688, (21, 520, 520)),
+    "lraspp_mobilenet_v3_large": (3_221_538, 24_656, 2_086_219_688, (21, 520, 520)),
     "convnext_base": (88_591_464, 0, 15_354_729_472, (1000,)),
     "convnext_large": (197_767_336, 0, 34_361_433_600, (1000,)),
     "convnext_small": (50_223_688, 0, 8_683_712_256, (1000,)),
@@ -309,7 +311,7 @@ def test_zoo_families() -> None:
     assert zoo.family_of("resnet50") == "resnet"
     assert zoo.family_of("mobilenet_v3_small") == zoo.family_of("mobilenet_v2") == "mobilenet"
     assert zoo.family_of("regnet_y_400mf") == "regnet"
-    assert len(zoo.names()) >= 69
+    assert len(zoo.names()) >= 71
 
 
 def test_zoo_listing_filters_by_family_and_params() -> None:

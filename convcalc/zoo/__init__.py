@@ -44,6 +44,7 @@ FAMILIES = (
     "googlenet",
     "inception",
     "lenet",
+    "lraspp",
     "mnasnet",
     "mobilenet",
     "regnet",

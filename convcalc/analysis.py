@@ -345,8 +345,8 @@ class Analyzer:
                 where,
             )
         if reads_single_pixels(entry, body, (rows, cols)):
-            pools = body.rf is not None and body.rf.is_global
-            why = "pools globally" if pools else "strides past whole rows"
+            global_body = body.rf is not None and body.rf.is_global
+            why = "pools globally" if global_body else "strides past whole rows"
             raise ShapeError(
                 f"shortcut: project would be a 1×1 conv with stride {rows}×{cols} taking "
                 f"{format_shape(entry.shape)} to {format_shape(body.shape)}: it would read "
@@ -473,11 +473,13 @@ the user means, whichever it is."""
 
 def reads_single_pixels(entry: Flow, body: Flow, strides: tuple[int, int] | None = None) -> bool:
     """Whether a 1×1 shortcut from ``entry`` to ``body``'s size would read single pixels: the
-    body pools globally, or the stride is at least a whole row or column of a map larger than
-    one pixel (given ``strides``, or the one that maps the sizes)."""
+    body pools globally (its input's field was not global yet), or the stride is at least a
+    whole row or column of a map larger than one pixel (given ``strides``, or the one that
+    maps the sizes)."""
     if len(entry.shape) != 3 or len(body.shape) != 3:
         return False
-    if body.rf is not None and body.rf.is_global and entry.shape[1:] != (1, 1):
+    pools = body.rf is not None and body.rf.is_global
+    if pools and not (entry.rf is not None and entry.rf.is_global) and entry.shape[1:] != (1, 1):
         return True
     for axis in (1, 2):
         size_in, size_out = entry.shape[axis], body.shape[axis]

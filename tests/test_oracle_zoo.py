@@ -473,3 +473,12 @@ def test_zoo_model_folds_as_torch_fuses(name: str) -> None:
     fused = fuse_sequential_pairs(model) if name.startswith("shufflenet") else fuse(model)
     params = sum(parameter.numel() for parameter in fused.parameters())
     assert convcalc_report(name).folding.params_after == params
+
+
+@pytest.mark.parametrize("name", ["unet", "small_fpn"])
+def test_graph_models_agree_with_torch_row_by_row(name: str) -> None:
+    """No torchvision model: each row built as its torch module and run on the real graph (the
+    U-Net's crops and concats, the detector's lateral adds and two heads)."""
+    from tests.test_oracle_graphs import agree_with_torch
+
+    assert agree_with_torch(convcalc_report(name)) == []

@@ -47,6 +47,8 @@ PUBLISHED: dict[str, tuple[int, int, int, tuple[int, ...]]] = {
     "squeezenet1_1": (1_235_496, 0, 349_151_936, (1000,)),
     "googlenet": (6_624_904, 14_560, 1_498_376_192, (1000,)),
     "densenet121": (7_978_856, 83_648, 2_834_161_664, (1000,)),
+    "unet": (31_030_658, 0, 150_428_424_448, (2, 388, 388)),
+    "small_fpn": (126_436, 0, 243_400_704, (18, 32, 32)),
     "deeplabv3_mobilenet_v3_large": (11_025_477, 27_984, 10_436_350_688, (21, 520, 520)),
     "lraspp_mobilenet_v3_large": (3_221_538, 24_656, 2_086_219_688, (21, 520, 520)),
     "convnext_base": (88_591_464, 0, 15_354_729_472, (1000,)),
@@ -151,6 +153,35 @@ def test_zoo_spec_reads_like_documentation(name: str) -> None:
     if report_of(name).totals.params > 1_000_000:
         assert "blocks:" in text
         assert "use:" in text
+
+
+def test_unet_has_the_papers_shapes() -> None:
+    """Ronneberger et al.'s Figure 1: each level's map after its two valid 3×3 convs."""
+    report = report_of("unet")
+    shape_after = {
+        name: report.rows[last_row_under(report, name)].output
+        for name in ("enc1", "enc2", "enc3", "enc4", "bottom", "dec4", "dec3", "dec2", "dec1")
+    }
+    assert shape_after == {
+        "enc1": (64, 568, 568),
+        "enc2": (128, 280, 280),
+        "enc3": (256, 136, 136),
+        "enc4": (512, 64, 64),
+        "bottom": (1024, 28, 28),
+        "dec4": (512, 52, 52),
+        "dec3": (256, 100, 100),
+        "dec2": (128, 196, 196),
+        "dec1": (64, 388, 388),
+    }
+    assert report.rows[-1].output == (2, 388, 388)
+
+
+def test_the_detector_has_two_outputs() -> None:
+    outputs = report_of("small_fpn").outputs
+    assert [(output.name, output.shape) for output in outputs] == [
+        ("head3", (18, 64, 64)),
+        ("head4", (18, 32, 32)),
+    ]
 
 
 def test_resnet50_stages_and_totals() -> None:

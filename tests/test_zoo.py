@@ -355,7 +355,13 @@ def test_zoo_listing_filters_by_family_and_params() -> None:
         ("efficientnet_b2", "efficientnet", 9_109_994),
     ]
     small = json.loads(run("zoo", "--max-params", "1.3m", "--json").stdout)["models"]
-    assert {m["name"] for m in small} == {"cs231n", "lenet5", "squeezenet1_0", "squeezenet1_1"}
+    assert {m["name"] for m in small} == {
+        "cs231n",
+        "lenet5",
+        "small_fpn",
+        "squeezenet1_0",
+        "squeezenet1_1",
+    }
 
 
 def test_zoo_listing_rejects_an_unknown_family_or_count_as_usage() -> None:

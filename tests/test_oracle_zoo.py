@@ -310,7 +310,7 @@ def regnet_widths_on_the_cpu() -> Iterator[None]:
     device cannot give: that arithmetic runs on the CPU, the model is still built on meta."""
     from torchvision.models.regnet import BlockParams
 
-    original = BlockParams.from_init_params.__func__  # type: ignore[attr-defined]
+    original = BlockParams.from_init_params.__func__
 
     def on_cpu(cls: Any, *args: Any, **kwargs: Any) -> Any:
         with torch.device("cpu"):

@@ -24,7 +24,7 @@ from convcalc.layers.conv import Conv
 from convcalc.layers.merge import Add, Concat, Mul
 from convcalc.layers.norm import BatchNorm
 from convcalc.receptive import ReceptiveField, union
-from convcalc.report import NETWORK_INPUT, Output, Report, Row, Totals
+from convcalc.report import NETWORK_INPUT, Output, Report, Row, totals_of
 from convcalc.spec import (
     ConcatNode,
     GateNode,
@@ -500,20 +500,6 @@ def projection_stride(size_in: int, size_out: int, product: float) -> int | None
         if (size_in - 1) // stride + 1 == size_out:
             return stride
     return None
-
-
-def totals_of(rows: list[Row] | tuple[Row, ...], bytes_per_value: int) -> Totals:
-    """Sum the rows; the final field is the last row's."""
-    params = sum(row.params for row in rows)
-    return Totals(
-        params=params,
-        trainable_params=params,
-        buffers=sum(row.buffers for row in rows),
-        macs=sum(row.macs for row in rows),
-        activation_bytes=sum(row.activation_bytes for row in rows),
-        param_bytes=params * bytes_per_value,
-        rf=rows[-1].rf if rows else None,
-    )
 
 
 def analyze(

@@ -3,7 +3,7 @@
 At test time a batchnorm is the per-channel affine map y = a·x + c with a = γ/√(σ² + ε) and
 c = β − μ·a: its running statistics are constants, so it can be multiplied into a linear layer.
 
-*Backward* (SPEC.md §4): a BN that directly follows a conv, deconv or fc whose output feeds
+*Backward* (docs/spec.md §4): a BN that directly follows a conv, deconv or fc whose output feeds
 nothing else folds into it: W' = W·γ/√(σ² + ε), b' = (b − μ)·γ/√(σ² + ε) + β, scaling each output
 channel. Dropout in between is the identity at test time, and a second BN right after a folded
 one folds into the same layer (two affine maps compose into one).
@@ -29,7 +29,15 @@ from typing import Any
 
 from convcalc.layers.base import Derivation, derive, format_shape
 from convcalc.layers.norm import BatchNorm, PerSampleNorm
-from convcalc.report import NETWORK_INPUT, FoldedBN, Folding, Report, Row, UnfoldedBN
+from convcalc.report import (
+    NETWORK_INPUT,
+    FoldedBN,
+    Folding,
+    Report,
+    Row,
+    UnfoldedBN,
+    totals_of,
+)
 
 FOLDED_WEIGHT = "W' = W·γ/√(σ²+ε)"
 """The backward-folded weight, as convcalc prints it (one scale per output channel)."""
@@ -63,7 +71,7 @@ def fold_batchnorms(rows: tuple[Row, ...], outputs: tuple[int, ...] = ()) -> Fol
     backward, and the reason of a batchnorm that folds neither way names both obstacles.
 
     The ``*_after`` totals are the inference network's (what :func:`fold_network` builds), with
-    the backward folds removed as SPEC.md §4 defines them; a batchnorm that could fold forward
+    the backward folds removed as docs/spec.md §4 defines them; a batchnorm that could fold forward
     stays in ``not_folded`` (its reason says so) and is listed in ``forward``; params_after_forward
     counts those too. params_after = params − the removed BNs' 2C (0 without affine) + the bias
     each receiving layer gains if it had none;
@@ -243,8 +251,6 @@ def fold_network(report: Report) -> Report:
     original rows, which the result keeps as ``before``. A report that is already folded is
     returned as it is.
     """
-    # A local import: analysis imports this module to decide the folding of every report.
-    from convcalc.analysis import totals_of
     from convcalc.tensors import dtype_bytes
 
     if report.before is not None:

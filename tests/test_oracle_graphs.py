@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from convcalc.analysis import analyze
-from convcalc.layers import activation, norm, rearrange, resample
+from convcalc.layers import activation, rearrange, resample
 from convcalc.layers.base import Layer, Shape
-from convcalc.loader import load, parse_spec
+from convcalc.loader import parse_spec
 from convcalc.report import NETWORK_INPUT, Report
+from convcalc.sources import load
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch oracle not installed: pip install -e '.[oracle]'"
@@ -22,7 +23,7 @@ torch = pytest.importorskip(
 flop_counter = pytest.importorskip("torch.utils.flop_counter")
 
 from tests.test_oracle_kinds import module_of as new_module_of  # noqa: E402
-from tests.test_oracle_memory import module_of as old_module_of  # noqa: E402
+from tests.torch_build import module_of as old_module_of  # noqa: E402
 
 pytestmark = pytest.mark.oracle
 
@@ -43,9 +44,7 @@ def module_of(layer: Layer, shape: Shape) -> Any:
     is_new = type(layer).__module__ in {family.__name__ for family in NEW_FAMILIES}
     if is_new or isinstance(layer, NEW_KINDS):
         return new_module_of(layer, shape)
-    if isinstance(layer, norm.LayerNorm):
-        return nn.LayerNorm(list(shape), elementwise_affine=layer.affine)
-    return old_module_of(layer, shape[0])
+    return old_module_of(layer, shape)
 
 
 def run_rows(report: Report, modules: Any, x: Any) -> list[Any]:

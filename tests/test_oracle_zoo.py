@@ -475,10 +475,10 @@ def test_zoo_model_folds_as_torch_fuses(name: str) -> None:
     assert convcalc_report(name).folding.params_after == params
 
 
-@pytest.mark.parametrize("name", ["unet", "small_fpn"])
-def test_graph_models_agree_with_torch_row_by_row(name: str) -> None:
+def test_the_detector_agrees_with_torch_row_by_row() -> None:
     """No torchvision model: each row built as its torch module and run on the real graph (the
-    U-Net's crops and concats, the detector's lateral adds and two heads)."""
+    lateral adds, the upsampling, the two heads). The zoo's U-Net is the U-Net example, which
+    the graph oracle runs the same way (at 572×572 that takes minutes: once is enough)."""
     from tests.test_oracle_graphs import agree_with_torch
 
-    assert agree_with_torch(convcalc_report(name)) == []
+    assert agree_with_torch(convcalc_report("small_fpn")) == []

@@ -177,6 +177,15 @@ def test_unet_has_the_papers_shapes() -> None:
     assert report.rows[-1].output == (2, 388, 388)
 
 
+def test_the_zoo_unet_is_the_unet_example() -> None:
+    """The example is checked row by row against torch in the graph oracle."""
+    example = analyze(load(str(ROOT / "examples" / "unet.yaml")))
+    ours = report_of("unet")
+    assert [(row.path, row.output, row.params, row.macs) for row in ours.rows] == [
+        (row.path, row.output, row.params, row.macs) for row in example.rows
+    ]
+
+
 def test_the_detector_has_two_outputs() -> None:
     outputs = report_of("small_fpn").outputs
     assert [(output.name, output.shape) for output in outputs] == [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from functools import cache
@@ -47,6 +48,60 @@ PUBLISHED: dict[str, tuple[int, int, int, tuple[int, ...]]] = {
     "squeezenet1_1": (1_235_496, 0, 349_151_936, (1000,)),
     "googlenet": (6_624_904, 14_560, 1_498_376_192, (1000,)),
     "densenet121": (7_978_856, 83_648, 2_834_161_664, (1000,)),
+    "unet": (31_030_658, 0, 150_428_424_448, (2, 388, 388)),
+    "small_fpn": (126_436, 0, 243_400_704, (18, 32, 32)),
+    "deeplabv3_mobilenet_v3_large": (11_025_477, 27_984, 10_436_350_688, (21, 520, 520)),
+    "lraspp_mobilenet_v3_large": (3_221_538, 24_656, 2_086_219_688, (21, 520, 520)),
+    "convnext_base": (88_591_464, 0, 15_354_729_472, (1000,)),
+    "convnext_large": (197_767_336, 0, 34_361_433_600, (1000,)),
+    "convnext_small": (50_223_688, 0, 8_683_712_256, (1000,)),
+    "convnext_tiny": (28_589_128, 0, 4_455_531_264, (1000,)),
+    "deeplabv3_resnet50": (39_638_869, 56_704, 168_731_205_888, (21, 520, 520)),
+    "deeplabv3_resnet101": (58_630_997, 108_928, 248_752_300_288, (21, 520, 520)),
+    "efficientnet_b0": (5_288_548, 42_016, 385_814_752, (1000,)),
+    "efficientnet_b1": (7_794_184, 62_048, 686_802_832, (1000,)),
+    "efficientnet_b2": (9_109_994, 67_568, 1_087_529_456, (1000,)),
+    "efficientnet_b3": (12_233_232, 87_296, 1_827_141_392, (1000,)),
+    "efficientnet_b4": (19_341_616, 125_200, 4_393_771_024, (1000,)),
+    "efficientnet_b5": (30_389_784, 172_736, 10_266_384_752, (1000,)),
+    "efficientnet_b6": (43_040_704, 224_432, 19_067_593_536, (1000,)),
+    "efficientnet_b7": (66_347_960, 310_720, 37_745_884_192, (1000,)),
+    "efficientnet_v2_l": (118_515_272, 512_576, 56_079_699_008, (1000,)),
+    "efficientnet_v2_m": (54_139_356, 292_032, 24_582_460_384, (1000,)),
+    "efficientnet_v2_s": (21_458_488, 153_872, 8_365_617_152, (1000,)),
+    "fcn_resnet50": (32_957_013, 54_144, 142_725_772_800, (21, 520, 520)),
+    "fcn_resnet101": (51_949_141, 106_368, 222_746_867_200, (21, 520, 520)),
+    "inception_v3": (23_834_568, 34_432, 5_713_216_096, (1000,)),
+    "mnasnet0_5": (2_218_512, 20_624, 104_455_968, (1000,)),
+    "mnasnet0_75": (3_170_208, 29_808, 215_493_104, (1000,)),
+    "mnasnet1_0": (4_383_312, 37_920, 314_415_872, (1000,)),
+    "mnasnet1_3": (6_282_256, 48_816, 526_362_432, (1000,)),
+    "mobilenet_v3_large": (5_483_032, 24_400, 216_589_760, (1000,)),
+    "mobilenet_v3_small": (2_542_856, 12_112, 56_510_400, (1000,)),
+    "regnet_x_1_6gf": (9_190_136, 43_504, 1_602_849_792, (1000,)),
+    "regnet_x_3_2gf": (15_296_552, 62_560, 3_176_621_952, (1000,)),
+    "regnet_x_8gf": (39_572_648, 90_464, 7_995_132_416, (1000,)),
+    "regnet_x_16gf": (54_278_536, 111_168, 15_940_755_456, (1000,)),
+    "regnet_x_32gf": (107_811_560, 162_016, 31_735_929_792, (1000,)),
+    "regnet_x_400mf": (5_495_976, 37_856, 413_812_608, (1000,)),
+    "regnet_x_800mf": (7_259_656, 37_312, 799_699_712, (1000,)),
+    "regnet_y_1_6gf": (11_202_430, 52_672, 1_612_076_160, (1000,)),
+    "regnet_y_3_2gf": (19_436_338, 66_160, 3_176_482_752, (1000,)),
+    "regnet_y_8gf": (39_381_472, 86_528, 8_473_070_592, (1000,)),
+    "regnet_y_16gf": (83_590_140, 122_816, 15_911_510_272, (1000,)),
+    "regnet_y_32gf": (145_046_770, 158_288, 32_279_552_832, (1000,)),
+    "regnet_y_128gf": (644_812_894, 415_072, 127_517_815_680, (1000,)),
+    "regnet_y_400mf": (4_344_144, 27_152, 401_842_848, (1000,)),
+    "regnet_y_800mf": (6_432_512, 30_432, 833_856_256, (1000,)),
+    "resnext50_32x4d": (25_028_904, 68_224, 4_230_479_872, (1000,)),
+    "resnext101_32x8d": (88_791_336, 202_880, 16_414_015_488, (1000,)),
+    "resnext101_64x4d": (83_455_272, 202_880, 15_460_270_080, (1000,)),
+    "shufflenet_v2_x0_5": (1_366_792, 7_952, 40_476_448, (1000,)),
+    "shufflenet_v2_x1_0": (2_278_604, 16_180, 144_907_992, (1000,)),
+    "shufflenet_v2_x1_5": (3_503_624, 23_440, 295_759_392, (1000,)),
+    "shufflenet_v2_x2_0": (7_393_996, 33_716, 583_253_464, (1000,)),
+    "wide_resnet50_2": (68_883_240, 68_224, 11_398_021_120, (1000,)),
+    "wide_resnet101_2": (126_886_696, 137_856, 22_753_050_624, (1000,)),
 }
 
 
@@ -86,15 +141,57 @@ def test_zoo_model_matches_published_figures(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_zoo_spec_reads_like_documentation(name: str) -> None:
-    """A note on the first line, comments explaining it, and compact: blocks, not unrolled."""
+    """A note on the first line, comments explaining it, and compact: blocks, not unrolled.
+    One-line block uses (``- {name: …, use: …}``) do not count: where torchvision gives each
+    block its own hyperparameters (EfficientNet's and ConvNeXt's stochastic-depth rates,
+    MobileNetV3's table rows) the spec lists one line per block."""
     text = zoo.zoo_text(name)
     assert text.startswith("# ")
     comments = [line for line in text.splitlines() if line.lstrip().startswith("#")]
     assert len(comments) >= 3 or name == "cs231n"
-    assert len(text.splitlines()) <= 110
+    one_line_uses = re.compile(r"\s*- \{name: \w+, (use|residual): ")
+    assert sum(not one_line_uses.match(line) for line in text.splitlines()) <= 110
     if report_of(name).totals.params > 1_000_000:
         assert "blocks:" in text
         assert "use:" in text
+
+
+def test_unet_has_the_papers_shapes() -> None:
+    """Ronneberger et al.'s Figure 1: each level's map after its two valid 3×3 convs."""
+    report = report_of("unet")
+    shape_after = {
+        name: report.rows[last_row_under(report, name)].output
+        for name in ("enc1", "enc2", "enc3", "enc4", "bottom", "dec4", "dec3", "dec2", "dec1")
+    }
+    assert shape_after == {
+        "enc1": (64, 568, 568),
+        "enc2": (128, 280, 280),
+        "enc3": (256, 136, 136),
+        "enc4": (512, 64, 64),
+        "bottom": (1024, 28, 28),
+        "dec4": (512, 52, 52),
+        "dec3": (256, 100, 100),
+        "dec2": (128, 196, 196),
+        "dec1": (64, 388, 388),
+    }
+    assert report.rows[-1].output == (2, 388, 388)
+
+
+def test_the_zoo_unet_is_the_unet_example() -> None:
+    """The example is checked row by row against torch in the graph oracle."""
+    example = analyze(load(str(ROOT / "examples" / "unet.yaml")))
+    ours = report_of("unet")
+    assert [(row.path, row.output, row.params, row.macs) for row in ours.rows] == [
+        (row.path, row.output, row.params, row.macs) for row in example.rows
+    ]
+
+
+def test_the_detector_has_two_outputs() -> None:
+    outputs = report_of("small_fpn").outputs
+    assert [(output.name, output.shape) for output in outputs] == [
+        ("head3", (18, 64, 64)),
+        ("head4", (18, 32, 32)),
+    ]
 
 
 def test_resnet50_stages_and_totals() -> None:
@@ -236,11 +333,55 @@ def test_zoo_listing() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["name", "input", "params", "MACs", "note"]
-    assert [line.split()[0] for line in lines[1:]] == zoo.names()
-    resnet50 = next(line for line in lines if line.startswith("resnet50 "))
-    assert resnet50.split()[1:6] == ["3×224×224", "25.56", "M", "4.09", "G"]
+    assert lines[0].split() == ["family", "name", "input", "params", "MACs", "note"]
+    name_column = lines[0].index("name")
+    listed = [line[name_column:].split()[0] for line in lines[1:]]
+    assert sorted(listed) == sorted(zoo.names())
+    # Grouped: each family's models together, the family named on its first row only.
+    families = [zoo.family_of(name) for name in listed]
+    assert families == sorted(families)
+    named = [line[:name_column].strip() for line in lines[1:]]
+    assert [family for family in named if family] == sorted(set(families))
+    resnet50 = next(line for line in lines if line[name_column:].startswith("resnet50 "))
+    assert resnet50[name_column:].split()[1:6] == ["3×224×224", "25.56", "M", "4.09", "G"]
     assert "v1.5" in resnet50
+
+
+def test_zoo_families() -> None:
+    assert zoo.family_of("wide_resnet50_2") == "wide_resnet"
+    assert zoo.family_of("resnet50") == "resnet"
+    assert zoo.family_of("mobilenet_v3_small") == zoo.family_of("mobilenet_v2") == "mobilenet"
+    assert zoo.family_of("regnet_y_400mf") == "regnet"
+    assert len(zoo.names()) >= 71
+
+
+def test_zoo_listing_filters_by_family_and_params() -> None:
+    listed = json.loads(
+        run("zoo", "--family", "efficientnet", "--max-params", "10M", "--json").stdout
+    )
+    assert [(m["name"], m["family"], m["params"]) for m in listed["models"]] == [
+        ("efficientnet_b0", "efficientnet", 5_288_548),
+        ("efficientnet_b1", "efficientnet", 7_794_184),
+        ("efficientnet_b2", "efficientnet", 9_109_994),
+    ]
+    small = json.loads(run("zoo", "--max-params", "1.3m", "--json").stdout)["models"]
+    assert {m["name"] for m in small} == {
+        "cs231n",
+        "lenet5",
+        "small_fpn",
+        "squeezenet1_0",
+        "squeezenet1_1",
+    }
+
+
+def test_zoo_listing_rejects_an_unknown_family_or_count_as_usage() -> None:
+    family = run("zoo", "--family", "efficient")
+    assert family.returncode == 2
+    assert family.stdout == ""
+    assert "no zoo family named 'efficient' (did you mean `efficientnet`?)" in family.stderr
+    count = run("zoo", "--max-params", "ten")
+    assert count.returncode == 2
+    assert "expected a count like 10M" in count.stderr
 
 
 def test_zoo_listing_entries_are_computed_from_the_specs() -> None:
@@ -270,14 +411,19 @@ def test_unknown_zoo_spec_path_is_a_spec_error() -> None:
 
 def test_zoo_listing_in_every_format() -> None:
     listed = json.loads(run("zoo", "--json").stdout)["models"]
-    assert [model["name"] for model in listed] == zoo.names()
+    assert sorted(model["name"] for model in listed) == sorted(zoo.names())
     resnet50 = next(model for model in listed if model["name"] == "resnet50")
     assert (resnet50["params"], resnet50["macs"]) == (25_557_032, 4_089_184_256)
     csv_lines = run("zoo", "--format", "csv").stdout.splitlines()
-    assert csv_lines[0] == "name,input,params,macs,note"
-    assert any(line.startswith("resnet50,3x224x224,25557032,4089184256,") for line in csv_lines)
+    assert csv_lines[0] == "family,name,input,params,macs,note"
+    assert any(
+        line.startswith("resnet,resnet50,3x224x224,25557032,4089184256,") for line in csv_lines
+    )
     markdown = run("zoo", "--format", "markdown").stdout.splitlines()
-    assert markdown[:2] == ["| name | input | params | MACs | note |", "|---|---|---:|---:|---|"]
+    assert markdown[:2] == [
+        "| family | name | input | params | MACs | note |",
+        "|---|---|---|---:|---:|---|",
+    ]
 
 
 def test_zoo_name_as_json() -> None:

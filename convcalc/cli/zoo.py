@@ -1,5 +1,6 @@
 """``convcalc zoo``: the built-in architectures."""
 
+import re
 from typing import Annotated
 
 import typer
@@ -16,25 +17,52 @@ from convcalc.cli.common import (
 from convcalc.cli.output import write_output, write_stdout
 from convcalc.render import OutputFormat
 
+COUNT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)\s*", re.IGNORECASE)
+
+
+def parse_count(text: str) -> int:
+    """``10M`` → 10000000: a number with an optional decimal K, M, G or T."""
+    match = COUNT.fullmatch(text)
+    if match is None:
+        raise typer.BadParameter(f"expected a count like 10M, 500K or 25000000, got {text!r}")
+    value, prefix = match.groups()
+    return int(float(value) * 1000 ** " kmgt".index(prefix.lower() or " "))
+
 
 @app.command()
 def zoo(
     name: Annotated[str | None, typer.Argument(help="A model to print as YAML.")] = None,
+    family: Annotated[
+        str | None, typer.Option(help="List only this family (e.g. efficientnet, resnet).")
+    ] = None,
+    max_params: Annotated[
+        int | None,
+        typer.Option(
+            parser=parse_count, metavar="COUNT", help="List only models with at most COUNT params."
+        ),
+    ] = None,
     fmt: FormatOption = None,
     as_json: JsonOption = False,
     output: OutputOption = None,
     traceback: TracebackOption = False,
 ) -> None:
-    """List the built-in architectures, or print one's spec as YAML (JSON with --json) to
-    start from."""
+    """List the built-in architectures grouped by family (params and MACs at batch 1), or print
+    one's spec as YAML (JSON with --json) to start from."""
     from convcalc import zoo as models
+    from convcalc.errors import SpecError
 
     fmt = chosen_format(fmt, as_json)
     with reported(traceback):
         if name is None:
             from convcalc.render.plain import zoo_listing
 
-            text = zoo_listing(models.entries(), fmt.value)
+            try:
+                entries = models.entries(family)
+            except SpecError as error:
+                raise typer.BadParameter(str(error), param_hint="--family") from None
+            if max_params is not None:
+                entries = [entry for entry in entries if entry.params <= max_params]
+            text = zoo_listing(entries, fmt.value)
         elif fmt is OutputFormat.JSON:
             import json
 

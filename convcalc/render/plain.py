@@ -119,7 +119,8 @@ def to_markdown(
 
 
 def zoo_listing(entries: list[ZooEntry], fmt: str) -> str:
-    """The ``convcalc zoo`` listing: name, input, params, MACs (batch 1), note."""
+    """The ``convcalc zoo`` listing, grouped by family: family, name, input, params, MACs
+    (batch 1), note. The table names each family once, on its first model."""
     if fmt == "json":
         models = ",\n".join(
             f"    {json.dumps(zoo_document(e), ensure_ascii=False)}" for e in entries
@@ -128,25 +129,40 @@ def zoo_listing(entries: list[ZooEntry], fmt: str) -> str:
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(("name", "input", "params", "macs", "note"))
+        writer.writerow(("family", "name", "input", "params", "macs", "note"))
         for entry in entries:
             writer.writerow(
-                (entry.name, "x".join(map(str, entry.input)), entry.params, entry.macs, entry.note)
+                (
+                    entry.family,
+                    entry.name,
+                    "x".join(map(str, entry.input)),
+                    entry.params,
+                    entry.macs,
+                    entry.note,
+                )
             )
         return buffer.getvalue()
-    rows = [("name", "input", "params", "MACs", "note")] + [
-        (e.name, units.shape(e.input), units.count(e.params), units.count(e.macs), e.note)
-        for e in entries
+    header = ("family", "name", "input", "params", "MACs", "note")
+    rows = [header] + [
+        (
+            e.family if index == 0 or entries[index - 1].family != e.family else "",
+            e.name,
+            units.shape(e.input),
+            units.count(e.params),
+            units.count(e.macs),
+            e.note,
+        )
+        for index, e in enumerate(entries)
     ]
     if fmt == "markdown":
         lines = [f"| {' | '.join(row)} |" for row in rows]
-        lines.insert(1, "|---|---|---:|---:|---|")
+        lines.insert(1, "|---|---|---|---:|---:|---|")
         return "\n".join(lines) + "\n"
-    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    widths = [max(len(row[column]) for row in rows) for column in range(5)]
     return "".join(
-        f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {params:>{widths[2]}}  "
-        f"{macs:>{widths[3]}}  {note}\n"
-        for name, shape, params, macs, note in rows
+        f"{family:<{widths[0]}}  {name:<{widths[1]}}  {shape:<{widths[2]}}  "
+        f"{params:>{widths[3]}}  {macs:>{widths[4]}}  {note}\n"
+        for family, name, shape, params, macs, note in rows
     )
 
 
@@ -154,6 +170,7 @@ def zoo_document(entry: ZooEntry) -> dict[str, Any]:
     """One zoo model as JSON."""
     return {
         "name": entry.name,
+        "family": entry.family,
         "input": list(entry.input),
         "params": entry.params,
         "macs": entry.macs,

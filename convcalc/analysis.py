@@ -8,16 +8,35 @@ inside ``stage2.basic1.body``); ``repeat`` keeps counting across its iterations.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from convcalc.errors import ConvcalcError, ShapeError, StrictError
+from convcalc.errors import (
+    ConvcalcError,
+    Location,
+    ShapeError,
+    SpecError,
+    StrictError,
+    suggestion,
+)
 from convcalc.folding import fold_batchnorms
-from convcalc.layers.base import Layer, Outcome, Shape, elements, format_shape
+from convcalc.layers.base import Layer, Merge, Outcome, Shape, broadcast, elements, format_shape
 from convcalc.layers.conv import Conv
+from convcalc.layers.merge import Add, Concat, Mul
 from convcalc.layers.norm import BatchNorm
 from convcalc.receptive import ReceptiveField, union
-from convcalc.report import NETWORK_INPUT, Report, Row, Totals
-from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
+from convcalc.report import NETWORK_INPUT, Output, Report, Row, Totals
+from convcalc.spec import (
+    ConcatNode,
+    GateNode,
+    LayerNode,
+    MergeNode,
+    Network,
+    Node,
+    RepeatNode,
+    ResidualNode,
+    TensorRef,
+    UseNode,
+)
 from convcalc.tensors import MAX_DIMENSION, dtype_bytes
 
 
@@ -33,11 +52,23 @@ class Flow:
 
 @dataclass(eq=False, repr=False)
 class Scope:
-    """A naming scope: the path prefix and how many of each type it has named so far."""
+    """A layer list being run: the path prefix of its rows, how many of each type it has named
+    so far, and the tensors its items have named, for ``from:``.
+
+    Names resolve like variables: in this list, then in the enclosing lists (``parent``),
+    outward, but not past a block's expansion (``block``): a block reads an outside tensor
+    only through a parameter. ``entry`` is the list's input, named ``input``; ``ahead`` holds
+    the explicit names of items not run yet (to say that a name is defined later).
+    """
 
     prefix: str
+    entry: Flow | None = None
+    parent: Scope | None = None
+    block: bool = False
     counters: Counter[str] = field(default_factory=Counter)
     taken: set[str] = field(default_factory=set)
+    tensors: dict[str, Flow] = field(default_factory=dict)
+    ahead: set[str] = field(default_factory=set)
 
     def path_of(self, explicit: str | None, stem: str) -> str:
         """The node's path: its explicit name or stem + counter (a taken name gets ``_2``…)."""
@@ -51,9 +82,26 @@ class Scope:
         self.taken.add(name)
         return f"{self.prefix}.{name}" if self.prefix else name
 
-    def child(self, path: str) -> Scope:
-        """A fresh scope nested under ``path``."""
-        return Scope(path)
+    def child(self, path: str, entry: Flow, *, block: bool = False) -> Scope:
+        """A fresh list nested under ``path`` whose input is ``entry``."""
+        return Scope(path, entry=entry, parent=self, block=block)
+
+    def name(self, explicit: str | None, path: str, flow: Flow) -> None:
+        """Name the output of the item at ``path`` (and by its explicit name, which a repeat's
+        later iterations take over)."""
+        self.tensors[path.rpartition(".")[2]] = flow
+        if explicit is not None:
+            self.tensors[explicit] = flow
+            self.ahead.discard(explicit)
+
+    def visible(self) -> list[str]:
+        """Every name that resolves from here, nearest first."""
+        names: dict[str, None] = {"input": None}
+        scope: Scope | None = self
+        while scope is not None:
+            names.update(dict.fromkeys(reversed(scope.tensors)))
+            scope = None if scope.block else scope.parent
+        return list(names)
 
 
 class ActivationBytes(dict[Shape, int]):
@@ -84,39 +132,114 @@ class Analyzer:
         self.rows: list[Row] = []
         self.outcomes: dict[tuple[Layer, Shape], Outcome] = {}
         self.activation_bytes = ActivationBytes(network.batch * self.bytes_per_value)
+        self.outputs: list[tuple[str, Flow]] = []
 
     def run(self, start: ReceptiveField | None = None) -> list[Row]:
         """Analyze the whole network; ``start`` continues from an earlier field (chaining)."""
         if start is None and len(self.network.input) == 3:
             start = ReceptiveField()
-        self.sequence(self.network.layers, Flow(self.network.input, start), Scope(""))
+        entry = Flow(self.network.input, start)
+        top = Scope("", entry=entry)
+        final = self.sequence(self.network.layers, entry, top)
+        if self.network.outputs:
+            self.outputs = [
+                (ref.name, self.resolve(ref, top, None, "outputs")) for ref in self.network.outputs
+            ]
+        else:
+            self.outputs = [(self.rows[-1].path if self.rows else "input", final)]
+        self.mark_dead()
         return self.rows
 
     def sequence(self, nodes: tuple[Node, ...], flow: Flow, scope: Scope) -> Flow:
-        """Apply ``nodes`` one after the other."""
+        """Apply ``nodes`` one after the other (each reads the one before, or its ``from``)."""
+        scope.ahead.update(node.name for node in nodes if node.name is not None)
         for node in nodes:
             flow = self.node(node, flow, scope)
         return flow
 
     def node(self, node: Node, flow: Flow, scope: Scope) -> Flow:
-        """Apply one node of any kind. Its default name starts with its layer type, its block's
-        name, or ``residual``, ``concat``, ``repeat``."""
+        """Apply one node of any kind and name its output in ``scope``. Its default name starts
+        with its layer type, its block's name, or ``residual``, ``concat``, ``repeat``,
+        ``gate``, or the merge's type."""
+        if node.source is not None:
+            flow = self.resolve(node.source, scope, node, "from")
         if type(node) is LayerNode:  # most nodes, taken first
-            return self.leaf(node.layer, flow, scope.path_of(node.name, node.layer.type_name), node)
+            path = scope.path_of(node.name, node.layer.type_name)
+            result = self.leaf(node.layer, flow, path, node)
+        else:
+            path, result = self.container(node, flow, scope)
+        scope.name(node.name, path, result)
+        return result
+
+    def container(self, node: Node, flow: Flow, scope: Scope) -> tuple[str, Flow]:
+        """Apply a node that is not a leaf; its path and its output."""
         match node:
             case RepeatNode():
-                inner = scope.child(scope.path_of(node.name, "repeat"))
+                path = scope.path_of(node.name, "repeat")
+                inner = scope.child(path, flow)
                 for _ in range(node.times):
+                    inner.entry = flow
                     flow = self.sequence(node.layers, flow, inner)
-                return flow
+                return path, flow
             case UseNode():
                 path = scope.path_of(node.name, node.block)
-                return self.sequence(node.layers, flow, scope.child(path))
+                return path, self.sequence(node.layers, flow, scope.child(path, flow, block=True))
             case ResidualNode():
-                return self.residual(node, flow, scope.path_of(node.name, "residual"))
+                path = scope.path_of(node.name, "residual")
+                return path, self.residual(node, flow, path, scope)
             case ConcatNode():
-                return self.concat(node, flow, scope.path_of(node.name, "concat"))
+                path = scope.path_of(node.name, "concat")
+                return path, self.concat(node, flow, path, scope)
+            case GateNode():
+                path = scope.path_of(node.name, "gate")
+                return path, self.gate(node, flow, path, scope)
+            case MergeNode():
+                path = scope.path_of(node.name, node.merge.type_name)
+                inputs = tuple(self.resolve(ref, scope, node, "from") for ref in node.sources)
+                return path, self.merge(node.merge, path, inputs, node, path)
         raise AssertionError(f"unknown node {node!r}")
+
+    def resolve(self, ref: TensorRef, scope: Scope, node: Node | None, key: str) -> Flow:
+        """The tensor ``ref`` names, seen from ``scope`` (see :class:`Scope`); an unknown or
+        later name is a spec error located at ``node`` that lists the names in scope."""
+        start: Scope | None = scope
+        for _ in range(ref.outside):
+            while start is not None and not start.block:
+                start = start.parent
+            start = start.parent if start is not None else None
+        if start is not None and ref.name == "input" and start.entry is not None:
+            return start.entry
+        current = start
+        later = False
+        while current is not None:
+            if ref.name in current.tensors:
+                return current.tensors[ref.name]
+            later = later or ref.name in current.ahead
+            current = None if current.block else current.parent
+        names = start.visible() if start is not None else ["input"]
+        if later:
+            problem = f"`{ref.name}` is defined later; only earlier layers can be read"
+        else:
+            problem = f"no tensor named `{ref.name}` here{suggestion(ref.name, names)}"
+        message = f"{key}: {problem}; in scope: {', '.join(names)}"
+        if node is None:
+            raise SpecError(message, Location(self.network.source, path="outputs"))
+        file, line, column, _ = node.location
+        label = f"{node.spec_path} {node_kind(node)}" + (f' "{node.name}"' if node.name else "")
+        raise SpecError(message, Location(file, line, column, label))
+
+    def mark_dead(self) -> None:
+        """Warn on every row whose output reaches no network output (it is still counted)."""
+        live = {flow.source for _, flow in self.outputs}
+        for row in reversed(self.rows):
+            if row.index in live:
+                live.update(row.sources)
+        for row in self.rows:
+            if row.index not in live:
+                warning = "its output reaches no network output (a dead layer)"
+                if self.strict:
+                    raise StrictError(f"{warning} (--strict)", row.location)
+                self.rows[row.index] = replace(row, warnings=(*row.warnings, warning))
 
     def leaf(self, layer: Layer, flow: Flow, path: str, node: Node) -> Flow:
         """Apply one layer and record its row."""
@@ -177,10 +300,10 @@ class Analyzer:
             self.outcomes[key] = outcome
         return outcome
 
-    def residual(self, node: ResidualNode, entry: Flow, path: str) -> Flow:
+    def residual(self, node: ResidualNode, entry: Flow, path: str, scope: Scope) -> Flow:
         """body(x) + shortcut(x): both shapes must match exactly."""
-        body = self.sequence(node.body, entry, Scope(f"{path}.body"))
-        shortcut_scope = Scope(f"{path}.shortcut")
+        body = self.sequence(node.body, entry, scope.child(f"{path}.body", entry))
+        shortcut_scope = scope.child(f"{path}.shortcut", entry)
         if node.shortcut == "project":
             shortcut = self.project(node, entry, body, shortcut_scope)
         elif node.shortcut is None:
@@ -188,13 +311,19 @@ class Analyzer:
         else:
             shortcut = self.sequence(node.shortcut, entry, shortcut_scope)
         if body.shape != shortcut.shape:
-            hint = "; use `shortcut: project`" if node.shortcut is None else ""
+            hint = ""
+            if node.shortcut is None:
+                hint = (
+                    f"; {SINGLE_PIXEL_ADVICE}"
+                    if reads_single_pixels(entry, body)
+                    else ("; use `shortcut: project`")
+                )
             raise ShapeError(
                 f"the body outputs {format_shape(body.shape)} but the shortcut "
                 f"{format_shape(shortcut.shape)}; they must match to be added{hint}",
                 node.located("residual", path),
             )
-        return self.merge("add", f"{path}.add", (body, shortcut), body.shape, node)
+        return self.merge(ADD, f"{path}.add", (body, shortcut), node, path)
 
     def project(self, node: ResidualNode, entry: Flow, body: Flow, scope: Scope) -> Flow:
         """The projection shortcut: a 1×1 conv (no bias) to the body's channels and size, whose
@@ -215,40 +344,58 @@ class Analyzer:
                 f"{format_shape(body.shape)}",
                 where,
             )
+        if reads_single_pixels(entry, body, (rows, cols)):
+            pools = body.rf is not None and body.rf.is_global
+            why = "pools globally" if pools else "strides past whole rows"
+            raise ShapeError(
+                f"shortcut: project would be a 1×1 conv with stride {rows}×{cols} taking "
+                f"{format_shape(entry.shape)} to {format_shape(body.shape)}: it would read "
+                f"single pixels and skip the rest, as the body {why}; {SINGLE_PIXEL_ADVICE}",
+                where,
+            )
         conv = Conv(filters=body.shape[0], kernel=1, stride=(rows, cols), bias=False)
         projected = self.leaf(conv, entry, scope.path_of(None, "conv"), node)
         return self.leaf(BatchNorm(), projected, scope.path_of(None, "batchnorm"), node)
 
-    def concat(self, node: ConcatNode, entry: Flow, path: str) -> Flow:
+    def concat(self, node: ConcatNode, entry: Flow, path: str, scope: Scope) -> Flow:
         """Each branch from the same input; channels add up, H×W must match."""
         ends = [
-            self.sequence(branch, entry, Scope(f"{path}.branch{number}"))
+            self.sequence(branch, entry, scope.child(f"{path}.branch{number}", entry))
             for number, branch in enumerate(node.branches, start=1)
         ]
-        where = node.located("concat", path)
-        if any(len(end.shape) != len(ends[0].shape) for end in ends):
-            raise ShapeError("concat: the branches mix images and vectors", where)
-        if len(ends[0].shape) == 3:
-            sizes = {end.shape[1:] for end in ends}
-            if len(sizes) > 1:
-                listing = ", ".join(format_shape(end.shape) for end in ends)
-                raise ShapeError(f"concat: the branches' H×W differ ({listing})", where)
-            output: Shape = (sum(end.shape[0] for end in ends), *ends[0].shape[1:])
-        else:
-            output = (sum(end.shape[0] for end in ends),)
-        return self.merge("concat", f"{path}.concat", tuple(ends), output, node)
+        return self.merge(CONCAT, f"{path}.concat", tuple(ends), node, path)
+
+    def gate(self, node: GateNode, entry: Flow, path: str, scope: Scope) -> Flow:
+        """x · body(x): the body's output must broadcast to x's shape."""
+        body = self.sequence(node.body, entry, scope.child(f"{path}.body", entry))
+        if broadcast((entry.shape, body.shape)) != entry.shape:
+            raise ShapeError(
+                f"gate: the body outputs {format_shape(body.shape)}, which does not broadcast "
+                f"to its input {format_shape(entry.shape)} (x · body(x) must keep x's shape)",
+                node.located("gate", path),
+            )
+        return self.merge(MUL, f"{path}.mul", (entry, body), node, path)
 
     def merge(
-        self, kind: str, path: str, inputs: tuple[Flow, ...], output: Shape, node: Node
+        self, kind: Merge, path: str, inputs: tuple[Flow, ...], node: Node, located_as: str
     ) -> Flow:
-        """Record an add or concat row joining ``inputs``, made by ``node``."""
+        """Record a row of the merge ``kind`` joining ``inputs``, made by ``node``; a shape
+        error is located at ``node`` under the name ``located_as``."""
+        shapes = tuple(flow.shape for flow in inputs)
+        try:
+            output = kind.output_of(shapes)
+        except ConvcalcError as error:
+            where = node.located(node.container_word or kind.type_name, located_as)
+            raise error.located(
+                file=where.file, line=where.line, column=where.column, path=where.path
+            ) from None
         fields = [flow.rf for flow in inputs if flow.rf is not None]
         return self.record(
             Row(
                 index=len(self.rows),
                 path=path,
-                type=kind,
-                input=inputs[0].shape,
+                type=kind.type_name,
+                input=shapes[0],
                 output=output,
                 params=0,
                 buffers=0,
@@ -257,7 +404,8 @@ class Analyzer:
                 activation_bytes=self.activation_bytes[output],
                 sources=tuple(flow.source for flow in inputs),
                 node=node,
-                merged=tuple(flow.shape for flow in inputs),
+                merged=shapes,
+                merge=kind,
             )
         )
 
@@ -288,12 +436,55 @@ class Analyzer:
         return Flow(row.output, row.rf, row.index)
 
 
+ADD = Add()
+CONCAT = Concat()
+MUL = Mul()
+
+
+def node_kind(node: Node) -> str:
+    """The kind of item ``node`` is, for messages: its type, container or block."""
+    match node:
+        case LayerNode():
+            return node.layer.type_name
+        case MergeNode():
+            return node.merge.type_name
+        case UseNode():
+            return node.block
+        case RepeatNode():
+            return "repeat"
+    return node.container_word
+
+
 def body_stride(entry: Flow, body: Flow, axis: int) -> float:
     """The product of a body's strides along ``axis``: the ratio of the field's jumps, which
     multiply by each stride (1 when the fields cannot tell)."""
     if entry.rf is None or body.rf is None or body.rf.is_global:
         return 1.0
     return body.rf.jump[axis] / entry.rf.jump[axis]
+
+
+SINGLE_PIXEL_ADVICE = (
+    "to multiply the input by the body's output (squeeze-and-excitation) use `gate` instead of "
+    "`residual`; to add, write the shortcut's layers in `shortcut:`"
+)
+"""What to do when a projection shortcut would read single pixels: each builds the network
+the user means, whichever it is."""
+
+
+def reads_single_pixels(entry: Flow, body: Flow, strides: tuple[int, int] | None = None) -> bool:
+    """Whether a 1×1 shortcut from ``entry`` to ``body``'s size would read single pixels: the
+    body pools globally, or the stride is at least a whole row or column of a map larger than
+    one pixel (given ``strides``, or the one that maps the sizes)."""
+    if len(entry.shape) != 3 or len(body.shape) != 3:
+        return False
+    if body.rf is not None and body.rf.is_global and entry.shape[1:] != (1, 1):
+        return True
+    for axis in (1, 2):
+        size_in, size_out = entry.shape[axis], body.shape[axis]
+        stride = strides[axis - 1] if strides is not None else (size_in - 1) // size_out + 1
+        if size_in > 1 and stride >= size_in:
+            return True
+    return False
 
 
 def projection_stride(size_in: int, size_out: int, product: float) -> int | None:
@@ -335,13 +526,20 @@ def analyze(
     ``start`` and ``extent`` continue from an earlier analysis (its final field and its network
     input's H×W). Raises a located :class:`ConvcalcError` at the first layer that cannot be applied.
     """
-    rows = tuple(Analyzer(network, strict=strict, extent=extent).run(start))
+    analyzer = Analyzer(network, strict=strict, extent=extent)
+    rows = tuple(analyzer.run(start))
+    outputs = tuple(
+        Output(name, flow.source, flow.shape, flow.rf) for name, flow in analyzer.outputs
+    )
+    totals = totals_of(rows, dtype_bytes(network.dtype))
+    totals.rf = outputs[0].rf
     return Report(
         name=network.name,
         input=network.input,
         batch=network.batch,
         dtype=network.dtype,
         rows=rows,
-        totals=totals_of(rows, dtype_bytes(network.dtype)),
+        totals=totals,
         folding=fold_batchnorms(rows),
+        outputs=outputs,
     )

@@ -36,16 +36,6 @@ FOLDED_WEIGHT = "W' = W·γ/√(σ²+ε)"
 FOLDED_BIAS = "b' = (b − μ)·γ/√(σ²+ε) + β"
 """The backward-folded bias, as convcalc prints it (b = 0 when the layer had no bias)."""
 
-MERGE_WORDS = {
-    "add": (
-        "a residual add (the sum of two branches, not one layer's output)",
-        "the residual's identity shortcut",
-    ),
-    "concat": ("a concat (several branches' outputs side by side)", "a pass-through branch"),
-}
-"""The merge rows, which have no layer object: what each is in words, and which path a tensor that
-one reads takes (for reasons)."""
-
 
 def consumers_of(rows: tuple[Row, ...]) -> dict[int, tuple[int, ...]]:
     """Each row index → the rows that read its output, in execution order (the inverse of
@@ -131,18 +121,26 @@ def bias_gained(row: Row) -> int:
 
 def kind_of(row: Row) -> str:
     """What a row is, in words, for reasons: ``a nonlinearity``, ``a pool``, ``a residual add``…"""
-    if row.layer is not None:
-        return row.layer.description
-    if row.type in MERGE_WORDS:
-        return MERGE_WORDS[row.type][0]
-    return f"a {row.type}"
+    if row.merge is not None:
+        return merge_words(row)[0]
+    return row.kind.description
 
 
 def reader_name(row: Row) -> str:
     """A row that reads a tensor, named for a reason; merges say which path the tensor takes."""
-    if row.type in MERGE_WORDS:
-        return f"{row.path} ({MERGE_WORDS[row.type][1]})"
+    if row.merge is not None:
+        return f"{row.path} ({merge_words(row)[1]})"
     return row.path
+
+
+def merge_words(row: Row) -> tuple[str, str]:
+    """What a merge row is and what path a tensor it reads takes: its container's words (a
+    residual's add reads the identity shortcut), or those of its kind (a merge written with
+    ``from``)."""
+    assert row.merge is not None
+    if row.node is not None and row.node.container_word:
+        return row.node.merge_words
+    return row.merge.description, row.merge.reader_role
 
 
 def is_identity(row: Row) -> bool:
@@ -260,12 +258,11 @@ def fold_network(report: Report) -> Report:
         for row in report.rows
         if row.index not in removed
     )
-    return replace(
-        report,
-        rows=rows,
-        totals=totals_of(rows, dtype_bytes(report.dtype)),
-        before=report,
-    )
+    totals = totals_of(rows, dtype_bytes(report.dtype))
+    outputs = tuple(output._replace(row=remap(output.row)) for output in report.outputs)
+    if outputs:
+        totals.rf = outputs[0].rf
+    return replace(report, rows=rows, totals=totals, before=report, outputs=outputs)
 
 
 def with_bias(row: Row, receives: bool) -> Row:

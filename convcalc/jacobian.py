@@ -10,8 +10,8 @@ diagonal of an elementwise map or a reshape's permutation; conv and pooling coun
 that land on real input cells, so borders see fewer). Max pooling's realised Jacobian has one
 entry per output — it routes each gradient to the stored argmax, which is what backward uses — and
 its structural count (every window cell could be the max) is reported as ``window_nonzeros``
-(:meth:`Layer.window_nonzeros`). Merges have no layer and are counted here: an add has one entry
-per output per input, a concat one per output.
+(:meth:`Layer.window_nonzeros`). Merge kinds state theirs too (:meth:`Merge.jacobian_nonzeros`:
+an add or mul has one entry per output per input, a concat one per output).
 
 The per-sample count is multiplied by N (the blocks on the diagonal). Merges count their
 inputs together as the columns. Training-mode batchnorm, which mixes the samples of a batch
@@ -67,11 +67,10 @@ def jacobian(row: Row, batch: int, bytes_per_value: int) -> Jacobian:
     non-zeros. A merge's columns are all its inputs: an add has one entry per output per input,
     a concat one per output."""
     outputs = elements(row.output)
-    if row.layer is None:
-        inputs = outputs if row.type == "concat" else outputs * len(row.sources)
-        per_sample, window = inputs, None
-    else:
-        inputs = elements(row.input)
+    inputs = sum(map(elements, row.inputs))
+    if row.merge is not None:
+        per_sample, window = row.merge.jacobian_nonzeros(row.merged, row.output), None
+    elif row.layer is not None:
         per_sample = row.layer.jacobian_nonzeros(row.input, row.output)
         window = row.layer.window_nonzeros(row.input, row.output)
     rows, cols = batch * outputs, batch * inputs

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from convcalc.errors import ConvcalcError, Location, OptionError, SpecError, SpecErrors, suggestion
-from convcalc.layers import LAYER_KINDS, Layer
+from convcalc.layers import LAYER_KINDS, MERGE_KINDS, Layer, Merge
 from convcalc.options import (
     InvalidOptions,
     all_defaulted,
@@ -22,7 +22,18 @@ from convcalc.options import (
     option_types,
     validated_options,
 )
-from convcalc.spec import ConcatNode, LayerNode, Network, Node, RepeatNode, ResidualNode, UseNode
+from convcalc.spec import (
+    ConcatNode,
+    GateNode,
+    LayerNode,
+    MergeNode,
+    Network,
+    Node,
+    RepeatNode,
+    ResidualNode,
+    TensorRef,
+    UseNode,
+)
 from convcalc.tensors import DTYPE_BYTES, MAX_DIMENSION, check_magnitude, magnitude, parse_shape
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
 
@@ -39,8 +50,24 @@ MAX_EXPANSIONS = 10_000
 """How many distinct (block, parameters) expansions a spec may need; identical uses share one.
 Blocks that pass parameters on to blocks can otherwise ask for exponentially many."""
 
-CONTAINERS = ("residual", "concat", "repeat", "use")
-TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "layers", "blocks")
+CONTAINERS = ("residual", "concat", "repeat", "gate", "use")
+TOP_LEVEL_KEYS = ("name", "input", "batch", "dtype", "layers", "blocks", "outputs")
+ITEM_KEYS = ("name", "from")
+"""Keys any layer item may have beside its type: its name and the tensor it reads."""
+
+
+class OuterName(str):
+    """A tensor name passed into a block as a parameter from an enclosing block's parameter
+    (``with: {skip: $skip}``): it names a tensor ``outside`` + 1 blocks out from where the
+    inner block is used."""
+
+    __slots__ = ("outside",)
+    outside: int
+
+    def __new__(cls, name: str, outside: int) -> OuterName:
+        made = super().__new__(cls, name)
+        made.outside = outside
+        return made
 
 
 def read_source(source: str) -> tuple[str, str]:
@@ -174,9 +201,12 @@ class SpecParser:
             self.error("layers: the network has no layers", document.value_mark("layers"))
         self.check_unused_blocks()
         self.raise_collected()
+        outputs = self.outputs(document)
+        self.raise_collected()
         network = Network(
             input=shape or (1,),
             layers=layers,
+            outputs=outputs,
             name=None if name is None else str(name),
             batch=batch,
             dtype=dtype,
@@ -196,6 +226,21 @@ class SpecParser:
                 document.value_mark("layers").location(self.file, "layers"),
             )
         return network
+
+    def outputs(self, document: SpecMap) -> tuple[TensorRef, ...]:
+        """``outputs``: the names of the tensors the network returns (default: the last
+        layer's)."""
+        if "outputs" not in document:
+            return ()
+        value = document["outputs"]
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            self.error(
+                f"outputs: expected a list of tensor names, got {show(value)}",
+                document.value_mark("outputs"),
+            )
+            return ()
+        return tuple(TensorRef(str(name)) for name in names)
 
     def input_shape(self, document: SpecMap) -> tuple[int, ...] | None:
         """The required ``input``: one sample's shape."""
@@ -298,10 +343,21 @@ class SpecParser:
             marks = value.item_marks if isinstance(value, SpecList) else ()
             if len(marks) != len(value):
                 marks = [mark] * len(value)
+            named: dict[str, str] = {}
             for index, (item, item_mark) in enumerate(zip(value, marks, strict=True)):
                 node = self.node(item, item_mark, f"{path}[{index}]", bindings, depth + 1)
-                if node is not None:
-                    result.append(node)
+                if node is None:
+                    continue
+                result.append(node)
+                if node.name is not None and node.name in named:
+                    self.error(
+                        f"name: `{node.name}` is already the name of {named[node.name]} in this "
+                        "list; each name may be given once",
+                        item_mark,
+                        node.spec_path,
+                    )
+                elif node.name is not None:
+                    named[node.name] = node.spec_path
         finally:
             self.reading.discard(id(value))
         nodes = tuple(result)
@@ -328,10 +384,26 @@ class SpecParser:
             return None
         named = "name" in item
         name = self.name(item, path, bindings) if named else None
+        node = self.item_node(item, mark, path, name, bindings, depth)
+        if node is not None and "from" in item and not isinstance(node, MergeNode):
+            node.source = self.tensor_ref(item["from"], item.value_mark("from"), path, bindings)
+        return node
+
+    def item_node(
+        self,
+        item: SpecMap,
+        mark: Mark,
+        path: str,
+        name: str | None,
+        bindings: dict[str, Any] | None,
+        depth: int,
+    ) -> Node | None:
+        """The node of a layer mapping ``item`` (its name read already)."""
         if "type" in item:
-            options = SpecMap(
-                {key: value for key, value in item.items() if key not in ("type", "name")}
-            )
+            # A merge reads `from` as its own option; other kinds' `from` is the item's.
+            merges = is_merge(item["type"], item)
+            dropped = ("type", "name") if merges else ("type", *ITEM_KEYS)
+            options = SpecMap({key: value for key, value in item.items() if key not in dropped})
             options.mark = item.mark
             options.key_marks = item.key_marks
             options.value_marks = item.value_marks
@@ -343,7 +415,7 @@ class SpecParser:
             )
         if "use" in item:
             return self.use(item, mark, path, name, bindings, depth)
-        keys = [key for key in item if key != "name"] if named else list(item)
+        keys = [key for key in item if key not in ITEM_KEYS]
         if len(keys) != 1:
             listing = ", ".join(f"`{key}`" for key in keys) or "none"
             self.error(
@@ -361,7 +433,29 @@ class SpecParser:
                 path,
             )
             return None
+        if "from" in item and is_merge(kind, options):
+            # `- add: {…}` with `from:` beside it: the merge reads it as its own option.
+            marks = options.value_marks
+            options = SpecMap({**options, "from": item["from"]}, mark=options.mark)
+            options.value_marks = {**marks, "from": item.value_mark("from")}
         return self.typed(kind, options, mark, item.key_mark(kind), path, name, bindings, depth)
+
+    def tensor_ref(
+        self, value: Any, mark: Mark, path: str, bindings: dict[str, Any] | None
+    ) -> TensorRef | None:
+        """A ``from:`` name; a block parameter (``$skip``) names a tensor outside the block."""
+        outside = 0
+        if isinstance(value, str) and value.startswith("$"):
+            value = self.substitute(value, bindings, mark, path)
+            if value is UNRESOLVED:
+                return None
+            outside = 1 + (value.outside if isinstance(value, OuterName) else 0)
+        if not isinstance(value, str) or not value:
+            self.error(
+                f"from: expected the name of an earlier layer, got {show(value)}", mark, path
+            )
+            return None
+        return TensorRef(str(value), outside)
 
     def name(self, item: SpecMap, path: str, bindings: dict[str, Any] | None) -> str | None:
         """The explicit ``name`` of a layer ``item`` that has one: text without dots (dots
@@ -376,7 +470,14 @@ class SpecParser:
                 path,
             )
             return None
-        return name
+        if name == "input":
+            self.error(
+                "name: `input` names the input of the layer list; choose another name",
+                item.value_mark("name"),
+                path,
+            )
+            return None
+        return str(name)
 
     def typed(
         self,
@@ -394,6 +495,12 @@ class SpecParser:
             self.error(f"type: expected a layer type name, got {show(kind)}", kind_mark, path)
             return None
         kind = kind.lower()
+        if is_merge(kind, options):
+            return self.merge(MERGE_KINDS[kind](), options, mark, path, name, bindings)
+        if kind == "gate":
+            self.only(options, ("body",), "gate", path)
+            body = self.layer_list(options, "body", f"{path}.body", bindings, depth)
+            return GateNode(name=name, spec_path=path, location=mark.location(self.file), body=body)
         if kind == "residual":
             return self.residual(options, mark, path, name, bindings, depth)
         if kind == "concat":
@@ -407,7 +514,8 @@ class SpecParser:
         layer_kind = LAYER_KINDS.get(kind)
         if layer_kind is None:
             self.error(
-                f"unknown layer type `{kind}`{suggestion(kind, [*LAYER_KINDS, *CONTAINERS])}",
+                f"unknown layer type `{kind}`"
+                f"{suggestion(kind, [*LAYER_KINDS, *MERGE_KINDS, *CONTAINERS])}",
                 kind_mark,
                 path,
             )
@@ -416,6 +524,39 @@ class SpecParser:
         if layer is None:
             return None
         return LayerNode(name=name, spec_path=path, location=mark.location(self.file), layer=layer)
+
+    def merge(
+        self,
+        merge: Merge,
+        options: SpecMap,
+        mark: Mark,
+        path: str,
+        name: str | None,
+        bindings: dict[str, Any] | None,
+    ) -> Node | None:
+        """A merge of named tensors: ``add: {from: [a, b]}`` (two or more names)."""
+        self.only(options, ("from",), merge.type_name, path)
+        where = options.value_mark("from") if "from" in options else mark
+        raw = self.substitute(options.get("from"), bindings, where, path)
+        if raw is UNRESOLVED:
+            return None
+        if not isinstance(raw, list) or len(raw) < 2:
+            self.error(
+                f"{merge.type_name}: `from` must list two or more tensor names, got {show(raw)}",
+                where,
+                path,
+            )
+            return None
+        refs = [self.tensor_ref(value, where, path, bindings) for value in raw]
+        if any(ref is None for ref in refs):
+            return None
+        return MergeNode(
+            name=name,
+            spec_path=path,
+            location=mark.location(self.file),
+            merge=merge,
+            sources=tuple(ref for ref in refs if ref is not None),
+        )
 
     def layer(
         self,
@@ -437,7 +578,7 @@ class SpecParser:
                     f"{path} {kind.type_name}",
                 )
             if isinstance(value, (str, list)):
-                value = self.substitute(value, bindings, options.value_mark(key), path)
+                value = plain_value(self.substitute(value, bindings, options.value_mark(key), path))
                 if isinstance(value, list):
                     value = tuple(
                         self.substitute(item, bindings, options.value_mark(key), path)
@@ -679,7 +820,7 @@ class SpecParser:
         depth: int,
     ) -> Node | None:
         """A use of a block: substitute its parameters and read its layers."""
-        self.only(item, ("use", "with", "name", "type"), "use", path)
+        self.only(item, ("use", "with", "type", *ITEM_KEYS), "use", path)
         block_name = self.substitute(item.get("use"), bindings, item.value_mark("use"), path)
         if block_name is UNRESOLVED:
             return None
@@ -751,7 +892,11 @@ class SpecParser:
                 )
                 ok = False
                 continue
-            arguments[key] = self.substitute(value, bindings, given.value_mark(key), path)
+            argument = self.substitute(value, bindings, given.value_mark(key), path)
+            if isinstance(value, str) and value.startswith("$") and isinstance(argument, str):
+                # A parameter passed on names a tensor one block further out.
+                argument = OuterName(argument, getattr(argument, "outside", 0) + 1)
+            arguments[key] = argument
             ok = ok and arguments[key] is not UNRESOLVED
         return arguments if ok else None
 
@@ -824,6 +969,24 @@ UNRESOLVED: Any = object()
 so one mistake is one message."""
 
 
+def is_merge(kind: Any, options: SpecMap) -> bool:
+    """Whether an item of type ``kind`` is a merge of named tensors (``concat`` with
+    ``branches`` is the container)."""
+    if not isinstance(kind, str) or kind.lower() not in MERGE_KINDS:
+        return False
+    return not (kind.lower() == "concat" and "branches" in options)
+
+
+def plain_value(value: Any) -> Any:
+    """An option value with any :class:`OuterName` back to plain text (a parameter passed on
+    through blocks may be an option's word, not a tensor's name)."""
+    if isinstance(value, OuterName):
+        return str(value)
+    if isinstance(value, list):
+        return [plain_value(item) for item in value]
+    return value
+
+
 def parameters_used(value: Any) -> list[str]:
     """The ``$names`` a block's layers use, in order of first use."""
     names: dict[str, None] = {}
@@ -860,5 +1023,9 @@ def count_layers(nodes: tuple[Node, ...], memo: dict[int, int]) -> int:
                 )
             case ConcatNode():
                 total += 1 + sum(count_layers(branch, memo) for branch in node.branches)
+            case GateNode():
+                total += 1 + count_layers(node.body, memo)
+            case MergeNode():
+                total += 1
     memo[key] = total
     return total

@@ -16,7 +16,9 @@ CPU (measured layer by layer with ``torch.autograd.graph.saved_tensors_hooks``).
 states its own rule (:meth:`Layer.saved_tensors`: its input, its output, and at most one extra
 tensor such as batchnorm's statistics or max pooling's int64 indices); this module applies them:
 
-- add and concat keep nothing (they route gradients without a saved value);
+- merges state their own rule (:meth:`Merge.saved_tensors`): add and concat keep nothing
+  (they route gradients without a saved value), mul keeps the inputs the other inputs'
+  gradients need;
 - a layer without learnable params whose input does not need a gradient (no layer with params
   before it, e.g. a pool straight on the network input) keeps nothing.
 
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convcalc.errors import SpecError
-from convcalc.layers.base import Shape, elements
+from convcalc.layers.base import Extra, Shape, elements
 from convcalc.report import NETWORK_INPUT, Report, Row
 from convcalc.tensors import dtype_bytes
 
@@ -107,7 +109,7 @@ def inference_memory(report: Report, batch: int | None = None) -> InferenceMemor
     """The tensors alive while each row runs, in row order, for ``batch`` (default: the report's).
 
     A tensor made by row j (or the network input, j = −1) is alive while row i runs when
-    j ≤ i ≤ last(j), last(j) being its last consumer (the final row for the network's output).
+    j ≤ i ≤ last(j), last(j) being its last consumer (the final row for the network's outputs).
     live(i) = Σ bytes of those tensors; peak = max over i.
     """
     rows = report.rows
@@ -127,9 +129,11 @@ def inference_memory(report: Report, batch: int | None = None) -> InferenceMemor
         for source in row.sources:
             tensor = source if source == NETWORK_INPUT else storage[source]
             last[tensor] = max(last[tensor], row.index)
-    if rows:
-        final = storage[-1]
-        last[final] = len(rows) - 1
+    # Every output the network returns stays alive to the end (by default the last row's).
+    outputs = [output.row for output in report.outputs] or [len(rows) - 1]
+    for index in outputs if rows else ():
+        tensor = index if index == NETWORK_INPUT else storage[index]
+        last[tensor] = len(rows) - 1
     # A sweep: each tensor adds its bytes at the row that makes it (the input at row 0) and
     # removes them after its last consumer.
     change = [0] * (len(rows) + 1)
@@ -172,13 +176,26 @@ def needs_gradient(rows: tuple[Row, ...]) -> list[bool]:
     return needs
 
 
-def kept_by(row: Row, batch: int, bytes_per_value: int, input_needs_grad: bool) -> list[Kept]:
-    """The tensors ``row``'s backward keeps (see the module docstring for the rules), with the
-    input and output as keys ``("tensor", row index)`` so that rows can share them."""
+def kept_by(
+    row: Row, batch: int, bytes_per_value: int, inputs_need_grad: tuple[bool, ...]
+) -> list[Kept]:
+    """The tensors ``row``'s backward keeps (see the module docstring for the rules), given
+    which of its inputs need a gradient, with inputs and outputs as keys ``("tensor", row
+    index)`` so that rows can share them."""
+    if row.merge is not None:
+        positions, extra = row.merge.saved_tensors(row.merged, inputs_need_grad, batch)
+        kept = [
+            Kept(
+                ("tensor", row.sources[position]),
+                tensor_bytes(row.merged[position], batch, bytes_per_value),
+                "input",
+            )
+            for position in positions
+        ]
+        return kept + extra_kept(row, extra, bytes_per_value)
     layer = row.layer
-    if layer is None or (row.params == 0 and not input_needs_grad):
-        # add and concat route gradients without any saved value; a parameter-free layer whose
-        # input needs no gradient is not recorded by autograd at all.
+    if layer is None or (row.params == 0 and not any(inputs_need_grad)):
+        # A parameter-free layer whose input needs no gradient is not recorded by autograd.
         return []
     saved = layer.saved_tensors(row.input, row.output, batch)
     kept = []
@@ -188,10 +205,16 @@ def kept_by(row: Row, batch: int, bytes_per_value: int, input_needs_grad: bool) 
     if saved.output:
         values_out = tensor_bytes(row.output, batch, bytes_per_value)
         kept.append(Kept(("tensor", row.index), values_out, "output"))
-    if saved.extra is not None:
-        width = bytes_per_value if saved.extra.width is None else saved.extra.width
-        kept.append(Kept(("extra", row.index), saved.extra.values * width, saved.extra.what))
-    return kept
+    return kept + extra_kept(row, saved.extra, bytes_per_value)
+
+
+def extra_kept(row: Row, extra: Extra | None, bytes_per_value: int) -> list[Kept]:
+    """A row's own extra tensor (statistics, indices, a mask, partial products), if it keeps
+    one."""
+    if extra is None:
+        return []
+    width = bytes_per_value if extra.width is None else extra.width
+    return [Kept(("extra", row.index), extra.values * width, extra.what)]
 
 
 @dataclass(eq=False)
@@ -284,7 +307,7 @@ def training_memory(
     saved: list[int] = []
     kept: list[tuple[str, ...]] = []
     for row in rows:
-        input_needs = any(source != NETWORK_INPUT and needs[source] for source in row.sources)
+        input_needs = tuple(source != NETWORK_INPUT and needs[source] for source in row.sources)
         new_bytes = 0
         names: list[str] = []
         for item in kept_by(row, batch, width, input_needs):

@@ -27,6 +27,9 @@ class ReceptiveField(NamedTuple):
     jump: Pair = (1.0, 1.0)
     start: Pair = (0.0, 0.0)
     is_global: bool = False
+    local: ReceptiveField | None = None
+    """For a global field that also has paths which do not pool globally (a gate whose body
+    pools: squeeze-and-excitation), the field through those paths: the figure papers quote."""
 
     @property
     def is_finite(self) -> bool:
@@ -38,8 +41,12 @@ class ReceptiveField(NamedTuple):
 
         A layer that leaves the field as it is (the identity step, or any step after the field
         is global) returns this very field, so the many layers that do share one object."""
-        if step is IDENTITY_STEP or self.is_global:
+        if step is IDENTITY_STEP or (self.is_global and self.local is None):
             return self
+        if self.is_global:
+            assert self.local is not None
+            local = self.local.then(step, extent)
+            return self._replace(local=None if local.is_global else local)
         if step.is_global:
             return ReceptiveField(
                 size=(float(extent[0]), float(extent[1])),
@@ -57,9 +64,14 @@ class ReceptiveField(NamedTuple):
 
 
 def union(fields: list[ReceptiveField]) -> ReceptiveField:
-    """The smallest field covering all of ``fields`` (for add and concat merges)."""
+    """The smallest field covering all of ``fields`` (for merges); global if any is, keeping
+    the union of the other paths' fields as ``local``."""
     if any(field.is_global for field in fields):
-        return next(field for field in fields if field.is_global)
+        # The paths that do not pool globally keep their own (local) field.
+        local = [field.local if field.is_global else field for field in fields]
+        paths = [field for field in local if field is not None]
+        whole = next(field for field in fields if field.is_global)
+        return whole._replace(local=union(paths) if paths else None)
     size, jump, start = [], [], []
     for axis in (0, 1):
         low = min(f.start[axis] - (f.size[axis] - 1) / 2 for f in fields)

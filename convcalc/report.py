@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from convcalc.errors import Location
-from convcalc.layers.base import Derivation, Layer, Shape
+from convcalc.layers.base import Derivation, Layer, Merge, Shape
 from convcalc.receptive import ReceptiveField
 
 if TYPE_CHECKING:
@@ -20,11 +20,22 @@ if TYPE_CHECKING:
 
 ExtraT = TypeVar("ExtraT")
 
-MERGE_NODES = {"add": "residual", "concat": "concat"}
-"""The node each merge row closes, by the row's type."""
-
 NETWORK_INPUT = -1
 """The source index that stands for the network's input in :attr:`Row.sources`."""
+
+
+class Output(NamedTuple):
+    """A tensor the network returns: its name, the row that makes it (``NETWORK_INPUT`` for
+    the input), its shape and its receptive field."""
+
+    name: str
+    row: int
+    shape: Shape
+    rf: ReceptiveField | None
+
+    def to_document(self) -> dict[str, Any]:
+        """``{"name", "shape", "rf"}`` for ``totals.outputs``."""
+        return {"name": self.name, "shape": list(self.shape), "rf": rf_document(self.rf)}
 
 
 # This module's records are not frozen: a frozen dataclass's __init__ sets every field through
@@ -37,7 +48,8 @@ class Row:
     ``macs`` and ``activation_bytes`` cover the whole batch; ``params`` and ``buffers`` do not
     depend on it. ``sources`` are the indices of the rows whose outputs this row reads
     (``NETWORK_INPUT`` for the network's input): the dataflow graph that folding and memory
-    analyses walk. A merge's ``input`` is its first input; ``merged`` holds all of them.
+    analyses walk. A merge's ``input`` is its first input; ``merged`` holds all of them, and
+    ``merge`` is its kind (a leaf's is ``layer``: every row has exactly one of the two).
     """
 
     index: int
@@ -56,16 +68,29 @@ class Row:
     derivations: tuple[Derivation, ...] = ()
     node: Node | None = None
     merged: tuple[Shape, ...] = ()
+    merge: Merge | None = None
+
+    @property
+    def kind(self) -> Layer | Merge:
+        """The row's kind: its layer, or its merge."""
+        kind = self.layer if self.layer is not None else self.merge
+        assert kind is not None, f"row {self.path} has neither a layer nor a merge"
+        return kind
+
+    @property
+    def inputs(self) -> tuple[Shape, ...]:
+        """Every input shape: a merge's inputs, or a leaf's one input."""
+        return self.merged or (self.input,)
 
     @property
     def location(self) -> Location:
         """Where the row comes from, for messages: its layer's node (a projection's: its
-        residual's), or the residual or concat of a merge (worked out only when asked: most rows
-        are never the subject of a message)."""
+        residual's), or the container that a merge row closes (worked out only when asked: most
+        rows are never the subject of a message)."""
         if self.node is None:
             return Location()
-        if self.layer is None:
-            return self.node.located(MERGE_NODES[self.type], self.path.rpartition(".")[0])
+        if self.merge is not None and self.node.container_word:
+            return self.node.located(self.node.container_word, self.path.rpartition(".")[0])
         return self.node.located(self.type, self.path)
 
     @property
@@ -221,6 +246,13 @@ class Report:
     folding: Folding
     before: Report | None = None
     extras: tuple[Extra, ...] = ()
+    outputs: tuple[Output, ...] = ()
+    """The tensors the network returns (``totals.outputs``); none for a single layer."""
+
+    def reads(self, row: Row) -> list[str]:
+        """The paths of the rows ``row`` reads (``input`` for the network's input): its
+        ``from`` in JSON."""
+        return ["input" if source < 0 else self.rows[source].path for source in row.sources]
 
     def to_document(self) -> dict[str, Any]:
         """The whole report as SPEC.md §3's JSON document, with each extra's keys added."""
@@ -249,6 +281,7 @@ class Report:
         received = self.folding.receivers(self.before.rows) if self.before is not None else {}
         for row in self.rows:
             layer = row.to_document()
+            layer["from"] = self.reads(row)
             if row.path in received:
                 layer["absorbs"] = list(received[row.path])
             for extra in self.extras:
@@ -280,6 +313,8 @@ class Report:
             "totals": self.totals.to_document(),
             "bn_folding": self.folding.to_document((self.before or self).rows),
         }
+        if self.outputs:
+            document["totals"]["outputs"] = [output.to_document() for output in self.outputs]
         for extra in self.extras:
             extra.annotate(document)
         return document
@@ -301,4 +336,6 @@ def rf_document(rf: ReceptiveField | None) -> dict[str, Any] | None:
     document["start"] = [float(start) for start in rf.start]
     if rf.is_global:
         document["global"] = True
+    if rf.local is not None:
+        document["local"] = rf_document(rf.local)
     return document

@@ -11,13 +11,16 @@ from typing import Any
 
 import pydantic
 
-from convcalc.layers import LAYER_KINDS, Layer
+from convcalc.layers import LAYER_KINDS, MERGE_KINDS, Layer
 from convcalc.options import option_types
 from convcalc.tensors import DTYPE_BYTES
 
 LAYER_LIST = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
 
 PARAMETER = {"type": "string", "pattern": r"^\$"}
+
+TENSOR_NAMES = {"type": "array", "items": {"type": "string"}, "minItems": 2}
+"""A merge's ``from``: two or more tensor names."""
 """``$name``: inside a block, any option value may be one of the block's parameters."""
 
 
@@ -49,9 +52,29 @@ def kind_options(name: str) -> dict[str, Any]:
     return schema
 
 
-def container_options() -> dict[str, dict[str, Any]]:
-    """The options of residual, concat, repeat and use."""
+def merge_options() -> dict[str, dict[str, Any]]:
+    """The options of each merge kind (``add: {from: [a, b]}``); the ``concat`` container's
+    ``branches`` is an alternative."""
     return {
+        name: {
+            "type": "object",
+            "properties": {"from": {"anyOf": [TENSOR_NAMES, PARAMETER]}},
+            "required": ["from"],
+            "additionalProperties": False,
+        }
+        for name in MERGE_KINDS
+    }
+
+
+def container_options() -> dict[str, dict[str, Any]]:
+    """The options of residual, concat, repeat, gate and use."""
+    return {
+        "gate": {
+            "type": "object",
+            "properties": {"body": {"anyOf": [LAYER_LIST, PARAMETER]}},
+            "required": ["body"],
+            "additionalProperties": False,
+        },
         "residual": {
             "type": "object",
             "properties": {
@@ -91,13 +114,17 @@ def container_options() -> dict[str, dict[str, Any]]:
 def spec_schema() -> dict[str, Any]:
     """The whole spec's JSON Schema (draft 2020-12)."""
     kinds = {name: kind_options(name) for name in LAYER_KINDS}
-    kinds.update(container_options())
+    kinds.update(merge_options())
+    containers = container_options()
+    kinds["concat"] = {"anyOf": [kinds["concat"], containers.pop("concat")]}
+    kinds.update(containers)
     one_key = [
         {
             "type": "object",
             "properties": {
                 name: {"anyOf": [options, {"type": "null"}]},
                 "name": {"type": "string"},
+                "from": {"anyOf": [{"type": "string"}, TENSOR_NAMES]},
             },
             "required": [name],
             "additionalProperties": False,
@@ -106,7 +133,11 @@ def spec_schema() -> dict[str, Any]:
     ]
     canonical = {
         "type": "object",
-        "properties": {"type": {"enum": sorted(kinds)}, "name": {"type": "string"}},
+        "properties": {
+            "type": {"enum": sorted(kinds)},
+            "name": {"type": "string"},
+            "from": {"anyOf": [{"type": "string"}, TENSOR_NAMES]},
+        },
         "required": ["type"],
     }
     use = {
@@ -115,6 +146,7 @@ def spec_schema() -> dict[str, Any]:
             "use": {"type": "string"},
             "with": {"type": "object"},
             "name": {"type": "string"},
+            "from": {"type": "string"},
         },
         "required": ["use"],
         "additionalProperties": False,
@@ -136,6 +168,10 @@ def spec_schema() -> dict[str, Any]:
             "batch": {"type": "integer", "minimum": 1, "default": 1},
             "dtype": {"enum": list(DTYPE_BYTES), "default": "float32"},
             "layers": LAYER_LIST,
+            "outputs": {
+                "description": "The names of the tensors the network returns",
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+            },
             "blocks": {
                 "type": "object",
                 "additionalProperties": {

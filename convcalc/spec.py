@@ -13,10 +13,19 @@ every field through ``object.__setattr__``, as large specs build hundreds of tho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal, NamedTuple
 
 from convcalc.errors import Location
-from convcalc.layers.base import Layer, Shape
+from convcalc.layers.base import Layer, Merge, Shape
+
+
+class TensorRef(NamedTuple):
+    """A named tensor an item reads (``from: c2``): resolved like a variable, from the item's
+    own layer list outward; ``outside`` counts the blocks whose expansion the name comes from
+    outside of (a block's parameter, ``from: $skip``, names a tensor where the block is used)."""
+
+    name: str
+    outside: int = 0
 
 
 @dataclass(kw_only=True, eq=False, slots=True)
@@ -26,6 +35,15 @@ class Node:
     name: str | None
     spec_path: str
     location: Location = field(default_factory=Location)
+    source: TensorRef | None = None
+    """The tensor the item reads (``from:``); ``None``: the previous item's output."""
+
+    container_word: ClassVar[str] = ""
+    """For a container that ends in a merge row (residual, concat): its type, which names the
+    merge row in messages (the row's path is the container's, plus the merge's type)."""
+    merge_words: ClassVar[tuple[str, str]] = ("", "")
+    """For such a container: what its merge row is and what path a tensor it reads takes, in
+    words, for BN folding's reasons (a residual's add reads the identity shortcut)."""
 
     def located(self, kind: str, name: str) -> Location:
         """Where this node is, for a message about the ``kind`` named ``name`` it makes: its
@@ -45,6 +63,12 @@ class LayerNode(Node):
 class ResidualNode(Node):
     """body(x) + shortcut(x); the shortcut is identity (``None``), ``project`` or layers."""
 
+    container_word = "residual"
+    merge_words = (
+        "a residual add (the sum of two branches, not one layer's output)",
+        "the residual's identity shortcut",
+    )
+
     body: tuple[Node, ...] = ()
     shortcut: tuple[Node, ...] | Literal["project"] | None = None
 
@@ -53,7 +77,31 @@ class ResidualNode(Node):
 class ConcatNode(Node):
     """Branches applied to the same input, joined along the channels."""
 
+    container_word = "concat"
+    merge_words = ("a concat (several branches' outputs side by side)", "a pass-through branch")
+
     branches: tuple[tuple[Node, ...], ...] = ()
+
+
+@dataclass(kw_only=True, eq=False, slots=True)
+class GateNode(Node):
+    """x · body(x): the body's output (C×1×1 for squeeze-and-excitation) must broadcast to x."""
+
+    container_word = "gate"
+    merge_words = (
+        "a gate's multiply (the input times its body's output, not one layer's output)",
+        "the gate's input",
+    )
+
+    body: tuple[Node, ...] = ()
+
+
+@dataclass(kw_only=True, eq=False, slots=True)
+class MergeNode(Node):
+    """A merge of named tensors: ``add: {from: [a, b]}``."""
+
+    merge: Merge
+    sources: tuple[TensorRef, ...] = ()
 
 
 @dataclass(kw_only=True, eq=False, slots=True)
@@ -74,10 +122,12 @@ class UseNode(Node):
 
 @dataclass(kw_only=True, eq=False, slots=True)
 class Network:
-    """A whole spec: input shape per sample, batch N, dtype and the layers in order."""
+    """A whole spec: input shape per sample, batch N, dtype, the layers in order and the
+    tensors it returns (``outputs``; none given: the last layer's)."""
 
     input: Shape
     layers: tuple[Node, ...]
+    outputs: tuple[TensorRef, ...] = ()
     name: str | None = None
     batch: int = 1
     dtype: str = "float32"

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from convcalc.analysis import analyze
-from convcalc.errors import ConvcalcError, ShapeError, StrictError
+from convcalc.errors import ConvcalcError, ShapeError, SpecError, StrictError
 from convcalc.layers.conv import Conv
 from convcalc.loader import load, parse_spec
 from convcalc.receptive import ReceptiveField
@@ -276,13 +276,20 @@ def test_block_paths() -> None:
 
 
 def test_explicit_names_and_duplicates() -> None:
+    """An explicit name given twice in one list is an error (names must say which tensor they
+    mean); a default name that meets an explicit one takes a suffix."""
+    with pytest.raises(SpecError, match="`stem` is already the name of layers"):
+        run(
+            "input: 2x8x8\nlayers:\n"
+            "  - {conv: {filters: 2, kernel: 1}, name: stem}\n"
+            "  - {conv: {filters: 2, kernel: 1}, name: stem}\n"
+        )
     report = run(
         "input: 2x8x8\nlayers:\n"
-        "  - {conv: {filters: 2, kernel: 1}, name: stem}\n"
-        "  - {conv: {filters: 2, kernel: 1}, name: stem}\n"
+        "  - {conv: {filters: 2, kernel: 1}, name: conv2}\n"
         "  - conv: {filters: 2, kernel: 1}\n"
     )
-    assert [row.path for row in report.rows] == ["stem", "stem_2", "conv3"]
+    assert [row.path for row in report.rows] == ["conv2", "conv2_2"]
 
 
 def test_batch_scales_macs_and_activations_not_params() -> None:
@@ -331,7 +338,7 @@ def test_dtype_sets_bytes_per_value(dtype: str, size: int) -> None:
         (
             "input: 3x8x8\nlayers:\n"
             "  - concat: {branches: [[{conv: {filters: 4, kernel: 3}}], []]}\n",
-            'net.yaml:3:5: layers[0] concat "concat1": concat: the branches\' H×W differ '
+            'net.yaml:3:5: layers[0] concat "concat1": concat: the inputs\' H×W differ '
             "(4×6×6, 3×8×8)",
         ),
         (

@@ -67,9 +67,13 @@ def document(*args: str, stdin: str | None = None) -> dict[str, Any]:
 def test_example_list_is_what_the_readme_promises() -> None:
     assert [path.name for path in EXAMPLES] == [
         "cs231n.yaml",
+        "fpn.yaml",
         "inception-style.yaml",
         "preact.yaml",
         "resnet-blocks.yaml",
+        "se-resnet.yaml",
+        "shufflenet-unit.yaml",
+        "unet.yaml",
         "vgg-style.yaml",
     ]
 

@@ -90,6 +90,13 @@ REQUIRED = {
     "maxpool": "{kernel: 1}",
     "avgpool": "{kernel: 1}",
     "groupnorm": "{groups: 1}",
+    "upsample": "{scale: 2}",
+    "pixelshuffle": "{factor: 1}",
+    "pixelunshuffle": "{factor: 1}",
+    "crop": "{size: 1}",
+    "pad": "{pad: 1}",
+    "slice": "{channels: [0, 1]}",
+    "channelshuffle": "{groups: 1}",
 }
 
 
@@ -259,7 +266,7 @@ def test_unknown_types_and_options_suggest_the_closest() -> None:
 def test_unknown_top_level_key() -> None:
     assert problems("input: 3\nlayer: [relu]\nlayers: [relu]\n") == [
         "net.yaml:2:1: unknown key `layer` (did you mean `layers`?); "
-        "a spec has name, input, batch, dtype, layers, blocks"
+        "a spec has name, input, batch, dtype, layers, blocks, outputs"
     ]
 
 

@@ -1,7 +1,8 @@
 """The layer kinds and their arithmetic, one module per family; importing a family registers its
 kinds.
 
-``LAYER_KINDS``, read from this package, is every kind: reading it imports every family. Code that
+``LAYER_KINDS``, read from this package, is every kind: reading it imports every family.
+``MERGE_KINDS`` is every merge kind (:mod:`convcalc.layers.merge`: add, mul, concat). Code that
 needs one kind by name asks :func:`kind_named`, which imports families only until it finds it, so
 that ``convcalc layer`` defines the classes of the families it uses and no others (defining a
 dataclass costs start-up time).
@@ -13,15 +14,26 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from convcalc.layers import base
-from convcalc.layers.base import Layer, Outcome, Shape
+from convcalc.layers.base import Layer, Merge, Outcome, Shape
 
 if TYPE_CHECKING:
     LAYER_KINDS: dict[str, type[Layer]]
+    MERGE_KINDS: dict[str, type[Merge]]
 
-FAMILIES = ("activation", "conv", "dense", "norm", "pooling")
+FAMILIES = ("activation", "conv", "dense", "norm", "pooling", "resample", "rearrange")
 """The modules of this package that define layer kinds, in the order ``LAYER_KINDS`` lists them."""
 
-__all__ = ["FAMILIES", "LAYER_KINDS", "Layer", "Outcome", "Shape", "all_kinds", "kind_named"]
+__all__ = [
+    "FAMILIES",
+    "LAYER_KINDS",
+    "MERGE_KINDS",
+    "Layer",
+    "Merge",
+    "Outcome",
+    "Shape",
+    "all_kinds",
+    "kind_named",
+]
 
 
 def kind_named(name: str) -> type[Layer] | None:
@@ -49,4 +61,8 @@ def __getattr__(name: str) -> object:
     if name == "LAYER_KINDS":
         kinds = globals()["LAYER_KINDS"] = all_kinds()
         return kinds
+    if name == "MERGE_KINDS":
+        import_module(f"{__name__}.merge")
+        merges = globals()["MERGE_KINDS"] = dict(base.MERGE_KINDS)
+        return merges
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,10 @@
-"""Elementwise layers: activations, PReLU and dropout. Shape in = shape out, no MACs."""
+"""Elementwise layers: activations, PReLU, layer scale, dropout and stochastic depth. Shape in =
+shape out, no MACs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from convcalc.errors import OptionError
 from convcalc.layers.base import (
@@ -103,6 +104,34 @@ class Hardswish(Elementwise):
     type_name = "hardswish"
 
 
+class Hardsigmoid(Elementwise):
+    """relu6(x + 3)/6 (MobileNetV3's gate)."""
+
+    type_name = "hardsigmoid"
+
+
+class Mish(Elementwise):
+    """x·tanh(softplus(x))."""
+
+    type_name = "mish"
+
+
+class Identity(Elementwise):
+    """y = x: the very input tensor (as ``torch.nn.Identity``), so it keeps nothing and
+    allocates nothing."""
+
+    type_name = "identity"
+    description = "an identity"
+
+    def is_identity(self, training: bool) -> bool:
+        """Always."""
+        return True
+
+    def saved_tensors(self, shape_in: Shape, shape_out: Shape, batch: int) -> Saved:
+        """Nothing: the gradient passes through."""
+        return SAVES_NOTHING
+
+
 class Softmax(Elementwise):
     """eˣⁱ/Σⱼ eˣʲ over the channels (or the features of a vector). Each output depends on all C
     values at its position: C Jacobian entries per output."""
@@ -165,3 +194,52 @@ class Dropout(Elementwise):
         if self.p == 0:
             return SAVES_NOTHING
         return Saved(extra=Extra(elements(shape_out) * batch, "dropout mask"))
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class LayerScale(Layer):
+    """ConvNeXt's and CaiT's layer scale: y = γ·x with one learned γ per channel (initialised to
+    ``init``). Params: C. Backward keeps the input (for γ's gradient); diagonal Jacobian."""
+
+    type_name = "layerscale"
+    description = "a layer scale"
+
+    init: float = 1e-6
+
+    def output_of(self, shape: Shape) -> Outcome:
+        channels = shape[0]
+        return Outcome(
+            output=shape,
+            params=channels,
+            derivations=(derive("params", f"{channels} (γ per channel)", channels),),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class StochasticDepth(Elementwise):
+    """Stochastic depth (drop path), as torchvision's: while training, each sample (``row``) or
+    the whole batch (``batch``) is zeroed with probability p and the rest scaled by 1/(1 − p);
+    the identity at test time, and with p = 0 while training too.
+
+    Backward keeps the random scale it multiplied by: N values (row) or 1 (batch)."""
+
+    type_name = "stochasticdepth"
+    aliases = ("droppath",)
+    description = "stochastic depth"
+
+    p: float = 0.5
+    mode: Literal["row", "batch"] = "row"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.p <= 1:
+            raise OptionError("p", f"must be between 0 and 1, got {self.p}")
+
+    def is_identity(self, training: bool) -> bool:
+        """At test time, and while training with p = 0."""
+        return not training or self.p == 0
+
+    def saved_tensors(self, shape_in: Shape, shape_out: Shape, batch: int) -> Saved:
+        """The per-sample (or per-batch) scale; nothing when p = 0."""
+        if self.p == 0:
+            return SAVES_NOTHING
+        return Saved(extra=Extra(batch if self.mode == "row" else 1, "drop-path scale"))

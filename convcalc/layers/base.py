@@ -28,6 +28,10 @@ LAYER_KINDS: dict[str, type[Layer]] = {}
 """Every layer kind registered so far, by canonical name and by alias: a family registers its kinds
 when it is imported (``convcalc.layers.LAYER_KINDS`` imports them all)."""
 
+MERGE_KINDS: dict[str, type[Merge]] = {}
+"""Every merge kind (a kind that joins two or more tensors: add, mul, concat), by canonical name
+and by alias; :mod:`convcalc.layers.merge` registers them."""
+
 
 class AxisStep(NamedTuple):
     """How one layer moves the receptive field along one axis, in units of its input grid.
@@ -248,3 +252,86 @@ def elements(shape: Shape) -> int:
 def derive(quantity: str, formula: str, value: object) -> Derivation:
     """A :class:`Derivation` with the value formatted like the rest of the output."""
     return Derivation(quantity, formula, f"{value:,}" if isinstance(value, int) else str(value))
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class Merge(ABC):
+    """A merge kind: joins two or more tensors of one sample into one (add, mul, concat).
+
+    Like a :class:`Layer`, a merge states everything the analyses need about it: its output
+    shape from its input shapes (:meth:`output_of`), what backward keeps (:meth:`saved_inputs`),
+    its Jacobian's non-zeros, and how BN folding names it. Merges have no params and no MACs in
+    convcalc's convention; their receptive field is the union of their inputs' fields. Adding a
+    merge kind is one subclass in :mod:`convcalc.layers.merge`: it registers itself under its
+    ``type_name`` and ``aliases``.
+    """
+
+    type_name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+    """What the merge is, in words, for BN folding's reasons (``an add (…)``)."""
+    reader_role: ClassVar[str] = ""
+    """How it treats a tensor it reads, in words, for BN folding's reasons (``an input of…``)."""
+    folds_batchnorm: ClassVar[bool] = False
+    is_reshape: ClassVar[bool] = False
+    normalizes: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.type_name:
+            for name in (cls.type_name, *cls.aliases):
+                MERGE_KINDS[name] = cls
+
+    @abstractmethod
+    def output_of(self, shapes: tuple[Shape, ...]) -> Shape:
+        """The output shape of one sample from the inputs' ``shapes`` (two or more); raises a
+        :class:`ShapeError` naming the shapes when they cannot be merged."""
+
+    def is_identity(self, training: bool) -> bool:
+        """A merge always computes a new tensor."""
+        return False
+
+    def saved_tensors(
+        self, shapes: tuple[Shape, ...], needs_grad: tuple[bool, ...], batch: int
+    ) -> tuple[tuple[int, ...], Extra | None]:
+        """What backward keeps for ``batch`` samples, given which inputs need a gradient: the
+        positions of the inputs it keeps and at most one extra tensor. By default nothing: a sum
+        or a concat routes gradients without any saved value."""
+        return (), None
+
+    def jacobian_nonzeros(self, shapes: tuple[Shape, ...], shape_out: Shape) -> int:
+        """Structurally non-zero entries of one sample's Jacobian ∂y/∂(x₁, …, xₙ); by default
+        one per output per input (an elementwise sum or product: each output reads one element
+        of each input, a broadcast one included)."""
+        return elements(shape_out) * len(shapes)
+
+    def forward_fold_refusal(self, shape_in: Shape) -> str | None:
+        """A batchnorm never folds forward into a merge."""
+        return f"{self.description}, not a conv or fc"
+
+    @property
+    def gains_folded_bias(self) -> bool:
+        """A merge is no fold target."""
+        return False
+
+    def with_folded_bias(self) -> Merge | None:
+        """A merge is no fold target."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def broadcast(shapes: tuple[Shape, ...]) -> Shape | None:
+    """PyTorch's broadcasting of per-sample shapes of one rank: on each axis the sizes must be
+    equal or 1, and the output takes the size that is not 1; ``None`` when they do not
+    broadcast."""
+    if len({len(shape) for shape in shapes}) > 1:
+        return None
+    result = []
+    for sizes in zip(*shapes, strict=True):
+        stretched = set(sizes) - {1}
+        if len(stretched) > 1:
+            return None
+        result.append(stretched.pop() if stretched else 1)
+    return tuple(result)

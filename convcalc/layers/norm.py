@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from convcalc.errors import OptionError, ShapeError
 from convcalc.layers.base import (
@@ -119,22 +119,29 @@ class PerSampleNorm(Layer):
         return Saved(input=True, extra=Extra(count, self.kept_what))
 
     def jacobian_nonzeros(self, shape_in: Shape, shape_out: Shape) -> int:
-        """The values of one set per output."""
-        return elements(shape_out) * (elements(shape_in) // self.sets(shape_in))
+        """The values of one set per output; none when a set is one value (normalised, it is
+        always 0: the output is the constant β)."""
+        per_set = elements(shape_in) // self.sets(shape_in)
+        return elements(shape_out) * per_set if per_set > 1 else 0
+
+    def statistics_words(self) -> str:
+        """What one set of statistics covers, in words (:attr:`statistics_over` by default)."""
+        return self.statistics_over
 
     @property
     def fold_refusal(self) -> str:
         """Why this normalisation does not fold, for BN folding's report."""
         return (
-            f"{self.title} uses each sample's own statistics ({self.statistics_over}) at test "
-            "time too, so it is no fixed affine map and cannot fold"
+            f"{self.title} uses each sample's own statistics ({self.statistics_words()}) at "
+            "test time too, so it is no fixed affine map and cannot fold"
         )
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class LayerNorm(PerSampleNorm):
-    """Layer normalisation over all C×H×W values of each sample. Params: 2·C·H·W when affine
-    (elementwise γ and β, as ``torch.nn.LayerNorm(normalized_shape=[C, H, W])``)."""
+    """Layer normalisation of each sample, ``over`` all its C×H×W values (params 2·C·H·W when
+    affine: elementwise γ and β, as ``torch.nn.LayerNorm(normalized_shape=[C, H, W])``) or
+    over the C channels at each position (ConvNeXt's LayerNorm2d: H·W sets, params 2C)."""
 
     type_name = "layernorm"
     aliases = ("ln",)
@@ -144,21 +151,33 @@ class LayerNorm(PerSampleNorm):
 
     eps: float = 1e-5
     affine: bool = True
+    over: Literal["all", "channels"] = "all"
 
     def __post_init__(self) -> None:
         check_eps(self.eps)
 
+    def statistics_words(self) -> str:
+        """Over all values, or over the channels at each position."""
+        return (
+            "over the C channels at each position"
+            if self.over == "channels"
+            else (self.statistics_over)
+        )
+
     def sets(self, shape: Shape) -> int:
-        """One set: the whole sample."""
-        return 1
+        """One set (the whole sample), or one per position when ``over`` the channels."""
+        return elements(shape[1:]) if self.over == "channels" else 1
 
     def output_of(self, shape: Shape) -> Outcome:
-        size = elements(shape)
+        if self.over == "channels":
+            size, per = shape[0], "per channel"
+        else:
+            size, per = elements(shape), "per value"
         params = 2 * size if self.affine else 0
         return Outcome(
             output=shape,
             params=params,
-            derivations=(derive("params", f"2 × {size} (γ, β per value)", params),),
+            derivations=(derive("params", f"2 × {size} (γ, β {per})", params),),
         )
 
 

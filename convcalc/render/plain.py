@@ -39,7 +39,7 @@ def json_chunks(report: Report) -> Iterator[str]:
     field_text = "null"
     separator = "    "
     for row in report.rows:
-        added: dict[str, Any] = {}
+        added: dict[str, Any] = {"from": report.reads(row)}
         if row.path in received:
             added["absorbs"] = list(received[row.path])
         for extra in report.extras:
@@ -85,7 +85,11 @@ def field_json(rf: ReceptiveField | None) -> str:
         f'{{"size": [{whole(height)}, {whole(width)}], "jump": [{whole(down)}, {whole(across)}], '
         f'"start": [{float(top)!r}, {float(left)!r}]'
     )
-    return text + (', "global": true}' if rf.is_global else "}")
+    if rf.is_global:
+        text += ', "global": true'
+    if rf.local is not None:
+        text += f', "local": {field_json(rf.local)}'
+    return text + "}"
 
 
 def whole(value: float) -> str:

@@ -27,7 +27,7 @@ def network_table(report: Report) -> Block:
     title += title_suffix(report)
     columns = layer_columns(report) + memory_columns(report)
     # Merges (add, concat) are drawn faint: they hold no parameters and do no MACs.
-    merges = ["dim" if row.type in ("add", "concat") else "" for row in report.rows]
+    merges = ["dim" if row.merge is not None else "" for row in report.rows]
     parts: list[Grid | Styled] = [Grid(columns, title=title, row_styles=merges), summary(report)]
     counted = convention_summary(report)
     if counted is not None:

@@ -1,0 +1,189 @@
+"""Graphs against PyTorch: the examples and seeded random DAGs (skips across scales, several
+outputs, squeeze-and-excitation gates, upsample + concat decoders), each built in torch from
+the same rows and compared row by row: output shape, params, and MACs by FlopCounterMode."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from convcalc.analysis import analyze
+from convcalc.layers import activation, norm, rearrange, resample
+from convcalc.layers.base import Layer, Shape
+from convcalc.loader import load, parse_spec
+from convcalc.report import NETWORK_INPUT, Report
+
+torch = pytest.importorskip(
+    "torch", reason="PyTorch oracle not installed: pip install -e '.[oracle]'"
+)
+flop_counter = pytest.importorskip("torch.utils.flop_counter")
+
+from tests.test_oracle_kinds import module_of as new_module_of  # noqa: E402
+from tests.test_oracle_memory import module_of as old_module_of  # noqa: E402
+
+pytestmark = pytest.mark.oracle
+
+nn = torch.nn
+EXAMPLES = Path(__file__).parent.parent / "examples"
+NEW_FAMILIES = (resample, rearrange)
+NEW_KINDS = (
+    activation.Hardsigmoid,
+    activation.Mish,
+    activation.Identity,
+    activation.LayerScale,
+    activation.StochasticDepth,
+)
+
+
+def module_of(layer: Layer, shape: Shape) -> Any:
+    """The torch module of one convcalc layer on ``shape``."""
+    is_new = type(layer).__module__ in {family.__name__ for family in NEW_FAMILIES}
+    if is_new or isinstance(layer, NEW_KINDS):
+        return new_module_of(layer, shape)
+    if isinstance(layer, norm.LayerNorm):
+        return nn.LayerNorm(list(shape), elementwise_affine=layer.affine)
+    return old_module_of(layer, shape[0])
+
+
+def run_rows(report: Report, modules: Any, x: Any) -> list[Any]:
+    """Every row's output, running the rows in order on their sources."""
+    outputs: list[Any] = []
+    for row, module in zip(report.rows, modules, strict=True):
+        inputs = [x if s == NETWORK_INPUT else outputs[s] for s in row.sources]
+        if row.merge is None:
+            outputs.append(module(inputs[0]))
+        elif row.type == "concat":
+            outputs.append(torch.cat(inputs, 1))
+        else:
+            result = inputs[0]
+            for other in inputs[1:]:
+                result = result + other if row.type == "add" else result * other
+            outputs.append(result)
+    return outputs
+
+
+def agree_with_torch(report: Report) -> list[str]:
+    """The rows whose shape, params or MACs differ from torch's, in words."""
+    modules = nn.ModuleList(
+        nn.Identity() if row.layer is None else module_of(row.layer, row.input)
+        for row in report.rows
+    )
+    x = torch.zeros(report.batch, *report.input)
+    modules.eval()
+    with torch.no_grad():
+        run_rows(report, modules, x)  # materialises lazy modules
+    problems = []
+    with torch.no_grad():
+        outputs = run_rows(report, modules, x)
+    for row, module, output in zip(report.rows, modules, outputs, strict=True):
+        params = sum(p.numel() for p in module.parameters())
+        with flop_counter.FlopCounterMode(display=False) as counter:
+            inputs = [x if s == NETWORK_INPUT else outputs[s] for s in row.sources]
+            if row.layer is not None:
+                module(inputs[0])
+        macs = counter.get_total_flops() // 2
+        ours = (row.output, row.params, row.macs)
+        theirs = (tuple(output.shape[1:]), params, macs)
+        if ours != theirs:
+            problems.append(f"{row.path}: convcalc {ours}, torch {theirs}")
+    return problems
+
+
+@pytest.mark.parametrize("name", ["unet", "fpn", "se-resnet", "shufflenet-unit"])
+def test_examples_agree_with_torch_row_by_row(name: str) -> None:
+    report = analyze(load(str(EXAMPLES / f"{name}.yaml")))
+    assert agree_with_torch(report) == []
+
+
+class Generator:
+    """A seeded random DAG spec: convs (some strided) reading any earlier tensor, adds across
+    scales through upsampling and lateral 1×1 convs, upsample + concat decoders,
+    squeeze-and-excitation gates, and two outputs."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.lines: list[str] = []
+        self.tensors: dict[str, tuple[int, int]] = {}
+        self.count = 0
+
+    def emit(self, item: str, source: str | None, shape: tuple[int, int]) -> str:
+        self.count += 1
+        name = f"t{self.count}"
+        extra = f", from: {source}" if source else ""
+        self.lines.append(f"  - {{{item}, name: {name}{extra}}}")
+        self.tensors[name] = shape
+        return name
+
+    def pick(self) -> str:
+        return self.rng.choice(list(self.tensors))
+
+    def spec(self) -> str:
+        rng = self.rng
+        size = rng.choice([16, 24, 32])
+        self.lines = []
+        self.tensors = {"input": (3, size)}
+        for _ in range(rng.randint(6, 14)):
+            source = self.pick()
+            channels, spatial = self.tensors[source]
+            choice = rng.random()
+            if choice < 0.35 or spatial < 4:
+                kernel, stride = rng.choice([1, 3]), rng.choice([1, 1, 2])
+                filters = rng.choice([4, 8, 12])
+                self.emit(
+                    f"conv: {{filters: {filters}, kernel: {kernel}, stride: {stride}, "
+                    f"pad: {kernel // 2}}}",
+                    source,
+                    (filters, (spatial - 1) // stride + 1),
+                )
+            elif choice < 0.55:
+                others = [n for n, (_, s) in self.tensors.items() if s == spatial * 2]
+                up = self.emit(
+                    "upsample: {scale: 2, mode: bilinear}", source, (channels, spatial * 2)
+                )
+                if others:
+                    other = rng.choice(others)
+                    if rng.random() < 0.5:
+                        merged = channels + self.tensors[other][0]
+                        self.emit(f"concat: {{from: [{up}, {other}]}}", None, (merged, spatial * 2))
+                    else:
+                        lateral = self.emit(
+                            f"conv: {{filters: {channels}, kernel: 1}}",
+                            other,
+                            (channels, spatial * 2),
+                        )
+                        self.emit(
+                            f"add: {{from: [{up}, {lateral}]}}", None, (channels, spatial * 2)
+                        )
+            elif choice < 0.75:
+                squeeze = max(1, channels // 4)
+                self.emit(
+                    f"gate: {{body: [gap, {{conv: {{filters: {squeeze}, kernel: 1}}}}, relu, "
+                    f"{{conv: {{filters: {channels}, kernel: 1}}}}, hardsigmoid]}}",
+                    source,
+                    (channels, spatial),
+                )
+            else:
+                kind = rng.choice(["relu", "bn", "mish", "pixelshuffle"])
+                if kind == "pixelshuffle" and channels % 4 == 0:
+                    self.emit("pixelshuffle: {factor: 2}", source, (channels // 4, spatial * 2))
+                elif kind != "pixelshuffle":
+                    self.emit(f"{kind}: null", source, (channels, spatial))
+        names = [n for n in self.tensors if n != "input"]
+        outputs = names[-2:] if len(names) > 1 else names
+        return (
+            f"input: 3x{size}x{size}\nbatch: 2\nlayers:\n" + "\n".join(self.lines) + "\n"
+            f"outputs: [{', '.join(outputs)}]\n"
+        )
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_dags_agree_with_torch_row_by_row(seed: int) -> None:
+    text = Generator(seed).spec()
+    if text.count("\n  - ") == 0:
+        pytest.skip("the generator drew no layers")
+    report = analyze(parse_spec(text, f"dag{seed}.yaml"))
+    assert agree_with_torch(report) == [], text
+    assert len(report.outputs) == 2

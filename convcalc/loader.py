@@ -97,8 +97,14 @@ def read_source(source: str) -> tuple[str, str]:
         ) from None
 
 
-def load(source: str) -> Network:
-    """Read and validate the spec at ``source`` (see :func:`read_source`)."""
+def load(source: str, input_shape: tuple[int, ...] | None = None) -> Network:
+    """Read and validate the spec at ``source`` (see :func:`read_source`), or the ONNX model
+    there (``input_shape`` fixes its symbolic sizes)."""
+    if not source.startswith("zoo:") and source != "-":
+        from convcalc.onnxin import looks_like_onnx, onnx_spec
+
+        if looks_like_onnx(source):
+            return parse_spec(onnx_spec(source, input_shape)[0], source)
     text, name = read_source(source)
     return parse_spec(text, name)
 

@@ -36,6 +36,8 @@ ACTIVATIONS = {
     "Softplus": "softplus",
 }
 PASS_THROUGH = ("Identity", "Dropout")
+MAX_INFERENCE_PASSES = 64
+"""How many rounds of shape inference may resolve shape arithmetic that feeds shape arithmetic."""
 RESERVED_NAMES = {"input", "true", "false", "yes", "no", "on", "off", "null", "none"}
 
 
@@ -124,6 +126,8 @@ class Translator:
     names: set[str] = field(default_factory=set)
     counters: dict[str, int] = field(default_factory=dict)
     unsupported: int = 0
+    meta: set[str] = field(default_factory=set)
+    image_tensors: set[str] = field(default_factory=set)
     image: tuple[int, ...] = ()
     batch: int = 1
 
@@ -133,17 +137,52 @@ class Translator:
 
         for tensor in graph.initializer:
             self.weights[tensor.name] = tuple(tensor.dims)
-            if math.prod(tensor.dims) <= SMALL_CONSTANT:
-                self.constants[tensor.name] = numpy_helper.to_array(tensor)
-        self.find_input()
-        self.infer_shapes()
+            if math.prod(tensor.dims) <= SMALL_CONSTANT and tensor.data_location == 0:
+                try:
+                    self.constants[tensor.name] = numpy_helper.to_array(tensor)
+                except ValueError:
+                    pass  # a weight saved without its values: only its dims count
         for node in graph.node:
             if node.op_type == "Constant":
                 for attribute in node.attribute:
                     if attribute.name == "value":
                         self.constants[node.output[0]] = numpy_helper.to_array(attribute.t)
+        self.find_input()
+        self.fold_shape_arithmetic()
+        for node in graph.node:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
+
+    def fold_shape_arithmetic(self) -> None:
+        """Shape inference, with the shape arithmetic exporters write (``Shape → Gather → Div →
+        Concat → Reshape``, ShuffleNet's channel shuffle) replaced by its values, until every
+        shape that needs them is known."""
+        from onnx import numpy_helper
+
+        for _ in range(MAX_INFERENCE_PASSES):
+            self.infer_shapes()
+            for node in self.ordered():
+                if node.op_type == "Shape" or not any(
+                    name in self.tensors or name in self.image_tensors for name in node.input
+                ):
+                    self.meta.update(node.output)
+                    self.evaluate(node)
+                else:
+                    self.image_tensors.update(node.output)
+            replaced = False
+            for node in self.model.graph.node:
+                if node.op_type == "Shape" or not any(n in self.image_tensors for n in node.input):
+                    continue
+                for index, name in enumerate(node.input):
+                    if name in self.meta and name in self.constants:
+                        value = numpy_helper.from_array(self.constants[name], f"{name}:value")
+                        self.model.graph.initializer.append(value)
+                        self.constants[value.name] = self.constants[name]
+                        self.weights[value.name] = tuple(value.dims)
+                        node.input[index] = value.name
+                        replaced = True
+            if not replaced:
+                return
 
     # --- reading the graph -----------------------------------------------------------------------
 
@@ -182,6 +221,7 @@ class Translator:
             dims[index].dim_value = value if index else self.batch
         self.image = tuple(values[1:])  # type: ignore[arg-type]
         self.tensors[image.name] = Tensor("input")
+        self.image_tensors.add(image.name)
 
     def infer_shapes(self) -> None:
         """Every tensor's shape from ONNX shape inference, batch included."""
@@ -226,6 +266,36 @@ class Translator:
 
     def node_location(self, node: Any) -> Location:
         return Location(self.path, None, None, f'node "{node.name or node.output[0]}" ({node.op_type})')
+
+    def evaluate(self, node: Any) -> None:
+        """The value of a small computation on shapes and constants, when it is one of the
+        few ops exporters use for that (others leave the value unknown)."""
+        import numpy as np
+
+        values = [self.constants.get(name) for name in node.input]
+        if node.op_type == "Shape":
+            values = [np.array(self.shape(node.input[0]), dtype=np.int64)]
+        elif any(value is None for value in values if value is not ...):
+            return
+        attributes = self.attributes(node)
+        operations = {
+            "Shape": lambda: values[0],
+            "Gather": lambda: np.take(values[0], values[1], axis=attributes.get("axis", 0)),
+            "Unsqueeze": lambda: np.reshape(values[0], (-1,)),
+            "Squeeze": lambda: np.squeeze(values[0]),
+            "Concat": lambda: np.concatenate([np.reshape(v, (-1,)) for v in values]),
+            "Cast": lambda: values[0],
+            "Add": lambda: values[0] + values[1],
+            "Sub": lambda: values[0] - values[1],
+            "Mul": lambda: values[0] * values[1],
+            "Div": lambda: values[0] // values[1] if values[0].dtype.kind == "i" else values[0] / values[1],
+        }
+        operation = operations.get(node.op_type)
+        if operation is not None and all(value is not None for value in values):
+            try:
+                self.constants[node.output[0]] = np.asarray(operation())
+            except (ValueError, TypeError, IndexError):
+                pass  # an unusual use: the value stays unknown
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -289,8 +359,9 @@ class Translator:
         for node in self.ordered():
             if id(node) in self.done:
                 continue
-            if not all(name in self.tensors or name in self.weights or name in self.constants or not name for name in node.input):
-                self.unsupported_node(node, "it reads a tensor computed from weights or shapes")
+            if node.op_type == "Shape" or not any(name in self.tensors for name in node.input):
+                # Arithmetic on shapes and constants (``x.size(1) // groups``): no layer; the
+                # layers it feeds take their shapes from shape inference.
                 continue
             if node.op_type == "Constant":
                 continue
@@ -358,7 +429,8 @@ class Translator:
         padding, _ = self.spatial(node, options)
         if groups != 1:
             options["groups"] = groups
-        options["bias"] = len(node.input) > 2 and bool(node.input[2])
+        if len(node.input) < 3 or not node.input[2]:
+            options["bias"] = False
         self.padded(node, "conv", options, padding)
         return None
 
@@ -389,7 +461,8 @@ class Translator:
                 options["output_padding"] = extra[0] if extra[0] == extra[1] else extra
         if groups != 1:
             options["groups"] = groups
-        options["bias"] = len(node.input) > 2 and bool(node.input[2])
+        if len(node.input) < 3 or not node.input[2]:
+            options["bias"] = False
         self.emit(node, "deconv", options, [node.input[0]])
         return None
 
@@ -402,7 +475,7 @@ class Translator:
             return "a Gemm with transA"
         out = weight[0] if attributes.get("transB", 0) else weight[1]
         bias = len(node.input) > 2 and bool(node.input[2])
-        self.emit(node, "fc", {"out": out, "bias": bias}, [node.input[0]])
+        self.emit(node, "fc", {"out": out} if bias else {"out": out, "bias": False}, [node.input[0]])
         return None
 
     def op_MatMul(self, node: Any) -> str | None:
@@ -626,11 +699,11 @@ class Translator:
             if (
                 item is not None
                 and item.kind in ("conv", "fc", "deconv")
-                and item.options.get("bias") is False
+                and item.options.get("bias", True) is False
                 and count == item.options.get("filters", item.options.get("out"))
                 and self.only_consumer(source) is node
             ):
-                item.options["bias"] = True
+                del item.options["bias"]
                 self.alias(node, source)
                 return None
             if self.scalar_or_alias(node) == "":
@@ -700,9 +773,20 @@ class Translator:
             return None
         return "a Squeeze other than of 1×1"
 
+    def reshaped(self, node: Any) -> tuple[int, ...]:
+        """A Reshape's output shape: inferred, or from its shape input's known value."""
+        shape_in, target = self.shape(node.input[0]), self.constant(node.input[1])
+        if self.shape(node.output[0]) or target is None or not shape_in:
+            return self.shape(node.output[0])
+        dims = [shape_in[i] if int(d) == 0 else int(d) for i, d in enumerate(target)]
+        if -1 in dims:
+            dims[dims.index(-1)] = math.prod(shape_in) // -math.prod(dims)
+        self.shapes[node.output[0]] = tuple(dims)
+        return tuple(dims)
+
     def op_Reshape(self, node: Any) -> str | None:
         shape_in = self.shape(node.input[0])
-        shape_out = self.shape(node.output[0])
+        shape_out = self.reshaped(node)
         if len(shape_out) == 2 and shape_in and math.prod(shape_in[1:]) == shape_out[1]:
             self.emit(node, "flatten", {}, [node.input[0]])
             return None
@@ -711,7 +795,10 @@ class Translator:
             if transpose is not None and transpose.op_type == "Transpose":
                 perm = list(self.attributes(transpose).get("perm", []))
                 back = self.only_consumer(transpose.output[0])
-                if perm == [0, 2, 1, 3, 4] and back is not None and back.op_type == "Reshape" and self.shape(back.output[0]) == shape_in:
+                if perm == [0, 2, 1, 3, 4] and back is not None and back.op_type == "Reshape":
+                    self.shapes[back.input[0]] = tuple(shape_out[i] for i in (0, 2, 1, 3, 4))
+                    if self.reshaped(back) != shape_in:
+                        return "a Reshape other than to a vector or a channel shuffle"
                     self.done.update((id(transpose), id(back)))
                     self.emit(node, "channelshuffle", {"groups": shape_out[1]}, [node.input[0]], back.output[0])
                     return None
@@ -843,5 +930,10 @@ def plain(value: Any) -> str:
     return str(value)
 
 
+OPTION_ORDER = ("filters", "out", "kernel", "stride", "pad", "dilation", "groups", "bias")
+
+
 def flow(options: dict[str, Any]) -> str:
-    return "{" + ", ".join(f"{key}: {plain(value)}" for key, value in options.items()) + "}"
+    """Options as a YAML flow mapping, in the order people write them."""
+    keys = sorted(options, key=lambda key: OPTION_ORDER.index(key) if key in OPTION_ORDER else 99)
+    return "{" + ", ".join(f"{key}: {plain(options[key])}" for key in keys) + "}"

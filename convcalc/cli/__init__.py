@@ -10,7 +10,7 @@ import gc
 import os
 import sys
 
-from convcalc.cli import analyze, draw, layer, report, schema, zoo
+from convcalc.cli import analyze, draw, importer, layer, report, schema, zoo
 from convcalc.cli.common import Dtype, Optimizer, app
 from convcalc.cli.output import StdoutClosed
 from convcalc.errors import ExitCode
@@ -21,6 +21,7 @@ __all__ = [
     "analyze",
     "app",
     "draw",
+    "importer",
     "layer",
     "main",
     "report",

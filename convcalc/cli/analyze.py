@@ -100,10 +100,11 @@ def analyze(
     from convcalc.tensors import parse_shape
 
     with reported(traceback):
-        network = load(spec)
+        shape = None if input_shape is None else with_flag("--input", parse_shape, input_shape)
+        network = load(spec, shape)
         overrides: dict[str, Any] = {}
-        if input_shape is not None:
-            overrides["input"] = with_flag("--input", parse_shape, input_shape)
+        if shape is not None:
+            overrides["input"] = shape
         if batch is not None:
             overrides["batch"] = batch
         if dtype is not None:

@@ -272,6 +272,12 @@ class Translator:
         few ops exporters use for that (others leave the value unknown)."""
         import numpy as np
 
+        weight = self.weights.get(node.input[0]) if node.input else None
+        if weight is not None and node.op_type in ("Identity", "Cast", "Transpose"):
+            # A weight used transposed (a Linear exported without constant folding).
+            perm = self.attributes(node).get("perm", list(range(len(weight)))[::-1])
+            transposed = node.op_type == "Transpose"
+            self.weights[node.output[0]] = tuple(weight[i] for i in perm) if transposed else weight
         values = [self.constants.get(name) for name in node.input]
         if node.op_type == "Shape":
             values = [np.array(self.shape(node.input[0]), dtype=np.int64)]
@@ -322,12 +328,18 @@ class Translator:
     def item_name(self, node: Any, kind: str) -> str:
         """A readable, valid, unique name: the exporter's module path when its names say
         something (``/layer1/layer1.0/conv1/Conv`` → ``layer1_0_conv1``), else kind + count."""
-        parts = [part for part in node.name.split("/") if part]
-        dotted = max((i for i, part in enumerate(parts) if "." in part), default=0)
-        parts = parts[dotted:]
-        if parts and parts[-1].split("_")[0] == node.op_type:
-            parts[-1] = kind if len(parts) > 1 and "." in parts[-2] else ""
-        base = re.sub(r"[^A-Za-z0-9_]+", "_", "_".join(parts)).strip("_")
+        parts: list[str] = []
+        components = [part for part in node.name.split("/") if part]
+        operation = components.pop() if components and components[-1].split("_")[0] == node.op_type else ""
+        for component in components:
+            # Scopes name a module relative to their parent (`block` then `block.0`).
+            if parts and component.startswith(parts[-1] + "."):
+                parts[-1] = component
+            else:
+                parts.append(component)
+        if operation and parts and re.search(r"\.\d+$", parts[-1]):
+            parts.append(kind)
+        base = re.sub(r"[^A-Za-z0-9_]+", "_", ".".join(parts)).strip("_")
         if not base or not base[0].isalpha() or re.fullmatch(r"[A-Za-z]+_\d+", base):
             self.counters[kind] = self.counters.get(kind, 0) + 1
             base = f"{kind}{self.counters[kind]}"
@@ -558,10 +570,13 @@ class Translator:
             self.tensors[node.output[0]] = Tensor(self.items[-1].name)
         return None
 
-    def activation(self, node: Any, kind: str, options: dict[str, Any] | None = None) -> None:
-        item = self.emit(node, kind, options or {}, [node.input[0]])
-        self.tensors[node.output[0]].channels_last = self.source(node.input[0]).channels_last
-        del item
+    def activation(
+        self, node: Any, kind: str, options: dict[str, Any] | None = None, source: str = ""
+    ) -> None:
+        """A layer that keeps its input's shape (and layout)."""
+        source = source or node.input[0]
+        self.emit(node, kind, options or {}, [source])
+        self.tensors[node.output[0]].channels_last = self.source(source).channels_last
 
     def op_Relu(self, node: Any) -> str | None:
         self.activation(node, "relu")
@@ -722,8 +737,7 @@ class Translator:
                 return None
             channels = self.shape(source)[-1 if self.source(source).channels_last else 1]
             if count == channels:
-                self.activation(node, "layerscale")
-                self.tensors[node.output[0]].channels_last = self.source(source).channels_last
+                self.activation(node, "layerscale", source=source)
                 return None
             return "a Mul by a constant that is no layer scale"
         return self.merge(node, "mul")
@@ -744,6 +758,9 @@ class Translator:
         axis = self.attributes(node)["axis"]
         if axis % len(self.shape(node.output[0]) or [0, 0]) != 1:
             return f"a Concat along axis {axis}"
+        if len(node.input) == 1:
+            self.alias(node, node.input[0])
+            return None
         return self.merge(node, "concat")
 
     def op_Identity(self, node: Any) -> str | None:

@@ -9,9 +9,10 @@ that text, and analysing it gives the model's numbers by construction.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def looks_like_onnx(path: str) -> bool:
     if path.lower().endswith(".onnx"):
         return True
     try:
-        with open(path, "rb") as handle:
+        with Path(path).open("rb") as handle:
             head = handle.read(2)
     except OSError:
         return False
@@ -67,7 +68,7 @@ def onnx_spec(path: str, input_shape: Sequence[int] | None = None) -> tuple[str,
 
 def read_model(onnx: Any, path: str) -> Any:
     """The parsed model, weights' values dropped (their dims stay)."""
-    from google.protobuf.message import DecodeError
+    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
     try:
         data = Path(path).read_bytes()
@@ -138,10 +139,9 @@ class Translator:
         for tensor in graph.initializer:
             self.weights[tensor.name] = tuple(tensor.dims)
             if math.prod(tensor.dims) <= SMALL_CONSTANT and tensor.data_location == 0:
-                try:
+                # A weight saved without its values raises: only its dims count.
+                with contextlib.suppress(ValueError):
                     self.constants[tensor.name] = numpy_helper.to_array(tensor)
-                except ValueError:
-                    pass  # a weight saved without its values: only its dims count
         for node in graph.node:
             if node.op_type == "Constant":
                 for attribute in node.attribute:
@@ -227,7 +227,7 @@ class Translator:
         """Every tensor's shape from ONNX shape inference, batch included."""
         try:
             inferred = self.onnx.shape_inference.infer_shapes(self.model, data_prop=True)
-        except Exception as error:  # noqa: BLE001 (onnx raises several unrelated types)
+        except Exception as error:
             raise SpecError(
                 f"ONNX shape inference failed: {str(error).splitlines()[0]}", Location(self.path)
             ) from None
@@ -265,7 +265,9 @@ class Translator:
             waiting = blocked
 
     def node_location(self, node: Any) -> Location:
-        return Location(self.path, None, None, f'node "{node.name or node.output[0]}" ({node.op_type})')
+        return Location(
+            self.path, None, None, f'node "{node.name or node.output[0]}" ({node.op_type})'
+        )
 
     def evaluate(self, node: Any) -> None:
         """The value of a small computation on shapes and constants, when it is one of the
@@ -278,13 +280,13 @@ class Translator:
             perm = self.attributes(node).get("perm", list(range(len(weight)))[::-1])
             transposed = node.op_type == "Transpose"
             self.weights[node.output[0]] = tuple(weight[i] for i in perm) if transposed else weight
-        values = [self.constants.get(name) for name in node.input]
+        values: list[Any] = [self.constants.get(name) for name in node.input]
         if node.op_type == "Shape":
             values = [np.array(self.shape(node.input[0]), dtype=np.int64)]
-        elif any(value is None for value in values if value is not ...):
+        elif any(value is None for value in values):
             return
         attributes = self.attributes(node)
-        operations = {
+        operations: dict[str, Callable[[], Any]] = {
             "Shape": lambda: values[0],
             "Gather": lambda: np.take(values[0], values[1], axis=attributes.get("axis", 0)),
             "Unsqueeze": lambda: np.reshape(values[0], (-1,)),
@@ -294,14 +296,15 @@ class Translator:
             "Add": lambda: values[0] + values[1],
             "Sub": lambda: values[0] - values[1],
             "Mul": lambda: values[0] * values[1],
-            "Div": lambda: values[0] // values[1] if values[0].dtype.kind == "i" else values[0] / values[1],
+            "Div": lambda: (
+                values[0] // values[1] if values[0].dtype.kind == "i" else values[0] / values[1]
+            ),
         }
         operation = operations.get(node.op_type)
-        if operation is not None and all(value is not None for value in values):
-            try:
+        if operation is not None:
+            # An unusual use raises: the value stays unknown.
+            with contextlib.suppress(ValueError, TypeError, IndexError):
                 self.constants[node.output[0]] = np.asarray(operation())
-            except (ValueError, TypeError, IndexError):
-                pass  # an unusual use: the value stays unknown
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -330,7 +333,9 @@ class Translator:
         something (``/layer1/layer1.0/conv1/Conv`` → ``layer1_0_conv1``), else kind + count."""
         parts: list[str] = []
         components = [part for part in node.name.split("/") if part]
-        operation = components.pop() if components and components[-1].split("_")[0] == node.op_type else ""
+        operation = (
+            components.pop() if components and components[-1].split("_")[0] == node.op_type else ""
+        )
         for component in components:
             # Scopes name a module relative to their parent (`block` then `block.0`).
             if parts and component.startswith(parts[-1] + "."):
@@ -354,7 +359,9 @@ class Translator:
     def emit(
         self, node: Any, kind: str, options: dict[str, Any], sources: list[str], output: str = ""
     ) -> Item:
-        item = Item(kind, options, self.item_name(node, kind), [self.source(s).item for s in sources])
+        item = Item(
+            kind, options, self.item_name(node, kind), [self.source(s).item for s in sources]
+        )
         self.items.append(item)
         self.tensors[output or node.output[0]] = Tensor(item.name)
         return item
@@ -400,7 +407,9 @@ class Translator:
             for size, k, s, d in zip((height, width), kernel, strides, dilations, strict=True):
                 total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
                 small = total // 2
-                pads.append((small, total - small) if auto == "SAME_UPPER" else (total - small, small))
+                pads.append(
+                    (small, total - small) if auto == "SAME_UPPER" else (total - small, small)
+                )
             padding = [pads[0][0], pads[0][1], pads[1][0], pads[1][1]]
         elif auto == "VALID":
             padding = [0, 0, 0, 0]
@@ -424,7 +433,12 @@ class Translator:
                 options["pad"] = top if top == left else [top, left]
             self.emit(node, kind, options, [source])
             return
-        pad_node = self.onnx.helper.make_node("Pad", [source], [node.output[0] + "_pad"], name=(node.name + "_pad") if node.name else "")
+        pad_node = self.onnx.helper.make_node(
+            "Pad",
+            [source],
+            [node.output[0] + "_pad"],
+            name=(node.name + "_pad") if node.name else "",
+        )
         self.emit(pad_node, "pad", {"pad": padding}, [source])
         pad_tensor = pad_node.output[0]
         self.shapes[pad_tensor] = ()
@@ -467,7 +481,9 @@ class Translator:
         if out:
             extra = [
                 o - ((size - 1) * s - 2 * p + d * (k - 1) + 1)
-                for o, size, s, p, d, k in zip(out, (height, width), strides, raw[:2], dilations, kernel, strict=True)
+                for o, size, s, p, d, k in zip(
+                    out, (height, width), strides, raw[:2], dilations, kernel, strict=True
+                )
             ]
             if any(extra):
                 options["output_padding"] = extra[0] if extra[0] == extra[1] else extra
@@ -487,7 +503,9 @@ class Translator:
             return "a Gemm with transA"
         out = weight[0] if attributes.get("transB", 0) else weight[1]
         bias = len(node.input) > 2 and bool(node.input[2])
-        self.emit(node, "fc", {"out": out} if bias else {"out": out, "bias": False}, [node.input[0]])
+        self.emit(
+            node, "fc", {"out": out} if bias else {"out": out, "bias": False}, [node.input[0]]
+        )
         return None
 
     def op_MatMul(self, node: Any) -> str | None:
@@ -495,7 +513,9 @@ class Translator:
         if weight is None or len(weight) != 2:
             return "a MatMul of two computed tensors"
         if self.source(node.input[0]).channels_last:
-            item = self.emit(node, "conv", {"filters": weight[1], "kernel": 1, "bias": False}, [node.input[0]])
+            item = self.emit(
+                node, "conv", {"filters": weight[1], "kernel": 1, "bias": False}, [node.input[0]]
+            )
             self.tensors[node.output[0]].channels_last = True
             del item
             return None
@@ -592,7 +612,11 @@ class Translator:
 
     def op_HardSigmoid(self, node: Any) -> str | None:
         consumer = self.only_consumer(node.output[0])
-        if consumer is not None and consumer.op_type == "Mul" and set(consumer.input) == {node.input[0], node.output[0]}:
+        if (
+            consumer is not None
+            and consumer.op_type == "Mul"
+            and set(consumer.input) == {node.input[0], node.output[0]}
+        ):
             self.done.add(id(consumer))
             self.activation(node, "hardswish")
             self.tensors[consumer.output[0]] = self.tensors[node.output[0]]
@@ -645,7 +669,11 @@ class Translator:
 
     def op_Sigmoid(self, node: Any) -> str | None:
         consumer = self.only_consumer(node.output[0])
-        if consumer is not None and consumer.op_type == "Mul" and set(consumer.input) == {node.input[0], node.output[0]}:
+        if (
+            consumer is not None
+            and consumer.op_type == "Mul"
+            and set(consumer.input) == {node.input[0], node.output[0]}
+        ):
             self.done.add(id(consumer))
             self.activation(node, "silu")
             self.tensors[consumer.output[0]] = self.tensors[node.output[0]]
@@ -669,8 +697,10 @@ class Translator:
             current = consumer
             if consumer.op_type == "Mul" and x in consumer.input:
                 following = self.only_consumer(consumer.output[0])
-                if following is not None and following.op_type == "Mul" and any(
-                    self.constant(name) is not None for name in following.input
+                if (
+                    following is not None
+                    and following.op_type == "Mul"
+                    and any(self.constant(name) is not None for name in following.input)
                 ):
                     chain.append(following)
                     current = following
@@ -710,7 +740,9 @@ class Translator:
         if pair is not None:
             source, constant = pair
             count = math.prod(constant) if isinstance(constant, tuple) else constant.size
-            item = next((i for i in reversed(self.items) if i.name == self.source(source).item), None)
+            item = next(
+                (i for i in reversed(self.items) if i.name == self.source(source).item), None
+            )
             if (
                 item is not None
                 and item.kind in ("conv", "fc", "deconv")
@@ -817,7 +849,13 @@ class Translator:
                     if self.reshaped(back) != shape_in:
                         return "a Reshape other than to a vector or a channel shuffle"
                     self.done.update((id(transpose), id(back)))
-                    self.emit(node, "channelshuffle", {"groups": shape_out[1]}, [node.input[0]], back.output[0])
+                    self.emit(
+                        node,
+                        "channelshuffle",
+                        {"groups": shape_out[1]},
+                        [node.input[0]],
+                        back.output[0],
+                    )
                     return None
         return "a Reshape other than to a vector or a channel shuffle"
 
@@ -873,7 +911,12 @@ class Translator:
         axes = self.constant(node.input[3]) if len(node.input) > 3 else None
         steps = self.constant(node.input[4]) if len(node.input) > 4 else None
         shape = self.shape(node.input[0])
-        if starts is None or ends is None or len(starts) != 1 or (steps is not None and int(steps[0]) != 1):
+        if (
+            starts is None
+            or ends is None
+            or len(starts) != 1
+            or (steps is not None and int(steps[0]) != 1)
+        ):
             return "a Slice other than a run of one axis"
         axis = int(axes[0]) % len(shape) if axes is not None else 0
         size = shape[axis]
@@ -901,37 +944,56 @@ class Translator:
         return None
 
     def op_DepthToSpace(self, node: Any) -> str | None:
-        self.emit(node, "pixelshuffle", {"factor": self.attributes(node)["blocksize"]}, [node.input[0]])
+        self.emit(
+            node, "pixelshuffle", {"factor": self.attributes(node)["blocksize"]}, [node.input[0]]
+        )
         return None
 
     def op_SpaceToDepth(self, node: Any) -> str | None:
-        self.emit(node, "pixelunshuffle", {"factor": self.attributes(node)["blocksize"]}, [node.input[0]])
+        self.emit(
+            node, "pixelunshuffle", {"factor": self.attributes(node)["blocksize"]}, [node.input[0]]
+        )
         return None
 
     # --- the text ----------------------------------------------------------------------------
 
     def render(self) -> str:
         graph = self.model.graph
-        opset = max((o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+        opset = max(
+            (o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")), default=0
+        )
         producer = f"{self.model.producer_name} {self.model.producer_version}".strip()
+        source = Path(self.path).name
         lines = [
-            f"# Imported from {Path(self.path).name} (ONNX opset {opset}, produced by {producer or 'unknown'}).",
+            f"# Imported from {source} (ONNX opset {opset}, produced by {producer or 'unknown'})."
         ]
-        if "pytorch" in self.model.producer_name.lower() and not any(n.op_type == "BatchNormalization" for n in graph.node):
+        if "pytorch" in self.model.producer_name.lower() and not any(
+            n.op_type == "BatchNormalization" for n in graph.node
+        ):
             lines.append("# No BatchNormalization: PyTorch's exporter folded it into the convs.")
-        name = graph.name if graph.name and graph.name not in ("main_graph", "torch_jit") else Path(self.path).stem
+        name = (
+            graph.name
+            if graph.name and graph.name not in ("main_graph", "torch_jit")
+            else Path(self.path).stem
+        )
         lines += [f"name: {plain(name)}", "input: " + "x".join(map(str, self.image))]
         if self.batch != 1:
             lines.append(f"batch: {self.batch}")
         lines.append("layers:")
         previous = "input"
         for item in self.items:
-            lines.append(f"  - {item.kind}: {flow(item.options)}" if item.options else f"  - type: {item.kind}")
+            lines.append(
+                f"  - {item.kind}: {flow(item.options)}"
+                if item.options
+                else f"  - type: {item.kind}"
+            )
             lines.append(f"    name: {item.name}")
             if item.sources and item.sources[0] != previous:
                 lines.append(f"    from: {item.sources[0]}")
             previous = item.name
-        outputs = [self.tensors[value.name].item for value in graph.output if value.name in self.tensors]
+        outputs = [
+            self.tensors[value.name].item for value in graph.output if value.name in self.tensors
+        ]
         if outputs and outputs != [previous]:
             lines.append(f"outputs: [{', '.join(outputs)}]")
         return "\n".join(lines) + "\n"

@@ -111,7 +111,10 @@ def test_auto_pad(tmp_path: Path, mode: str, pads: str) -> None:
 
 
 def test_conv_and_bias_add_are_one_layer(tmp_path: Path) -> None:
-    nodes = [conv("c", "x", "a", bias=False, kernel_shape=[1, 1]), helper.make_node("Add", ["a", "b"], ["y"])]
+    nodes = [
+        conv("c", "x", "a", bias=False, kernel_shape=[1, 1]),
+        helper.make_node("Add", ["a", "b"], ["y"]),
+    ]
     assert rows(save(tmp_path, nodes, [weight("c.w", 4, 3, 1, 1), weight("b", 4, 1, 1)])) == [
         ("conv", (4, 16, 16), 16, 12 * 256)
     ]
@@ -124,7 +127,10 @@ def test_matmul_add_is_fc(tmp_path: Path) -> None:
         helper.make_node("Add", ["m", "b"], ["y"]),
     ]
     assert rows(save(tmp_path, nodes, [weight("w", 768, 5), weight("b", 5)]))[-1] == (
-        "fc", (5,), 768 * 5 + 5, 768 * 5
+        "fc",
+        (5,),
+        768 * 5 + 5,
+        768 * 5,
     )
 
 
@@ -164,7 +170,9 @@ def test_clip_is_relu6_and_mul_by_sigmoid_is_silu(tmp_path: Path) -> None:
 
 
 def test_erf_gelu_pattern(tmp_path: Path) -> None:
-    scalar = lambda name, value: helper.make_tensor(name, TensorProto.FLOAT, [], [value])  # noqa: E731
+    def scalar(name: str, value: float) -> Any:
+        return helper.make_tensor(name, TensorProto.FLOAT, [], [value])
+
     nodes = [
         helper.make_node("Relu", ["x"], ["r"]),
         helper.make_node("Div", ["r", "root2"], ["d"]),
@@ -248,8 +256,13 @@ def test_merges_slices_and_rearrangements(tmp_path: Path) -> None:
 
 def test_conv_transpose(tmp_path: Path) -> None:
     node = helper.make_node(
-        "ConvTranspose", ["x", "w", "b"], ["y"], kernel_shape=[3, 3], strides=[2, 2],
-        pads=[1, 1, 1, 1], output_padding=[1, 1],
+        "ConvTranspose",
+        ["x", "w", "b"],
+        ["y"],
+        kernel_shape=[3, 3],
+        strides=[2, 2],
+        pads=[1, 1, 1, 1],
+        output_padding=[1, 1],
     )
     assert single(tmp_path, node, [weight("w", 3, 5, 3, 3), weight("b", 5)]) == [
         ("deconv", (5, 32, 32), 140, 3 * 5 * 9 * 256)
@@ -263,22 +276,36 @@ def test_channel_shuffle_pattern(tmp_path: Path) -> None:
         helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1, 3, 4]),
         helper.make_node("Reshape", ["t", "four"], ["y"]),
     ]
-    inits = [weight("c.w", 6, 3, 1, 1), weight("c.b", 6), ints("five", [1, 2, 3, 16, 16]), ints("four", [1, 6, 16, 16])]
+    inits = [
+        weight("c.w", 6, 3, 1, 1),
+        weight("c.b", 6),
+        ints("five", [1, 2, 3, 16, 16]),
+        ints("four", [1, 6, 16, 16]),
+    ]
     assert "channelshuffle: {groups: 2}" in onnx_spec(save(tmp_path, nodes, inits))[0]
 
 
 def test_symbolic_batch_and_input_shape(tmp_path: Path) -> None:
     node = helper.make_node("Relu", ["x"], ["y"])
     path = save(tmp_path, [node], [], shape=["N", 3, "H", "W"])
-    with pytest.raises(SpecError, match=r'input "x": symbolic size of H \(H\), W \(W\); give --input'):
+    with pytest.raises(
+        SpecError, match=r'input "x": symbolic size of H \(H\), W \(W\); give --input'
+    ):
         load(path)
     assert analyze(load(path, (3, 8, 8))).rows[-1].output == (3, 8, 8)
 
 
 def test_import_round_trip(tmp_path: Path) -> None:
-    nodes = [conv("c", "x", "a", kernel_shape=[3, 3], pads=[1, 1, 1, 1]), helper.make_node("Add", ["a", "x2"], ["y"])]
+    nodes = [
+        conv("c", "x", "a", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["a", "x2"], ["y"]),
+    ]
     nodes.insert(0, conv("d", "x", "x2", kernel_shape=[1, 1]))
-    path = save(tmp_path, nodes, [weight("c.w", 4, 4, 3, 3), weight("c.b", 4), weight("d.w", 4, 3, 1, 1), weight("d.b", 4)])
+    path = save(
+        tmp_path,
+        nodes,
+        [weight("c.w", 4, 4, 3, 3), weight("c.b", 4), weight("d.w", 4, 3, 1, 1), weight("d.b", 4)],
+    )
     text, _ = onnx_spec(path)
     assert text.startswith("# Imported from model.onnx (ONNX opset 17, produced by test).\n")
     (tmp_path / "spec.yaml").write_text(text)
@@ -319,8 +346,13 @@ def test_cycle(tmp_path: Path) -> None:
 
 
 def test_unmapped_op_is_located(tmp_path: Path) -> None:
-    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Neg", ["r"], ["y"], name="neg0")]
-    with pytest.raises(SpecError, match=r'node "neg0" \(Neg\): unsupported: no mapping for this op'):
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Neg", ["r"], ["y"], name="neg0"),
+    ]
+    with pytest.raises(
+        SpecError, match=r'node "neg0" \(Neg\): unsupported: no mapping for this op'
+    ):
         load(save(tmp_path, nodes, []))
 
 
@@ -332,7 +364,11 @@ def test_cli_import_and_analyze(tmp_path: Path) -> None:
 
     from convcalc.cli import app
 
-    path = save(tmp_path, [conv("stem", "x", "y", kernel_shape=[3, 3], pads=[1, 1, 1, 1])], [weight("stem.w", 8, 3, 3, 3), weight("stem.b", 8)])
+    path = save(
+        tmp_path,
+        [conv("stem", "x", "y", kernel_shape=[3, 3], pads=[1, 1, 1, 1])],
+        [weight("stem.w", 8, 3, 3, 3), weight("stem.b", 8)],
+    )
     runner = CliRunner()
     result = runner.invoke(app, ["import", path])
     assert result.exit_code == 0

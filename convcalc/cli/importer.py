@@ -17,7 +17,9 @@ def import_model(
     ] = None,
     input_shape: Annotated[
         str | None,
-        typer.Option("--input", metavar="CxHxW", help="The input size where the model's is symbolic."),
+        typer.Option(
+            "--input", metavar="CxHxW", help="The input size where the model's is symbolic."
+        ),
     ] = None,
     traceback: TracebackOption = False,
 ) -> None:

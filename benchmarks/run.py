@@ -43,6 +43,40 @@ TORCHINFO_SCRIPT = (
     "model = torchvision.models.resnet50()\n"
     "torchinfo.summary(model, input_size=(1, 3, 224, 224))\n"
 )
+TYPER_COERCION = "import typer; typer.__version__ = '0'\nfrom convcalc.cli import main\nmain()\n"
+"""convcalc with typer's own coercion: convcalc/fastcoerce.py installs itself only on the typer
+releases it was written for, and this typer claims to be none of them."""
+LAYOUT_SCRIPT = """\
+import io, json, sys, time
+from rich.console import Console
+import convcalc
+from convcalc.render.layout import Grid
+from convcalc.render.table import network_table
+from tests.test_layout import rich_table
+
+grids = [p for p in network_table(convcalc.analyze(sys.argv[1])).parts if isinstance(p, Grid)]
+
+def ours():
+    for grid in grids:
+        grid.lines()
+
+def theirs():
+    console = Console(file=io.StringIO(), width=100_000, no_color=True, markup=False)
+    for grid in grids:
+        console.print(rich_table(grid))
+
+def best(run, times=7):
+    spent = []
+    for _ in range(times):
+        start = time.perf_counter()
+        run()
+        spent.append(time.perf_counter() - start)
+    return min(spent)
+
+print(json.dumps({"layout": best(ours), "rich": best(theirs)}))
+"""
+"""Times the model's table as convcalc/render/layout.py lays it out and as rich's ``Table`` draws
+it (the oracle of tests/test_layout.py), in one process, each the best of 7, after the imports."""
 SIZES = (1_000, 10_000, 100_000)
 REFERENCE_FLOOR = 0.12
 """The import floor in seconds on the machine issue #7's targets were set on: the absolute
@@ -284,6 +318,9 @@ def summarize(cases: list[Case], model_note: str, runs: int) -> dict[str, Any]:
         )
 
     check("layer --json / floor", by_name["layer-json"].median / floor, 0.8, "×")
+    results["fastcoerce_gain_seconds"] = (
+        by_name["layer-json-typer"].median - by_name["layer-json"].median
+    )
     check("analyze model --json / floor", by_name["model-json"].median / floor, 1.2, "×")
     check("analyze model (table) / floor", by_name["model-table"].median / floor, 1.5, "×")
     check("analyze model --json peak memory", by_name["model-json"].peak_kib / 1024, 45, "MiB")
@@ -362,6 +399,19 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['machine_scale']:.2f}× the {REFERENCE_FLOOR * 1000:.0f} ms of the machine the "
         "issue's targets were set on; the ratios to the floor need no scaling, the µs do.",
     ]
+    gain = results["fastcoerce_gain_seconds"]
+    without = next(case for case in results["cases"] if case["name"] == "layer-json-typer")
+    share = gain / without["median_seconds"]
+    lines.append(
+        f"convcalc/fastcoerce.py saves **{gain * 1000:.0f} ms** on `layer --json` "
+        f"({share:.0%} of the run with typer's own coercion)."
+    )
+    layout = results["layout_seconds"]
+    lines.append(
+        f"convcalc/render/layout.py lays out the model's table in **{layout['layout'] * 1000:.1f} "
+        f"ms**, where rich's `Table` takes {layout['rich'] * 1000:.0f} ms (best of 7, in one "
+        "process)."
+    )
     if "torchinfo_speedup" in results:
         lines.append(
             f"torchinfo on torchvision's ResNet-50 takes **{results['torchinfo_speedup']:.1f}×** "
@@ -444,6 +494,12 @@ def main() -> None:
             ),
             Case("layer-json", "layer --json", [*cli, *layer], "convcalc " + " ".join(layer)),
             Case(
+                "layer-json-typer",
+                "layer --json, typer's own coercion",
+                [python, "-c", TYPER_COERCION, *layer],
+                "the same with convcalc/fastcoerce.py off",
+            ),
+            Case(
                 "model-json",
                 "ResNet-50 --json",
                 [*cli, "analyze", spec, "--json"],
@@ -489,6 +545,16 @@ def main() -> None:
             )
         measure(cases, env, options.runs)
         results = summarize(cases, model_note, options.runs)
+        results["layout_seconds"] = json.loads(
+            subprocess.run(
+                [python, "-c", LAYOUT_SCRIPT, spec],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
     options.output.mkdir(parents=True, exist_ok=True)
     (options.output / "results.json").write_text(
         json.dumps(results, indent=2) + "\n", encoding="utf-8"

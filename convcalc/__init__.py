@@ -1,59 +1,35 @@
 """convcalc: closed-form arithmetic of convolutional networks from a spec, without a framework.
 
-In Python (a notebook)::
+The Python API, documented in the README::
 
     import convcalc
-    report = convcalc.analyze("zoo:resnet18")   # shows its table in Jupyter
-    report.draw()                               # the network as SVG
-    report.to_pandas()                          # a DataFrame, one row per layer (needs pandas)
 
-Everything is imported when first used: ``import convcalc`` stays as fast as the command line.
+    network = convcalc.load("zoo:resnet50")  # a path, "-" for stdin, or zoo:NAME
+    report = convcalc.analyze(network, batch=8)  # or convcalc.analyze("net.yaml", …)
+    report.rows, report.totals, report.to_json()
+
+Importing the package imports nothing else: :mod:`convcalc.api` is loaded on first use.
 """
 
-from __future__ import annotations
+__version__ = "0.1.0"
+__all__ = ["Report", "analyze", "load"]
 
-from typing import TYPE_CHECKING, Any
-
+# Not `typing.TYPE_CHECKING`: importing typing would be an import. Type checkers treat any
+# `TYPE_CHECKING` as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from convcalc.api import analyze, load
     from convcalc.report import Report
 
-__version__ = "0.1.0"
 
-__all__ = ["analyze"]
+def __getattr__(name: str) -> object:
+    # PEP 562: the API is imported when it is first asked for, not with the package.
+    if name in ("analyze", "load"):
+        from convcalc import api
 
+        return getattr(api, name)
+    if name == "Report":
+        from convcalc.report import Report
 
-def analyze(
-    spec: str,
-    *,
-    input: str | list[int] | tuple[int, ...] | None = None,
-    batch: int | None = None,
-    dtype: str | None = None,
-    strict: bool = False,
-    fold_bn: bool = False,
-    train: bool = False,
-    optimizer: str = "sgd",
-) -> Report:
-    """The report of the spec ``spec`` (a path, ``zoo:NAME`` or ``-``), with its inference memory
-    and, with ``train``, its training memory. ``input`` (``"3x224x224"`` or a tuple), ``batch``
-    and ``dtype`` override the spec's; ``fold_bn`` gives the inference-time network."""
-    from dataclasses import replace
-
-    from convcalc.analysis import analyze as run_analysis
-    from convcalc.loader import load
-    from convcalc.tensors import parse_shape
-    from convcalc.views import with_views
-
-    network = load(spec)
-    overrides: dict[str, Any] = {}
-    if input is not None:
-        overrides["input"] = parse_shape(input)
-    if batch is not None:
-        overrides["batch"] = batch
-    if dtype is not None:
-        overrides["dtype"] = dtype
-    report = run_analysis(replace(network, **overrides), strict=strict)
-    if fold_bn:
-        from convcalc.folding import fold_network
-
-        report = fold_network(report)
-    return with_views(report, train=train, optimizer=optimizer)
+        return Report
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

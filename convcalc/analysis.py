@@ -24,7 +24,7 @@ from convcalc.layers.conv import Conv
 from convcalc.layers.merge import Add, Concat, Mul
 from convcalc.layers.norm import BatchNorm
 from convcalc.receptive import ReceptiveField, union
-from convcalc.report import NETWORK_INPUT, Output, Report, Row, Totals
+from convcalc.report import NETWORK_INPUT, Output, Report, Row, totals_of
 from convcalc.spec import (
     ConcatNode,
     GateNode,
@@ -345,8 +345,8 @@ class Analyzer:
                 where,
             )
         if reads_single_pixels(entry, body, (rows, cols)):
-            pools = body.rf is not None and body.rf.is_global
-            why = "pools globally" if pools else "strides past whole rows"
+            global_body = body.rf is not None and body.rf.is_global
+            why = "pools globally" if global_body else "strides past whole rows"
             raise ShapeError(
                 f"shortcut: project would be a 1×1 conv with stride {rows}×{cols} taking "
                 f"{format_shape(entry.shape)} to {format_shape(body.shape)}: it would read "
@@ -473,11 +473,13 @@ the user means, whichever it is."""
 
 def reads_single_pixels(entry: Flow, body: Flow, strides: tuple[int, int] | None = None) -> bool:
     """Whether a 1×1 shortcut from ``entry`` to ``body``'s size would read single pixels: the
-    body pools globally, or the stride is at least a whole row or column of a map larger than
-    one pixel (given ``strides``, or the one that maps the sizes)."""
+    body pools globally (its input's field was not global yet), or the stride is at least a
+    whole row or column of a map larger than one pixel (given ``strides``, or the one that
+    maps the sizes)."""
     if len(entry.shape) != 3 or len(body.shape) != 3:
         return False
-    if body.rf is not None and body.rf.is_global and entry.shape[1:] != (1, 1):
+    pools = body.rf is not None and body.rf.is_global
+    if pools and not (entry.rf is not None and entry.rf.is_global) and entry.shape[1:] != (1, 1):
         return True
     for axis in (1, 2):
         size_in, size_out = entry.shape[axis], body.shape[axis]
@@ -498,20 +500,6 @@ def projection_stride(size_in: int, size_out: int, product: float) -> int | None
         if (size_in - 1) // stride + 1 == size_out:
             return stride
     return None
-
-
-def totals_of(rows: list[Row] | tuple[Row, ...], bytes_per_value: int) -> Totals:
-    """Sum the rows; the final field is the last row's."""
-    params = sum(row.params for row in rows)
-    return Totals(
-        params=params,
-        trainable_params=params,
-        buffers=sum(row.buffers for row in rows),
-        macs=sum(row.macs for row in rows),
-        activation_bytes=sum(row.activation_bytes for row in rows),
-        param_bytes=params * bytes_per_value,
-        rf=rows[-1].rf if rows else None,
-    )
 
 
 def analyze(
@@ -540,6 +528,6 @@ def analyze(
         dtype=network.dtype,
         rows=rows,
         totals=totals,
-        folding=fold_batchnorms(rows),
+        folding=fold_batchnorms(rows, tuple(output.row for output in outputs if output.row >= 0)),
         outputs=outputs,
     )

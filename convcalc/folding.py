@@ -3,7 +3,7 @@
 At test time a batchnorm is the per-channel affine map y = a·x + c with a = γ/√(σ² + ε) and
 c = β − μ·a: its running statistics are constants, so it can be multiplied into a linear layer.
 
-*Backward* (SPEC.md §4): a BN that directly follows a conv, deconv or fc whose output feeds
+*Backward* (docs/spec.md §4): a BN that directly follows a conv, deconv or fc whose output feeds
 nothing else folds into it: W' = W·γ/√(σ² + ε), b' = (b − μ)·γ/√(σ² + ε) + β, scaling each output
 channel. Dropout in between is the identity at test time, and a second BN right after a folded
 one folds into the same layer (two affine maps compose into one).
@@ -29,7 +29,15 @@ from typing import Any
 
 from convcalc.layers.base import Derivation, derive, format_shape
 from convcalc.layers.norm import BatchNorm, PerSampleNorm
-from convcalc.report import NETWORK_INPUT, FoldedBN, Folding, Report, Row, UnfoldedBN
+from convcalc.report import (
+    NETWORK_INPUT,
+    FoldedBN,
+    Folding,
+    Report,
+    Row,
+    UnfoldedBN,
+    totals_of,
+)
 
 FOLDED_WEIGHT = "W' = W·γ/√(σ²+ε)"
 """The backward-folded weight, as convcalc prints it (one scale per output channel)."""
@@ -37,24 +45,33 @@ FOLDED_BIAS = "b' = (b − μ)·γ/√(σ²+ε) + β"
 """The backward-folded bias, as convcalc prints it (b = 0 when the layer had no bias)."""
 
 
-def consumers_of(rows: tuple[Row, ...]) -> dict[int, tuple[int, ...]]:
+NETWORK_OUTPUT = -2
+"""The reader that stands for the network's outputs in :func:`consumers_of`: a tensor the
+network returns is read after the last row, so a fold may not change it."""
+
+
+def consumers_of(
+    rows: tuple[Row, ...], outputs: tuple[int, ...] = ()
+) -> dict[int, tuple[int, ...]]:
     """Each row index → the rows that read its output, in execution order (the inverse of
-    :attr:`Row.sources`)."""
+    :attr:`Row.sources`), then :data:`NETWORK_OUTPUT` for the rows in ``outputs``."""
     readers: dict[int, list[int]] = {}
     for row in rows:
         for source in row.sources:
             readers.setdefault(source, []).append(row.index)
+    for index in outputs:
+        readers.setdefault(index, []).append(NETWORK_OUTPUT)
     return {source: tuple(indices) for source, indices in readers.items()}
 
 
-def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
+def fold_batchnorms(rows: tuple[Row, ...], outputs: tuple[int, ...] = ()) -> Folding:
     """Decide, for every normalisation row, whether it folds, which way and into which row.
 
     Backward folds are preferred; forward folds are tried only for batchnorms that cannot fold
     backward, and the reason of a batchnorm that folds neither way names both obstacles.
 
     The ``*_after`` totals are the inference network's (what :func:`fold_network` builds), with
-    the backward folds removed as SPEC.md §4 defines them; a batchnorm that could fold forward
+    the backward folds removed as docs/spec.md §4 defines them; a batchnorm that could fold forward
     stays in ``not_folded`` (its reason says so) and is listed in ``forward``; params_after_forward
     counts those too. params_after = params − the removed BNs' 2C (0 without affine) + the bias
     each receiving layer gains if it had none;
@@ -62,7 +79,7 @@ def fold_batchnorms(rows: tuple[Row, ...]) -> Folding:
     activation_bytes − their outputs; macs_after = MACs (a BN adds none, and bias adds are not
     counted).
     """
-    readers = consumers_of(rows)
+    readers = consumers_of(rows, outputs)
     folded_bns: set[int] = set()
     folded: list[FoldedBN] = []
     forward: list[FoldedBN] = []
@@ -157,7 +174,11 @@ def also_feeds(
     row: Row, rows: tuple[Row, ...], readers: dict[int, tuple[int, ...]], me: int
 ) -> str:
     """``row`` feeds more than ``me``: name the other readers."""
-    others = ", ".join(reader_name(rows[index]) for index in readers[row.index] if index != me)
+    others = ", ".join(
+        "the network's outputs" if index == NETWORK_OUTPUT else reader_name(rows[index])
+        for index in readers[row.index]
+        if index != me
+    )
     return (
         f"its producer {row.path} also feeds {others}, so folding would change that branch's "
         "input too"
@@ -202,8 +223,10 @@ def forward_target(
     current = row
     while True:
         following = readers.get(current.index, ())
-        if not following:
+        if following in ((), (NETWORK_OUTPUT,)):
             return None, f"nothing reads the output of {current.path}"
+        if NETWORK_OUTPUT in following:
+            return None, f"the output of {current.path} is one of the network's outputs"
         if len(following) > 1:
             names = ", ".join(reader_name(rows[index]) for index in following)
             return None, f"the output of {current.path} feeds several layers ({names})"
@@ -228,8 +251,6 @@ def fold_network(report: Report) -> Report:
     original rows, which the result keeps as ``before``. A report that is already folded is
     returned as it is.
     """
-    # A local import: analysis imports this module to decide the folding of every report.
-    from convcalc.analysis import totals_of
     from convcalc.tensors import dtype_bytes
 
     if report.before is not None:

@@ -9,19 +9,11 @@ each layer's options are validated against its dataclass's annotations (see
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any, Literal
 
 from convcalc.errors import ConvcalcError, Location, OptionError, SpecError, SpecErrors, suggestion
 from convcalc.layers import LAYER_KINDS, MERGE_KINDS, Layer, Merge
-from convcalc.options import (
-    InvalidOptions,
-    all_defaulted,
-    describe,
-    option_types,
-    validated_options,
-)
+from convcalc.options import InvalidOptions, all_defaulted, options_of, validated_options
 from convcalc.spec import (
     ConcatNode,
     GateNode,
@@ -36,9 +28,6 @@ from convcalc.spec import (
 )
 from convcalc.tensors import DTYPE_BYTES, MAX_DIMENSION, check_magnitude, magnitude, parse_shape
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
-
-MAX_SPEC_BYTES = 16 * 2**20
-"""The largest spec file read."""
 
 MAX_LAYERS = 1_000_000
 """The most leaf layers a spec may expand to (blocks and repeats included)."""
@@ -68,45 +57,6 @@ class OuterName(str):
         made = super().__new__(cls, name)
         made.outside = outside
         return made
-
-
-def read_source(source: str) -> tuple[str, str]:
-    """The text of a spec and the name to report it by: a path, ``-`` for stdin, or ``zoo:NAME``."""
-    if source.startswith("zoo:"):
-        from convcalc.zoo import zoo_text
-
-        return zoo_text(source[4:]), source
-    if source == "-":
-        data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
-        name = "<stdin>"
-    else:
-        path = Path(source)
-        try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_SPEC_BYTES + 1)
-        except OSError as error:
-            raise SpecError(f"cannot read the spec: {error.strerror}", Location(source)) from None
-        name = source
-    if len(data) > MAX_SPEC_BYTES:
-        raise SpecError(f"the spec is larger than {MAX_SPEC_BYTES // 2**20} MiB", Location(name))
-    try:
-        return data.decode("utf-8-sig"), name
-    except UnicodeDecodeError as error:
-        raise SpecError(
-            f"the spec is not UTF-8 text (byte {error.start})", Location(name)
-        ) from None
-
-
-def load(source: str, input_shape: tuple[int, ...] | None = None) -> Network:
-    """Read and validate the spec at ``source`` (see :func:`read_source`), or the ONNX model
-    there (``input_shape`` fixes its symbolic sizes)."""
-    if not source.startswith("zoo:") and source != "-":
-        from convcalc.onnxin import looks_like_onnx, onnx_spec
-
-        if looks_like_onnx(source):
-            return parse_spec(onnx_spec(source, input_shape)[0], source)
-    text, name = read_source(source)
-    return parse_spec(text, name)
 
 
 def parse_spec(text: str, file: str | None = None) -> Network:
@@ -658,7 +608,7 @@ class SpecParser:
             elif problem["type"] == "missing":
                 self.error(f"missing option `{option}`", mark, label)
             else:
-                expected = describe(option_types(kind)[option])
+                expected = options_of(kind).describe(option)
                 self.error(
                     f"{option}: expected {expected}, got {show(problem['input'])}",
                     options.value_mark(option),

@@ -1,12 +1,12 @@
 """The result of an analysis as plain data: one row per layer or merge, totals, BN folding.
 
-``Report.to_document()`` is the JSON document of SPEC.md §3; every renderer reads these objects
+``Report.to_document()`` is the JSON document of docs/spec.md §3; every renderer reads these objects
 and nothing else, so the numbers in a table, a CSV and the JSON are the same numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
@@ -15,7 +15,6 @@ from convcalc.layers.base import Derivation, Layer, Merge, Shape
 from convcalc.receptive import ReceptiveField
 
 if TYPE_CHECKING:
-    from convcalc.render.notebook import Drawing
     from convcalc.spec import Node
 
 ExtraT = TypeVar("ExtraT")
@@ -99,7 +98,8 @@ class Row:
         return self.path.count(".")
 
     def to_document(self) -> dict[str, Any]:
-        """This row as SPEC.md §3's layer object (a merge adds ``inputs``: every input shape)."""
+        """This row as docs/spec.md §3's layer object (a merge adds ``inputs``, its input
+        shapes)."""
         document = {
             "index": self.index,
             "path": self.path,
@@ -138,7 +138,7 @@ class Totals:
         return 2 * self.macs
 
     def to_document(self) -> dict[str, Any]:
-        """The totals as SPEC.md §3's ``totals`` object."""
+        """The totals as docs/spec.md §3's ``totals`` object."""
         return {
             "params": self.params,
             "trainable_params": self.trainable_params,
@@ -149,6 +149,20 @@ class Totals:
             "param_bytes": self.param_bytes,
             "rf": rf_document(self.rf),
         }
+
+
+def totals_of(rows: Sequence[Row], bytes_per_value: int) -> Totals:
+    """Sum the rows; the final field is the last row's."""
+    params = sum(row.params for row in rows)
+    return Totals(
+        params=params,
+        trainable_params=params,
+        buffers=sum(row.buffers for row in rows),
+        macs=sum(row.macs for row in rows),
+        activation_bytes=sum(row.activation_bytes for row in rows),
+        param_bytes=params * bytes_per_value,
+        rf=rows[-1].rf if rows else None,
+    )
 
 
 @dataclass(eq=False)
@@ -172,7 +186,7 @@ class UnfoldedBN:
 class Folding:
     """Which batchnorms fold where, and the totals of the network once they are folded.
 
-    ``folded`` fold backward into the layer before them (SPEC.md §4); every other normalisation
+    ``folded`` fold backward into the layer before them (docs/spec.md §4); every other normalisation
     layer is in ``not_folded`` with its reason. ``forward`` lists the batchnorms among those that
     could instead fold into the conv or fc after them (exact there, as that layer does not
     zero-pad). The ``*_after`` totals are those of the inference network with the ``folded``
@@ -194,7 +208,7 @@ class Folding:
         return self.folded
 
     def to_document(self, rows: tuple[Row, ...]) -> dict[str, Any]:
-        """SPEC.md §3's ``bn_folding`` object; ``rows`` are the rows the indices refer to."""
+        """docs/spec.md §3's ``bn_folding`` object; ``rows`` are the rows the indices refer to."""
         path = {row.index: row.path for row in rows}
         return {
             "folded": [{"bn": path[f.bn], "into": path[f.into]} for f in self.folded],
@@ -218,7 +232,7 @@ class Folding:
 
 class Extra(Protocol):
     """An optional view computed from a report (memory, Jacobians, a folded form) that adds its
-    own keys to the JSON document; SPEC.md §3's keys are never changed, only added to."""
+    own keys to the JSON document; docs/spec.md §3's keys are never changed, only added to."""
 
     def annotate_layer(self, index: int, layer: dict[str, Any]) -> None:
         """Add this view's keys to the JSON object of row ``index``, in place."""
@@ -254,8 +268,25 @@ class Report:
         ``from`` in JSON."""
         return ["input" if source < 0 else self.rows[source].path for source in row.sources]
 
+    def to_json(self) -> str:
+        """The JSON document ``convcalc analyze --json`` writes: one top-level key per line, one
+        layer per line."""
+        import json
+
+        def encode(value: Any) -> str:
+            return json.dumps(value, ensure_ascii=False)
+
+        lines = []
+        for key, value in self.to_document().items():
+            if key == "layers":
+                text = "[\n" + ",\n".join(f"    {encode(layer)}" for layer in value) + "\n  ]"
+            else:
+                text = encode(value)
+            lines.append(f"  {encode(key)}: {text}")
+        return "{\n" + ",\n".join(lines) + "\n}\n"
+
     def to_document(self) -> dict[str, Any]:
-        """The whole report as SPEC.md §3's JSON document, with each extra's keys added."""
+        """The whole report as docs/spec.md §3's JSON document, with each extra's keys added."""
         return {**self.header(), "layers": list(self.layer_documents()), **self.footer()}
 
     def extra(self, kind: type[ExtraT]) -> ExtraT | None:
@@ -287,25 +318,6 @@ class Report:
             for extra in self.extras:
                 extra.annotate_layer(row.index, layer)
             yield layer
-
-    def _repr_html_(self) -> str:
-        """Name, totals and the layer table, as a notebook shows the report."""
-        from convcalc.render.notebook import notebook_html
-
-        return notebook_html(self)
-
-    def draw(self, depth: int | None = None) -> Drawing:
-        """The network's diagram as SVG (a notebook shows it), groups ``depth`` names deep
-        collapsed."""
-        from convcalc.render.notebook import draw
-
-        return draw(self, depth)
-
-    def to_pandas(self) -> Any:
-        """The rows as a pandas DataFrame (pandas is not a dependency: install it to use this)."""
-        from convcalc.render.notebook import to_pandas
-
-        return to_pandas(self)
 
     def footer(self) -> dict[str, Any]:
         """The keys after ``layers``: totals, BN folding and the extras' keys."""

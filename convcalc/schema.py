@@ -1,18 +1,15 @@
 """The JSON Schema of the spec format, for editors (``convcalc schema``).
 
-Each layer kind's options come from the same pydantic model the loader validates with, so the
-schema cannot drift from what convcalc accepts.
+Each layer kind's options come from the same option model the loader validates with
+(:mod:`convcalc.options`), so the schema cannot drift from what convcalc accepts.
 """
 
 from __future__ import annotations
 
-from dataclasses import MISSING, fields
 from typing import Any
 
-import pydantic
-
-from convcalc.layers import LAYER_KINDS, MERGE_KINDS, Layer
-from convcalc.options import option_types
+from convcalc.layers import LAYER_KINDS, MERGE_KINDS
+from convcalc.options import options_of
 from convcalc.tensors import DTYPE_BYTES
 
 LAYER_LIST = {"type": "array", "items": {"$ref": "#/$defs/layer"}}
@@ -24,30 +21,10 @@ TENSOR_NAMES = {"type": "array", "items": {"type": "string"}, "minItems": 2}
 """``$name``: inside a block, any option value may be one of the block's parameters."""
 
 
-def options_model(kind: type[Layer]) -> type[pydantic.BaseModel]:
-    """A pydantic model of ``kind``'s options (same names, types and defaults as the loader's
-    validator), for its JSON Schema."""
-    definitions: dict[str, Any] = {
-        field.name: (
-            option_types(kind)[field.name],
-            ... if field.default is MISSING else field.default,
-        )
-        for field in fields(kind)
-    }
-    model: type[pydantic.BaseModel] = pydantic.create_model(
-        kind.type_name,
-        __config__=pydantic.ConfigDict(strict=True, extra="forbid"),
-        __doc__=kind.__doc__,
-        **definitions,
-    )
-    return model
-
-
 def kind_options(name: str) -> dict[str, Any]:
     """The options object of one layer kind."""
-    schema = options_model(LAYER_KINDS[name]).model_json_schema()
-    schema.pop("title", None)
-    for option, value in schema.get("properties", {}).items():
+    schema = options_of(LAYER_KINDS[name]).json_schema()
+    for option, value in schema["properties"].items():
         schema["properties"][option] = {"anyOf": [value, PARAMETER]}
     return schema
 

@@ -119,20 +119,8 @@ def mark_of(event: Any) -> Mark:
 
 
 def parse_yaml(text: str, file: str | None) -> Any:
-    """Parse spec text (YAML or JSON) into plain values with positions; errors are located.
-
-    Most specs are read by :mod:`convcalc.fastyaml`, several times faster; the others (outside
-    its subset of YAML, or wrong) by :func:`parse_with_libyaml`, which also locates errors."""
-    from convcalc.fastyaml import read_yaml  # it builds on this module's types
-
-    fast = read_yaml(text)
-    if fast is not None:
-        return fast
-    return parse_with_libyaml(text, file)
-
-
-def parse_with_libyaml(text: str, file: str | None) -> Any:
-    """:func:`parse_yaml` from libyaml's event stream: any YAML, any error located."""
+    """Parse spec text (YAML or JSON) into plain values with positions, from libyaml's event
+    stream; errors are located."""
     loader = _Loader(text)
     try:
         return _Builder(loader, file).document()

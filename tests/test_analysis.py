@@ -9,9 +9,10 @@ import pytest
 from convcalc.analysis import analyze
 from convcalc.errors import ConvcalcError, ShapeError, SpecError, StrictError
 from convcalc.layers.conv import Conv
-from convcalc.loader import load, parse_spec
+from convcalc.loader import parse_spec
 from convcalc.receptive import ReceptiveField
 from convcalc.report import NETWORK_INPUT, Report, Row
+from convcalc.sources import load
 
 
 def run(text: str, strict: bool = False) -> Report:

@@ -98,7 +98,8 @@ def test_table_shows_the_notes_formulas_filled_in() -> None:
 
 
 def spec_keys_only(value: Any, expected: Any) -> Any:
-    """``value`` restricted to the keys ``expected`` has: SPEC §3 allows keys to be added."""
+    """``value`` restricted to the keys ``expected`` has: docs/spec.md §3 allows keys to be
+    added."""
     if isinstance(expected, dict) and isinstance(value, dict):
         return {key: spec_keys_only(value.get(key), item) for key, item in expected.items()}
     if isinstance(expected, list) and isinstance(value, list) and len(value) == len(expected):
@@ -402,7 +403,7 @@ def test_conv_on_a_vector() -> None:
         (
             ("--type", "avgpool", "--kernel", "2", "--dilation", "2"),
             "--dilation does not apply to avgpool "
-            "(it takes --kernel, --stride, --pad, --ceil-mode)",
+            "(it takes --kernel, --stride, --pad, --ceil-mode, --count-include-pad)",
         ),
         (
             ("--filters", "2x3", "--ceil-mode"),
@@ -431,7 +432,7 @@ def test_conv_on_a_vector() -> None:
         ),
         (
             ("--type", "bn", "--per-channel"),
-            "--shared does not apply to batchnorm (it takes --eps, --affine)",
+            "--shared does not apply to batchnorm (it takes --eps, --momentum, --affine)",
         ),
         (
             ("--type", "dropout", "--no-affine"),
@@ -857,3 +858,96 @@ def test_traceback_flag_reraises_for_debugging() -> None:
     result = runner.invoke(app, ["layer", "--in", "3x3x3", "--filters", "1x7", "--traceback"])
     assert isinstance(result.exception, ConvcalcError)
     assert result.stdout == ""
+
+
+# --- flags generated from the kinds' options ---------------------------------------------------
+
+
+def test_every_option_of_every_kind_has_a_flag() -> None:
+    from convcalc.layer_command import COMPOSITE_FLAGS, flag_of, layer_flags
+    from convcalc.layers import LAYER_KINDS
+
+    kinds = list(dict.fromkeys(LAYER_KINDS.values()))
+    flags = layer_flags(kinds, reserved=())
+    for kind in kinds:
+        for option in kind.option_names():
+            flag = flag_of(option)
+            assert flag in COMPOSITE_FLAGS or option in flags[flag].options, (kind, option)
+            assert f"--{flag}" in ok("--help").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "value"),
+    [
+        (("-t", "leakyrelu", "--negative-slope", "0.2"), "negative_slope", 0.2),
+        (("-t", "elu", "--alpha", "0.5"), "alpha", 0.5),
+        (("-t", "bn", "--momentum", "0.3"), "momentum", 0.3),
+        (("-t", "avgpool", "--kernel", "2", "--no-count-include-pad"), "count_include_pad", False),
+        (("-t", "maxpool", "--kernel", "2", "--no-ceil-mode"), "ceil_mode", False),
+    ],
+)
+def test_options_that_had_no_flag_reach_the_layer(
+    args: tuple[str, ...], option: str, value: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from convcalc import layer_command
+
+    built = []
+    original = layer_command.build
+
+    def build(*arguments: Any) -> Any:
+        built.append(original(*arguments))
+        return built[-1]
+
+    monkeypatch.setattr(layer_command, "build", build)
+    assert row("--in", "4x8x8", *args)["output"]
+    assert getattr(built[0], option) == value
+
+
+def test_momentum_shows_in_the_running_statistics() -> None:
+    assert "μ ← 0.7·μ + 0.3·mean" in ok("--in", "4x8x8", "-t", "bn", "--momentum", "0.3").stdout
+
+
+def test_in_features_is_checked_against_the_input() -> None:
+    assert error("--in", "100", "-t", "fc", "--out", "3", "--in-features", "50") == (
+        'fc "fc1": in_features: the layer expects 50 inputs but receives 100'
+    )
+    assert row("--in", "100", "-t", "fc", "--out", "3", "--in-features", "100")["params"] == 303
+
+
+def test_a_flag_clash_is_an_error_when_the_flags_are_made() -> None:
+    from dataclasses import dataclass
+
+    from convcalc.layer_command import layer_flags
+    from convcalc.layers.base import Layer, Outcome, Shape
+
+    @dataclass(frozen=True, kw_only=True, repr=False)
+    class Probe(Layer):
+        """Takes an option whose flag is the command's own --batch."""
+
+        batch: int = 1
+
+        def output_of(self, shape: Shape) -> Outcome:
+            return Outcome(output=shape)
+
+    @dataclass(frozen=True, kw_only=True, repr=False)
+    class Shadow(Layer):
+        """Reads --bias as a number where other kinds read it as a switch."""
+
+        bias: float = 0.0
+
+        def output_of(self, shape: Shape) -> Outcome:
+            return Outcome(output=shape)
+
+    from convcalc.layers.conv import Conv
+
+    with pytest.raises(TypeError, match="--batch, which convcalc layer already has"):
+        layer_flags([Probe], reserved={"batch"})
+    with pytest.raises(TypeError, match=r"--bias is read as a switch .* but as a number"):
+        layer_flags([Conv, Shadow], reserved=())
+
+
+def test_layer_options_are_listed_in_their_own_section_of_the_help() -> None:
+    out = ok("--help").stdout
+    own, _, generated = out.partition("Layer options")
+    assert "--kernel" not in own and "--in CxHxW" in own
+    assert "--count-include-pad / --no-count-include-pad" in generated

@@ -25,8 +25,8 @@ from convcalc.conventions.counting import (
 )
 from convcalc.conventions.view import ConventionView
 from convcalc.layers import all_kinds
-from convcalc.loader import load
 from convcalc.report import Report
+from convcalc.sources import load
 
 runner = CliRunner()
 

@@ -14,8 +14,9 @@ from convcalc.analysis import analyze
 from convcalc.cli import app
 from convcalc.folding import FOLDED_BIAS, FOLDED_WEIGHT, fold_network
 from convcalc.layers.conv import Conv
-from convcalc.loader import load, parse_spec
+from convcalc.loader import parse_spec
 from convcalc.report import NETWORK_INPUT, Report
+from convcalc.sources import load
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "resnet-blocks.yaml"
@@ -161,7 +162,8 @@ def test_bn_into_an_unpadded_conv_folds_forward() -> None:
     folding = report.to_document()["bn_folding"]
     assert folding["folded"] == []
     assert folding["forward"] == [{"bn": "batchnorm1", "into": "conv1"}]
-    # SPEC §4: a BN after a nonlinearity does not fold (backward); the reason names the way out.
+    # docs/spec.md §4: a BN after a nonlinearity does not fold (backward); the reason names the
+    # way out.
     assert reasons(folding)["batchnorm1"] == (
         "it follows relu1, a nonlinearity, not a conv, deconv or fc; it can fold forward into "
         "conv1 instead, which does not zero-pad (see `forward`)"

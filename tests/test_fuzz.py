@@ -310,7 +310,7 @@ def run(data: bytes) -> tuple[int, str, str, BaseException | None]:
 
 
 def check_document(document: dict[str, Any]) -> None:
-    """SPEC §3's invariants: totals are sums of rows, shapes positive, rows in order."""
+    """docs/spec.md §3's invariants: totals are sums of rows, shapes positive, rows in order."""
     rows = document["layers"]
     assert rows, "a successful analysis has rows"
     totals = document["totals"]

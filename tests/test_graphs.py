@@ -207,3 +207,12 @@ def test_a_shortcut_that_would_read_single_pixels_advises_gate(shortcut: str) ->
     )
     assert "use `gate` instead of `residual`" in message
     assert "shortcut: project`" not in message
+
+
+def test_a_conv_that_is_also_an_output_does_not_fold() -> None:
+    report = run(
+        "input: 3x8x8\nlayers:\n  - {conv: {filters: 4, kernel: 1}, name: c}\n  - bn\n"
+        "outputs: [c, batchnorm1]\n"
+    )
+    assert report.folding.folded == ()
+    assert "also feeds the network's outputs" in report.folding.not_folded[0].reason

@@ -18,7 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from convcalc.cli import app
-from convcalc.loader import MAX_EXPANSIONS, MAX_SPEC_BYTES, parse_spec
+from convcalc.loader import MAX_EXPANSIONS, parse_spec
+from convcalc.sources import MAX_SPEC_BYTES
 from convcalc.tensors import MAX_DIMENSION
 from convcalc.yamlnodes import MAX_DEPTH, MAX_NODES
 

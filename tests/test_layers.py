@@ -187,3 +187,17 @@ def test_layers_are_values_that_print_as_a_spec_writes_them() -> None:
     assert repr(conv) == "Conv(filters=10, kernel=5, pad=2)"
     assert repr(MaxPool(kernel=(2, 3))) == "MaxPool(kernel=(2, 3))"
     assert repr(ReLU()) == "ReLU()"
+
+
+def test_a_kind_cannot_take_another_kinds_name() -> None:
+    from convcalc.layers import LAYER_KINDS
+    from convcalc.layers.base import Layer
+
+    with pytest.raises(TypeError, match=r"layer type 'bn' of .*Clash is already BatchNorm's"):
+
+        class Clash(Layer):
+            type_name = "shortcut"
+            aliases = ("bn",)
+
+    assert LAYER_KINDS["bn"].__name__ == "BatchNorm"
+    assert "shortcut" not in LAYER_KINDS

@@ -11,12 +11,12 @@ from convcalc.analysis import analyze
 from convcalc.cli import app
 from convcalc.errors import SpecError
 from convcalc.jacobian import jacobian, jacobians
+from convcalc.layer_command import analyze_layer
 from convcalc.layers.conv import Conv, Deconv
 from convcalc.layers.pooling import AvgPool, MaxPool
 from convcalc.loader import parse_spec
 from convcalc.memory import inference_memory, largest_batch, parse_size, training_memory
 from convcalc.report import Report
-from convcalc.single import analyze_layer
 from convcalc.views import with_views
 
 CHAIN = """
@@ -208,7 +208,8 @@ runner = CliRunner()
 
 
 def test_cli_train_json_is_additive(tmp_path: object) -> None:
-    """--train --json keeps every SPEC §3 key and adds the memory keys; saved bytes add up."""
+    """--train --json keeps every key of docs/spec.md §3 and adds the memory keys; saved bytes
+    add up."""
     result = runner.invoke(
         app, ["analyze", "zoo:cs231n", "--train", "--optimizer", "adam", "--json", "-n", "4"]
     )

@@ -12,8 +12,8 @@ from onnx import TensorProto, helper  # noqa: E402
 
 from convcalc.analysis import analyze  # noqa: E402
 from convcalc.errors import SpecError  # noqa: E402
-from convcalc.loader import load  # noqa: E402
 from convcalc.onnxin import onnx_spec  # noqa: E402
+from convcalc.sources import load  # noqa: E402
 
 
 def weight(name: str, *dims: int) -> Any:

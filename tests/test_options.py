@@ -14,13 +14,7 @@ from hypothesis import strategies as st
 from pydantic_core import ValidationError
 
 from convcalc.layers import LAYER_KINDS, Layer
-from convcalc.options import (
-    InvalidOptions,
-    option_types,
-    options_validator,
-    plain_options,
-    validated_options,
-)
+from convcalc.options import InvalidOptions, options_of, validated_options
 
 KINDS = sorted(set(LAYER_KINDS.values()), key=lambda kind: kind.type_name)
 
@@ -44,7 +38,7 @@ def typed(value: Any) -> Any:
 @st.composite
 def option_sets(draw: st.DrawFn) -> tuple[type[Layer], dict[str, Any]]:
     kind = draw(st.sampled_from(KINDS))
-    names = [*option_types(kind), "bogus"]
+    names = [*options_of(kind).options, "bogus"]
     chosen = draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
     return kind, {name: draw(values) for name in chosen}
 
@@ -55,9 +49,9 @@ def test_plain_checks_accept_only_what_the_validator_returns_unchanged(
     case: tuple[type[Layer], dict[str, Any]],
 ) -> None:
     kind, options = case
-    plain = plain_options(kind, options)
+    plain = options_of(kind).plain(options)
     try:
-        strict = options_validator(kind).validate_python(options)
+        strict = options_of(kind).validator().validate_python(options)
     except ValidationError:
         assert plain is None, f"{kind.type_name}: plain checks accept {options}"
         return
@@ -71,7 +65,7 @@ def test_valid_specs_never_need_the_validator() -> None:
     script = (
         "import sys\n"
         "from convcalc.analysis import analyze\n"
-        "from convcalc.loader import load\n"
+        "from convcalc.sources import load\n"
         "from convcalc.zoo import names\n"
         "for source in [*(f'zoo:{name}' for name in names()), *sys.argv[1:]]:\n"
         "    analyze(load(source))\n"
@@ -103,7 +97,7 @@ def test_a_whole_number_for_a_float_option_becomes_a_float() -> None:
 
 def test_a_whole_number_too_large_for_a_float_is_left_to_the_validator() -> None:
     dropout = LAYER_KINDS["dropout"]
-    assert plain_options(dropout, {"p": 10**400}) is None
+    assert options_of(dropout).plain({"p": 10**400}) is None
     with pytest.raises(InvalidOptions) as caught:
         validated_options(dropout, {"p": 10**400})
     assert [str(problem["loc"][0]) for problem in caught.value.problems] == ["p"]

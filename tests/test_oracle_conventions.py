@@ -27,8 +27,8 @@ import pytest
 from convcalc.analysis import analyze
 from convcalc.conventions.counting import counted, zoo_functions
 from convcalc.conventions.view import ConventionTotals, ConventionView
-from convcalc.loader import load
 from convcalc.report import Report
+from convcalc.sources import load
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch oracle not installed: pip install -e '.[oracle]'"

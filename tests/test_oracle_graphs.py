@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from convcalc.analysis import analyze
-from convcalc.layers import activation, norm, rearrange, resample
+from convcalc.layers import activation, rearrange, resample
 from convcalc.layers.base import Layer, Shape
-from convcalc.loader import load, parse_spec
+from convcalc.loader import parse_spec
 from convcalc.report import NETWORK_INPUT, Report
+from convcalc.sources import load
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch oracle not installed: pip install -e '.[oracle]'"
@@ -22,7 +23,7 @@ torch = pytest.importorskip(
 flop_counter = pytest.importorskip("torch.utils.flop_counter")
 
 from tests.test_oracle_kinds import module_of as new_module_of  # noqa: E402
-from tests.test_oracle_memory import module_of as old_module_of  # noqa: E402
+from tests.torch_build import module_of as old_module_of  # noqa: E402
 
 pytestmark = pytest.mark.oracle
 
@@ -43,9 +44,7 @@ def module_of(layer: Layer, shape: Shape) -> Any:
     is_new = type(layer).__module__ in {family.__name__ for family in NEW_FAMILIES}
     if is_new or isinstance(layer, NEW_KINDS):
         return new_module_of(layer, shape)
-    if isinstance(layer, norm.LayerNorm):
-        return nn.LayerNorm(list(shape), elementwise_affine=layer.affine)
-    return old_module_of(layer, shape[0])
+    return old_module_of(layer, shape)
 
 
 def run_rows(report: Report, modules: Any, x: Any) -> list[Any]:
@@ -103,8 +102,9 @@ class Generator:
     scales through upsampling and lateral 1×1 convs, upsample + concat decoders,
     squeeze-and-excitation gates, and two outputs."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, *, resample: bool = True) -> None:
         self.rng = random.Random(seed)
+        self.resample = resample
         self.lines: list[str] = []
         self.tensors: dict[str, tuple[int, int]] = {}
         self.count = 0
@@ -138,6 +138,21 @@ class Generator:
                     source,
                     (filters, (spatial - 1) // stride + 1),
                 )
+            elif choice < 0.55 and not self.resample:
+                # A skip across scales down: a strided 1×1 conv from the larger map, added.
+                others = [
+                    n
+                    for n, (_, s) in self.tensors.items()
+                    if s == spatial * 2 - 1 or s == spatial * 2
+                ]
+                if others:
+                    other = rng.choice(others)
+                    lateral = self.emit(
+                        f"conv: {{filters: {channels}, kernel: 1, stride: 2}}",
+                        other,
+                        (channels, spatial),
+                    )
+                    self.emit(f"add: {{from: [{source}, {lateral}]}}", None, (channels, spatial))
             elif choice < 0.55:
                 others = [n for n, (_, s) in self.tensors.items() if s == spatial * 2]
                 up = self.emit(
@@ -167,7 +182,7 @@ class Generator:
                 )
             else:
                 kind = rng.choice(["relu", "bn", "mish", "pixelshuffle"])
-                if kind == "pixelshuffle" and channels % 4 == 0:
+                if kind == "pixelshuffle" and channels % 4 == 0 and self.resample:
                     self.emit("pixelshuffle: {factor: 2}", source, (channels // 4, spatial * 2))
                 elif kind != "pixelshuffle":
                     self.emit(f"{kind}: null", source, (channels, spatial))
@@ -187,3 +202,54 @@ def test_random_dags_agree_with_torch_row_by_row(seed: int) -> None:
     report = analyze(parse_spec(text, f"dag{seed}.yaml"))
     assert agree_with_torch(report) == [], text
     assert len(report.outputs) == 2
+
+
+def probed_field(report: Report, output_row: int, unit: tuple[int, int]) -> list[tuple[int, int]]:
+    """The first and last input row and column whose gradient is non-zero for one output unit
+    (all its channels), with every weight a small positive constant so that no path cancels."""
+    modules = nn.ModuleList(
+        nn.Identity() if row.layer is None else module_of(row.layer, row.input)
+        for row in report.rows
+    ).double()
+    x = torch.rand(1, *report.input, dtype=torch.float64) + 0.5
+    modules.eval()
+    with torch.no_grad():
+        run_rows(report, modules, x)  # materialises lazy modules
+        for parameter in modules.parameters():
+            parameter.fill_(0.01)
+    x.requires_grad_(True)
+    outputs = run_rows(report, modules, x)
+    outputs[output_row][0, :, unit[0], unit[1]].sum().backward()
+    grad = x.grad[0].abs().sum(dim=0)
+    spans = []
+    for axis in (1, 0):
+        cells = torch.nonzero(grad.sum(dim=axis)).flatten().tolist()
+        spans.append((cells[0], cells[-1]))
+    return spans
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_dag_fields_agree_with_the_gradient_probe(seed: int) -> None:
+    """Each output's field, for a central unit, is the span of the input cells its gradient
+    reaches (clipped to the input: the rest is padding). Graphs that resample (upsample, pixel
+    shuffle) have fractional jumps, whose fields are averages (left to the per-kind probes), so
+    these graphs skip across scales downwards, through strided 1×1 convs."""
+    report = analyze(parse_spec(Generator(seed, resample=False).spec(), f"dag{seed}.yaml"))
+    for output in report.outputs:
+        field = output.rf
+        assert field is not None
+        unit = ((output.shape[1] - 1) // 2, (output.shape[2] - 1) // 2)
+        probed = probed_field(report, output.row, unit)
+        for axis in (0, 1):
+            size = report.input[1 + axis]
+            if field.is_global:
+                # Global is the whole input by convention; a strided path may never read the
+                # last cells (fewer than one jump), which the probe shows.
+                assert probed[axis][0] == 0 and probed[axis][1] > size - 1 - field.jump[axis]
+                continue
+            else:
+                centre = field.start[axis] + unit[axis] * field.jump[axis]
+                low = centre - (field.size[axis] - 1) / 2
+                high = centre + (field.size[axis] - 1) / 2
+                expected = (max(0, int(low)), min(size - 1, int(high)))
+            assert probed[axis] == expected, (output.name, axis)

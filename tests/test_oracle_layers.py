@@ -31,6 +31,8 @@ torch = pytest.importorskip(
 )
 flop_counter = pytest.importorskip("torch.utils.flop_counter")
 
+from tests.torch_build import module_of  # noqa: E402
+
 pytestmark = pytest.mark.oracle
 
 nn = torch.nn
@@ -365,42 +367,22 @@ def test_norms_and_other_layers_match_torch() -> None:
         shape = (channels, rng.randint(2, 9), rng.randint(2, 9))
         affine = rng.random() < 0.5
         groups = rng.choice([g for g in range(1, channels + 1) if channels % g == 0])
-        pairs: list[tuple[Layer, Any, Shape]] = [
+        vector = (channels * shape[1] * shape[2],)
+        cases: list[tuple[Layer, Shape]] = [
             # num_batches_tracked is a one-element step counter, not a statistic: convcalc's
             # buffers are the 2C running mean and variance.
-            (BatchNorm(affine=affine), nn.BatchNorm2d(channels, affine=affine), shape),
-            (
-                LayerNorm(affine=affine),
-                nn.LayerNorm(list(shape), elementwise_affine=affine),
-                shape,
-            ),
-            (
-                GroupNorm(groups=groups, affine=affine),
-                nn.GroupNorm(groups, channels, affine=affine),
-                shape,
-            ),
-            (
-                InstanceNorm(affine=affine),
-                nn.InstanceNorm2d(channels, affine=affine),
-                shape,
-            ),
-            (
-                PReLU(shared=affine),
-                nn.PReLU(1 if affine else channels),
-                shape,
-            ),
-            (Dropout(p=rng.random()), nn.Dropout(), shape),
-            (Flatten(), nn.Flatten(), shape),
-            (
-                FC(out=rng.randint(1, 20), bias=affine),
-                None,
-                (channels * shape[1] * shape[2],),
-            ),
+            (BatchNorm(affine=affine), shape),
+            (BatchNorm(affine=affine), vector),
+            (LayerNorm(affine=affine), shape),
+            (GroupNorm(groups=groups, affine=affine), shape),
+            (InstanceNorm(affine=affine), shape),
+            (PReLU(shared=affine), shape),
+            (Dropout(p=rng.random()), shape),
+            (Flatten(), shape),
+            (FC(out=rng.randint(1, 20), bias=affine), vector),
         ]
-        for layer, module, given in pairs:
-            if module is None:
-                assert isinstance(layer, FC)
-                module = nn.Linear(given[0], layer.out, bias=layer.bias)
+        for layer, given in cases:
+            module = module_of(layer, given).eval()
             outcome = layer.apply(given)
             buffers = [
                 buffer
@@ -446,28 +428,18 @@ def test_macs_match_torchs_flop_counter() -> None:
             "dilation": dilation,
             "groups": groups,
         }
-        torch_options: dict[str, Any] = {
-            "stride": pair(stride),
-            "padding": pair(pad),
-            "dilation": dilation,
-            "groups": groups,
-            "bias": bias,
-            "device": META,
-        }
-        if case % 3 == 2:
-            layer: Layer = Deconv(filters=filters, kernel=kernel, bias=bias, **options)
-            module = nn.ConvTranspose2d(channels, filters, pair(kernel), **torch_options)
-        else:
-            layer = Conv(filters=filters, kernel=kernel, bias=bias, **options)
-            module = nn.Conv2d(channels, filters, pair(kernel), **torch_options)
+        kind: type[Conv | Deconv] = Deconv if case % 3 == 2 else Conv
+        layer = kind(filters=filters, kernel=kernel, bias=bias, **options)
+        with META:
+            expected = counted_macs(module_of(layer, shape), shape)
         outcome = layer.apply(shape)
-        expected = counted_macs(module, shape)
         if outcome.macs != expected:
             mismatches.append(f"case {case}: {layer} on {shape}: {outcome.macs} != {expected}")
     for case in range(20):
         inputs, out, bias = rng.randint(1, 500), rng.randint(1, 50), case % 2 == 0
         outcome = FC(out=out, bias=bias).apply((inputs,))
-        expected = counted_macs(nn.Linear(inputs, out, bias=bias, device=META), (inputs,))
+        with META:
+            expected = counted_macs(module_of(FC(out=out, bias=bias), (inputs,)), (inputs,))
         if outcome.macs != expected:
             mismatches.append(f"fc {inputs}→{out}: {outcome.macs} != {expected}")
     assert not mismatches, "\n".join(mismatches)

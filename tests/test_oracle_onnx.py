@@ -26,8 +26,9 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from convcalc.analysis import analyze  # noqa: E402
 from convcalc.folding import fold_network  # noqa: E402
-from convcalc.loader import load, parse_spec  # noqa: E402
+from convcalc.loader import parse_spec  # noqa: E402
 from convcalc.onnxin import onnx_spec  # noqa: E402
+from convcalc.sources import load  # noqa: E402
 
 pytestmark = [
     pytest.mark.oracle,
@@ -94,7 +95,7 @@ def trained_looking(model: Any) -> Any:
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.uniform_(-1, 1)
+                module.running_mean.uniform_(-1, 1)  # type: ignore[union-attr]
                 module.bias.uniform_(-1, 1)
     return model
 
@@ -111,9 +112,11 @@ def export(model: Any, path: Path, keep_bn: bool = True, dynamo: bool = False) -
 
 def torch_numbers(model: Any) -> tuple[int, int, tuple[int, ...], list[tuple[int, ...]]]:
     """Params, MACs, output shape and every conv's output shape, in the order they run."""
-    shapes: list[tuple[int, ...]] = []
+    shapes: list[tuple[bool, tuple[int, ...]]] = []
     hooks = [
-        module.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
+        module.register_forward_hook(
+            lambda m, _i, out: shapes.append((isinstance(m, nn.Linear), tuple(out.shape[1:])))
+        )
         for module in model.modules()
         if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)
     ]
@@ -124,8 +127,8 @@ def torch_numbers(model: Any) -> tuple[int, int, tuple[int, ...], list[tuple[int
         hook.remove()
     params = sum(p.numel() for p in model.parameters())
     # A Linear on N×H×W×C (ConvNeXt's) is a 1×1 conv on C×H×W; on vectors it is an fc row.
-    shapes = [(s[2], s[0], s[1]) if len(s) == 3 else s for s in shapes if len(s) != 1]
-    return params, counter.get_total_flops() // 2, tuple(output.shape[1:]), shapes
+    convs = [(s[2], s[0], s[1]) if linear else s for linear, s in shapes if len(s) == 3]
+    return params, counter.get_total_flops() // 2, tuple(output.shape[1:]), convs
 
 
 @pytest.mark.parametrize("name", [*MODELS, "unet"])

@@ -5,7 +5,7 @@ Models are built on the ``meta`` device with ``weights=None``: no download, no m
 weights, and FlopCounterMode still sees every conv and matmul of a forward pass, so one
 forward of a batch-1 meta tensor gives the MACs (flops / 2) and, through forward hooks, the
 shape after every stage. Buffers: torch keeps a 1-element ``num_batches_tracked`` per batchnorm
-that convcalc does not count (it counts the running mean and variance, 2C, as SPEC.md says).
+that convcalc does not count (it counts the running mean and variance, 2C, as docs/spec.md says).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from convcalc.analysis import analyze
-from convcalc.loader import load
 from convcalc.report import Report
+from convcalc.sources import load
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch oracle not installed: pip install -e '.[oracle]'"

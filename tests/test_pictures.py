@@ -19,8 +19,8 @@ from convcalc.render.dot import dataflow, to_dot
 from convcalc.render.graphviz import engines, layout
 from convcalc.render.labels import key_options
 from convcalc.render.nesting import Group, item_of, nest
+from convcalc.render.notebook import NotebookReport
 from convcalc.render.tree import network_tree
-from convcalc.report import Report
 from convcalc.zoo import names as zoo_names
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def canonical_graph(dot: str) -> tuple[list[str], list[tuple[str, str]]]:
     return nodes, edges
 
 
-def analyzed(spec: str, **options: object) -> Report:
+def analyzed(spec: str, **options: object) -> NotebookReport:
     return convcalc.analyze(spec, **options)  # type: ignore[arg-type]
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from convcalc.analysis import analyze
 from convcalc.folding import fold_network
-from convcalc.loader import load
 from convcalc.render.plain import json_chunks
 from convcalc.report import Report
+from convcalc.sources import load
 from convcalc.views import with_views
 from convcalc.zoo import names
 

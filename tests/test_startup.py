@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from convcalc.fastcoerce import UNCHANGED, install, plain_value
+from convcalc.fastcoerce import UNCHANGED, plain_value, written_for
 from convcalc.render import OutputFormat
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,8 +214,46 @@ def test_plain_coercion_matches_typer(
         assert result == expected, value
 
 
-def test_install_is_idempotent() -> None:
-    assert install() is install()
+@pytest.mark.parametrize(
+    ("version", "written"),
+    [("0.29.0", True), ("0.29.2", True), ("0.28.9", False), ("0.30.0", False), ("1.0", False)],
+)
+def test_the_plain_coercion_knows_the_typer_releases_it_was_written_for(
+    version: str, written: bool
+) -> None:
+    assert written_for(version) is written
+
+
+def test_outside_those_releases_typer_coerces_by_itself() -> None:
+    """With a typer release the plain coercion was not written for, typer's own coercion runs
+    (it imports pydantic) and the results are the same."""
+    script = (
+        "import sys, typer\n"
+        "typer.__version__ = sys.argv.pop(1)\n"
+        "from typer import core\n"
+        "from convcalc.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    patched = getattr(core.build_runtime_param, 'convcalc_plain', False)\n"
+        "    print(patched, 'pydantic' in sys.modules, file=sys.stderr)\n"
+    )
+    arguments = ["layer", "--in", "3x32x32", "--filters", "10x5x5", "--pad", "2", "--json"]
+    outputs = {}
+    for version in ("0.29.2", "0.30.0"):
+        result = subprocess.run(
+            [sys.executable, "-c", script, version, *arguments],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=True,
+            timeout=60,
+        )
+        outputs[version] = (result.stdout, result.stderr.split()[-2:])
+    assert outputs["0.29.2"][1] == ["True", "False"]
+    assert outputs["0.30.0"][1] == ["False", "True"]
+    assert outputs["0.29.2"][0] == outputs["0.30.0"][0]
+    assert json.loads(outputs["0.30.0"][0])["totals"]["params"] == 760
 
 
 def test_command_line_choices_match_the_library() -> None:

@@ -19,8 +19,9 @@ import pytest
 from convcalc import zoo
 from convcalc.analysis import analyze
 from convcalc.errors import SpecError
-from convcalc.loader import load, parse_spec
+from convcalc.loader import parse_spec
 from convcalc.report import Report
+from convcalc.sources import load
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO_DIR = ROOT / "convcalc" / "zoo"

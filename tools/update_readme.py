@@ -8,11 +8,16 @@ left alone, so examples that must not run (a long fuzz run) use ``bash``.
 
 A picture is made by the command in the HTML comment before it,
 ``<!-- picture: convcalc draw … -o docs/images/NAME.png -->``, run the same way.
+
+``--check`` rewrites nothing (and makes no picture): it lists the console blocks whose output
+differs from a fresh run, with a diff, and exits with status 1 if there are any (CI runs it, so
+README examples cannot drift).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import re
 import subprocess
@@ -50,24 +55,52 @@ def excerpt(text: str, limit: int) -> str:
 
 
 def main() -> None:
-    """Rewrite README.md in place."""
+    """Rewrite README.md in place, or with ``--check`` report its stale blocks."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--lines", type=int, default=36, help="longest output kept whole")
+    parser.add_argument(
+        "--check", action="store_true", help="rewrite nothing; exit 1 if any block is stale"
+    )
     arguments = parser.parse_args()
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
+    stale: list[str] = []
 
     def refresh(match: re.Match[str]) -> str:
         command = match.group("command")
         output = excerpt(run(command), arguments.lines)
+        if output != match.group("output").rstrip("\n"):
+            stale.append(stale_report(command, match.group("output"), output))
         return f"```console\n$ {command}\n{output}\n```"
 
-    readme.write_text(BLOCK.sub(refresh, text), encoding="utf-8")
+    refreshed = BLOCK.sub(refresh, text)
+    if arguments.check:
+        if stale:
+            sys.stderr.write("".join(stale))
+            sys.stderr.write(
+                f"README.md: {len(stale)} console block(s) are stale; "
+                "run python tools/update_readme.py\n"
+            )
+            sys.exit(1)
+        return
+    readme.write_text(refreshed, encoding="utf-8")
     for match in PICTURE.finditer(text):
         (ROOT / "docs" / "images").mkdir(parents=True, exist_ok=True)
         said = run(match.group("command"))
         if said:
             raise SystemExit(f"{match.group('command')}: {said}")
+
+
+def stale_report(command: str, old: str, new: str) -> str:
+    """A stale block: its command and the difference from the fresh output."""
+    diff = difflib.unified_diff(
+        old.rstrip("\n").splitlines(),
+        new.splitlines(),
+        "README.md",
+        "fresh run",
+        lineterm="",
+    )
+    return f"$ {command}\n" + "\n".join(diff) + "\n"
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def analyze(
     from functools import partial
 
     from convcalc.analysis import analyze as run_analysis
-    from convcalc.loader import load
+    from convcalc.sources import load
     from convcalc.tensors import parse_shape
 
     with reported(traceback):

@@ -1,9 +1,16 @@
-"""``convcalc layer``: one layer, every number with its formula filled in."""
+"""``convcalc layer``: one layer, every number with its formula filled in.
 
+Besides the options declared here, the command has one flag per option of every layer kind
+(``--kernel``, ``--eps``, ``--count-include-pad``…), generated from the kinds' options by
+:class:`LayerCommand`: a new option of a kind is a new flag with no edit here.
+"""
+
+import inspect
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from convcalc.cli.common import (
     BatchOption,
@@ -27,33 +34,139 @@ from convcalc.errors import SpecError
 from convcalc.render import OutputFormat
 
 if TYPE_CHECKING:
+    from typer._click import Context, HelpFormatter, Parameter
+
+    from convcalc.layer_command import Flag
     from convcalc.layers.base import Layer
     from convcalc.receptive import ReceptiveField
     from convcalc.report import Report
 
-
-LAYER_FLAGS = {
-    "filters": "filters",
-    "kernel": "kernel",
-    "stride": "stride",
-    "pad": "pad",
-    "dilation": "dilation",
-    "groups": "groups",
-    "bias": "bias",
-    "output_padding": "output-padding",
-    "ceil_mode": "ceil-mode",
-    "out": "out",
-    "output": "out",
-    "eps": "eps",
-    "affine": "affine",
-    "p": "p",
-    "shared": "shared",
-    "in_channels": "filters",
-}
+DEFAULT_TYPE = "conv"
+GENERATED = "convcalc.layer_flags"
+GIVEN = "convcalc.layer_values"
+OWN_OPTIONS_ONLY = "convcalc.own_options_only"
 
 
-@app.command()
+class LayerCommand(TyperCommand):
+    """The typer command plus one flag per option of the layer kinds, generated from them.
+
+    A run defines the flags of the ``--type`` it asks for only, so that only that kind's family
+    of layers is imported (their dataclasses cost start-up time); ``--help`` defines every
+    kind's. A flag of another kind is then left over, and the command says it does not apply.
+    The generated flags reach the command as one mapping, flag → value."""
+
+    def parse_args(self, ctx: "Context", args: list[str]) -> list[str]:
+        from convcalc.layer_command import layer_flags
+        from convcalc.layers import all_kinds, kind_named
+
+        if "--help" in options_part(args):
+            kinds = list(dict.fromkeys(all_kinds().values()))
+        else:
+            kind = kind_named(type_asked(args).lower())
+            kinds = [] if kind is None else [kind]
+        ctx.meta[GENERATED] = flag_parameters(layer_flags(kinds, reserved=self.own_flags()))
+        return super().parse_args(ctx, args)
+
+    def own_flags(self) -> set[str]:
+        """The names of the command's declared options (``in``, ``type``, ``t``…)."""
+        return {
+            spelling.lstrip("-")
+            for param in self.params
+            for spelling in (*param.opts, *param.secondary_opts)
+        }
+
+    def get_params(self, ctx: "Context") -> "list[Parameter]":
+        params = super().get_params(ctx)
+        if ctx.meta.get(OWN_OPTIONS_ONLY):
+            return params
+        return [*params, *ctx.meta.get(GENERATED, ())]
+
+    def invoke(self, ctx: "Context") -> Any:
+        given = {}
+        for param in ctx.meta.get(GENERATED, ()):
+            value = ctx.params.pop(param.name, None)
+            if value is not None:
+                given[param.name.removeprefix("layer_").replace("_", "-")] = value
+        ctx.meta[GIVEN] = given
+        return super().invoke(ctx)
+
+    def format_options(self, ctx: "Context", formatter: "HelpFormatter") -> None:
+        ctx.meta[OWN_OPTIONS_ONLY] = True
+        try:
+            super().format_options(ctx, formatter)
+        finally:
+            ctx.meta[OWN_OPTIONS_ONLY] = False
+        records = [param.get_help_record(ctx) for param in ctx.meta.get(GENERATED, ())]
+        with formatter.section("Layer options (each names the types it applies to)"):
+            formatter.write_dl([record for record in records if record is not None])
+
+
+def flag_parameters(flags: "dict[str, Flag]") -> "list[Parameter]":
+    """The command-line parameters of generated flags, built by typer from a function whose
+    signature declares them (typer's public way to make parameters)."""
+    from convcalc.layer_command import describe_flag, flag_forms
+
+    parameters = []
+    for flag in flags.values():
+        if flag.form == "switch":
+            declared: Any = Annotated[
+                bool | None,
+                typer.Option(f"--{flag.name}/--{flag.off}", help=describe_flag(flag)),
+            ]
+        else:
+            value_type: Any = float | None if flag.form == "number" else str | None
+            declared = Annotated[
+                value_type,
+                typer.Option(
+                    f"--{flag.name}",
+                    metavar="X" if flag.form == "number" else flag_forms(flag),
+                    help=describe_flag(flag),
+                ),
+            ]
+        parameters.append(
+            inspect.Parameter(
+                f"layer_{flag.name.replace('-', '_')}",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=declared,
+            )
+        )
+
+    def flags_only(**values: Any) -> None:
+        """The generated flags, for typer to read."""
+
+    flags_only.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    flags_only.__annotations__ = {param.name: param.annotation for param in parameters}
+    builder = typer.Typer(add_completion=False)
+    builder.command()(flags_only)
+    return list(typer.main.get_command(builder).params)
+
+
+def options_part(args: list[str]) -> list[str]:
+    """The arguments before ``--`` (after it, nothing is an option)."""
+    return args[: args.index("--")] if "--" in args else args
+
+
+def type_asked(args: list[str]) -> str:
+    """The value of ``--type``/``-t`` in ``args`` (the last one given), else the default."""
+    asked = DEFAULT_TYPE
+    tokens = options_part(args)
+    for index, token in enumerate(tokens):
+        if token in ("--type", "-t") and index + 1 < len(tokens):
+            asked = tokens[index + 1]
+        elif token.startswith("--type="):
+            asked = token.removeprefix("--type=")
+        elif token.startswith("-t") and not token.startswith("--") and len(token) > 2:
+            asked = token[2:]
+    return asked
+
+
+@app.command(
+    cls=LayerCommand,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
 def layer(
+    ctx: typer.Context,
     input_shape: Annotated[
         str,
         typer.Option(
@@ -76,29 +189,6 @@ def layer(
             "--type", "-t", metavar="TYPE", help="Layer type (default conv): maxpool, fc, bn…"
         ),
     ] = None,
-    kernel: Annotated[str | None, typer.Option(metavar="K", help="Kernel K or KHxKW.")] = None,
-    stride: Annotated[str | None, typer.Option(metavar="S", help="Stride S or SHxSW.")] = None,
-    pad: Annotated[
-        str | None, typer.Option(metavar="P", help="Padding P, PHxPW, same or valid.")
-    ] = None,
-    dilation: Annotated[str | None, typer.Option(metavar="D", help="Dilation D or DHxDW.")] = None,
-    groups: Annotated[str | None, typer.Option(metavar="G", help="Groups (or depthwise).")] = None,
-    bias: Annotated[bool | None, typer.Option("--bias/--no-bias", help="Learned bias.")] = None,
-    output_padding: Annotated[
-        str | None, typer.Option(metavar="P", help="Deconv output padding.")
-    ] = None,
-    ceil_mode: Annotated[
-        bool | None, typer.Option("--ceil-mode", help="Pooling rounds up.")
-    ] = None,
-    out: Annotated[
-        str | None, typer.Option(metavar="N", help="fc outputs, or adaptive pool output size.")
-    ] = None,
-    eps: Annotated[float | None, typer.Option(help="Norm epsilon.")] = None,
-    affine: Annotated[bool | None, typer.Option("--affine/--no-affine", help="Norm γ, β.")] = None,
-    p: Annotated[float | None, typer.Option("--p", help="Dropout probability.")] = None,
-    shared: Annotated[
-        bool | None, typer.Option("--shared/--per-channel", help="PReLU slope.")
-    ] = None,
     fold: Annotated[
         bool,
         typer.Option(
@@ -115,23 +205,8 @@ def layer(
     traceback: TracebackOption = False,
 ) -> None:
     """One layer: output volume, params (formula filled in), MACs, receptive-field growth."""
-    from convcalc import single
+    from convcalc import layer_command
 
-    given = {
-        "kernel": kernel,
-        "stride": stride,
-        "pad": pad,
-        "dilation": dilation,
-        "groups": groups,
-        "bias": bias,
-        "output_padding": output_padding,
-        "ceil_mode": ceil_mode,
-        "out": out,
-        "eps": eps,
-        "affine": affine,
-        "p": p,
-        "shared": shared,
-    }
     with reported(traceback):
         dtype_name = None if dtype is None else dtype.value
         start: ReceptiveField | None = None
@@ -139,9 +214,11 @@ def layer(
         if input_shape == "-":
             shape, start, origin, batch, dtype_name = chained_input(batch, dtype_name)
         else:
-            shape = with_flag("--in", single.parse_input, input_shape)
-        chosen = build_layer(layer_type, filters, given, shape)
-        report = single.analyze_layer(
+            shape = with_flag("--in", layer_command.parse_input, input_shape)
+        kind = layer_command.kind_of((layer_type or DEFAULT_TYPE).lower())
+        refuse_left_over(ctx, kind)
+        chosen = build_layer(kind, filters, ctx.meta[GIVEN], shape)
+        report = layer_command.analyze_layer(
             chosen,
             shape,
             batch=batch or 1,
@@ -158,6 +235,27 @@ def layer(
             report = with_folded_form(report)
         report = with_counted_form(with_convention(report, convention, ""))
         emit(report, fmt, as_json, output, lazy_table("layer_table"))
+
+
+def refuse_left_over(ctx: typer.Context, kind: "type[Layer]") -> None:
+    """Arguments no option took: a flag of another kind does not apply to this one (an error in
+    words); anything else is a usage error, as click would have said."""
+    if not ctx.args:
+        return
+    from convcalc.layer_command import layer_flags, not_applicable
+    from convcalc.layers import all_kinds
+
+    first = ctx.args[0]
+    if not first.startswith("-"):
+        ctx.fail(f"Got unexpected extra argument ({first})")
+    spelling = first.partition("=")[0]
+    command = ctx.command
+    assert isinstance(command, LayerCommand)
+    flags = layer_flags(dict.fromkeys(all_kinds().values()), reserved=command.own_flags())
+    for flag in flags.values():
+        if spelling in (f"--{flag.name}", f"--{flag.off}"):
+            raise not_applicable(flag.name, kind)
+    ctx.fail(f"No such option: {spelling}")
 
 
 def with_folded_form(report: "Report") -> "Report":
@@ -203,20 +301,19 @@ def with_counted_form(report: "Report") -> "Report":
 
 
 def build_layer(
-    layer_type: str | None, filters: str | None, given: dict[str, Any], shape: tuple[int, ...]
+    kind: "type[Layer]", filters: str | None, given: dict[str, Any], shape: tuple[int, ...]
 ) -> "Layer":
-    """The layer the flags describe; a flag that does not apply to the type is an error."""
-    from convcalc import single
+    """The layer the flags describe (``given``: generated flag → value)."""
+    from convcalc import layer_command
 
-    kind_name = (layer_type or "conv").lower()
-    options = {name: value for name, value in given.items() if value is not None}
+    options = layer_command.options_given(kind, given)
     if filters is not None:
-        from_filters = with_flag("--filters", single.parse_filters, filters)
+        from_filters = with_flag("--filters", layer_command.parse_filters, filters)
         if "kernel" in from_filters and "kernel" in options:
             # Two kernels for one layer: refuse rather than silently keep one of them.
             raise SpecError(f"--kernel conflicts with the kernel in --filters {filters}; give one")
         options.update(from_filters)
-    return single.build(kind_name, options, shape, LAYER_FLAGS)
+    return layer_command.build(kind, options, shape)
 
 
 def chained_input(
@@ -226,7 +323,7 @@ def chained_input(
     batch and dtype."""
     import json
 
-    from convcalc import single
+    from convcalc import layer_command
 
     text = sys.stdin.read()
     try:
@@ -235,4 +332,4 @@ def chained_input(
         raise SpecError(
             f"--in -: stdin is not a convcalc JSON document ({error.msg} at line {error.lineno})"
         ) from None
-    return single.continue_from(document, batch, dtype)
+    return layer_command.continue_from(document, batch, dtype)

@@ -216,10 +216,10 @@ class LayerScale(Layer):
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
-class StochasticDepth(Elementwise):
+class StochasticDepth(Dropout):
     """Stochastic depth (drop path), as torchvision's: while training, each sample (``row``) or
     the whole batch (``batch``) is zeroed with probability p and the rest scaled by 1/(1 − p);
-    the identity at test time, and with p = 0 while training too.
+    the identity at test time, and with p = 0 while training too (as dropout).
 
     Backward keeps the random scale it multiplied by: N values (row) or 1 (batch)."""
 
@@ -227,16 +227,7 @@ class StochasticDepth(Elementwise):
     aliases = ("droppath",)
     description = "stochastic depth"
 
-    p: float = 0.5
     mode: Literal["row", "batch"] = "row"
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.p <= 1:
-            raise OptionError("p", f"must be between 0 and 1, got {self.p}")
-
-    def is_identity(self, training: bool) -> bool:
-        """At test time, and while training with p = 0."""
-        return not training or self.p == 0
 
     def saved_tensors(self, shape_in: Shape, shape_out: Shape, batch: int) -> Saved:
         """The per-sample (or per-batch) scale; nothing when p = 0."""

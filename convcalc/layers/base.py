@@ -144,8 +144,17 @@ class Layer(ABC):
         if cls.type_name:
             if not cls.description:
                 cls.description = f"a {cls.type_name}"
-            for name in (cls.type_name, *cls.aliases):
-                LAYER_KINDS[name] = cls
+            names = (cls.type_name, *cls.aliases)
+            for name in names:
+                known = LAYER_KINDS.get(name)
+                if known is not None and known.__qualname__ != cls.__qualname__:
+                    # Two kinds under one name: refuse here, rather than let the later one
+                    # silently take the name from the other.
+                    raise TypeError(
+                        f"layer type {name!r} of {cls.__qualname__} is already "
+                        f"{known.__qualname__}'s"
+                    )
+            LAYER_KINDS.update(dict.fromkeys(names, cls))
 
     @abstractmethod
     def output_of(self, shape: Shape) -> Outcome:

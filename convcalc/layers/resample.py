@@ -205,15 +205,12 @@ def pair_float(value: float | tuple[float, float]) -> tuple[float, float]:
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
-class PixelShuffle(Layer):
-    """Sub-pixel convolution's rearrangement: C×H×W → C/r²×rH×rW for ``factor`` r (C must
-    divide by r²). Each output is one input value: no params, no MACs, backward keeps nothing,
-    one Jacobian entry per output. Receptive field: the jump is divided by r."""
+class PixelRearrangement(Layer):
+    """Moves values between channels and positions by a ``factor`` r: each output is one
+    input value, so no params, no MACs, backward keeps nothing (the gradient is moved back)
+    and the Jacobian has one entry per output."""
 
-    type_name = "pixelshuffle"
-    aliases = ("depthtospace",)
     needs_image = True
-    description = "a pixel shuffle"
 
     factor: int
 
@@ -223,6 +220,15 @@ class PixelShuffle(Layer):
     def saved_tensors(self, shape_in: Shape, shape_out: Shape, batch: int) -> Saved:
         """Nothing: the gradient is rearranged back."""
         return SAVES_NOTHING
+
+
+class PixelShuffle(PixelRearrangement):
+    """Sub-pixel convolution's rearrangement: C×H×W → C/r²×rH×rW for ``factor`` r (C must
+    divide by r²). Receptive field: the jump is divided by r."""
+
+    type_name = "pixelshuffle"
+    aliases = ("depthtospace",)
+    description = "a pixel shuffle"
 
     def output_of(self, shape: Shape) -> Outcome:
         channels, height, width = shape
@@ -246,26 +252,14 @@ class PixelShuffle(Layer):
         )
 
 
-@dataclass(frozen=True, kw_only=True, repr=False)
-class PixelUnshuffle(Layer):
+class PixelUnshuffle(PixelRearrangement):
     """The inverse of pixel shuffle: C×H×W → C·r²×H/r×W/r for ``factor`` r (H and W must
-    divide by r). Each output is one input value: no params, no MACs, backward keeps nothing,
-    one Jacobian entry per output. Receptive field: an output position covers an r×r block
-    (span r − 1, stride r, like an r×r window with stride r)."""
+    divide by r). Receptive field: an output position covers an r×r block (span r − 1,
+    stride r, like an r×r window with stride r)."""
 
     type_name = "pixelunshuffle"
     aliases = ("spacetodepth",)
-    needs_image = True
     description = "a pixel unshuffle"
-
-    factor: int
-
-    def __post_init__(self) -> None:
-        require_at_least("factor", self.factor, 1)
-
-    def saved_tensors(self, shape_in: Shape, shape_out: Shape, batch: int) -> Saved:
-        """Nothing: the gradient is rearranged back."""
-        return SAVES_NOTHING
 
     def output_of(self, shape: Shape) -> Outcome:
         channels, height, width = shape

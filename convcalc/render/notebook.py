@@ -1,8 +1,13 @@
 """What a report shows in a notebook (Jupyter, VS Code): its title, totals and layer table as
-HTML, its diagram as SVG, and its rows as a pandas DataFrame."""
+HTML, its diagram as SVG, and its rows as a pandas DataFrame.
+
+The Python API (``convcalc.analyze``) returns a :class:`NotebookReport`: the report, plain data,
+with these presentations as methods. They live here, not on :class:`Report`, so that the
+report, which every renderer reads, imports no renderer."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from html import escape
 from typing import Any
 
@@ -25,6 +30,28 @@ class Drawing:
         from pathlib import Path
 
         Path(path).write_text(self.svg, encoding="utf-8")
+
+
+class NotebookReport(Report):
+    """A report with its notebook presentations."""
+
+    def _repr_html_(self) -> str:
+        """Name, totals and the layer table, as a notebook shows the report."""
+        return notebook_html(self)
+
+    def draw(self, depth: int | None = None) -> Drawing:
+        """The network's diagram as SVG (a notebook shows it), groups ``depth`` names deep
+        collapsed."""
+        return draw(self, depth)
+
+    def to_pandas(self) -> Any:
+        """The rows as a pandas DataFrame (pandas is not a dependency: install it to use this)."""
+        return to_pandas(self)
+
+
+def for_notebook(report: Report) -> NotebookReport:
+    """``report`` with its notebook presentations."""
+    return NotebookReport(**{field.name: getattr(report, field.name) for field in fields(report)})
 
 
 def draw(report: Report, depth: int | None = None) -> Drawing:

@@ -25,7 +25,7 @@ string = json.encoder.encode_basestring
 
 
 def json_chunks(report: Report) -> Iterator[str]:
-    """SPEC.md §3's document in pieces: one top-level key per line and one layer per line, as
+    """docs/spec.md §3's document in pieces: one top-level key per line and one layer per line, as
     it is produced (holding every row's text at once would double a large network's memory).
 
     A layer's line is exactly ``json.dumps(layer_document, ensure_ascii=False)`` of

@@ -8,7 +8,7 @@ from convcalc.jacobian import JacobianView
 from convcalc.render import units
 from convcalc.render.conventions import convention_summary, title_suffix
 from convcalc.render.layout import Block, Cell, Column, Grid, Styled
-from convcalc.render.memory import jacobian_cells, memory_columns, memory_summary
+from convcalc.render.view_columns import jacobian_cells, memory_columns, memory_summary
 from convcalc.report import Report, Row
 from convcalc.tensors import dtype_bytes
 

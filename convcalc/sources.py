@@ -1,0 +1,66 @@
+"""Where a spec comes from: a path, ``-`` for stdin, or ``zoo:NAME`` for a built-in model.
+
+Every command and the Python API name a spec the same way and resolve it here, in one place: a
+new kind of source (a format read from a path by its suffix, say) is one more branch of
+:func:`load`, and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from convcalc.errors import Location, SpecError
+
+if TYPE_CHECKING:
+    from convcalc.spec import Network
+
+MAX_SPEC_BYTES = 16 * 2**20
+"""The largest spec file read."""
+
+ZOO_PREFIX = "zoo:"
+STDIN = "-"
+
+
+def load(source: str, input_shape: tuple[int, ...] | None = None) -> Network:
+    """Read and validate the spec ``source`` names (see :func:`spec_text`), or the ONNX model
+    at that path (recognised by its content; ``input_shape`` fixes its symbolic sizes)."""
+    from convcalc.loader import parse_spec
+
+    if not source.startswith(ZOO_PREFIX) and source != STDIN:
+        from convcalc.onnxin import looks_like_onnx, onnx_spec
+
+        if looks_like_onnx(source):
+            return parse_spec(onnx_spec(source, input_shape)[0], source)
+    text, name = spec_text(source)
+    return parse_spec(text, name)
+
+
+def spec_text(source: str) -> tuple[str, str]:
+    """The text of the spec ``source`` names, and the name to locate its problems by."""
+    if source.startswith(ZOO_PREFIX):
+        from convcalc.zoo import zoo_text
+
+        return zoo_text(source.removeprefix(ZOO_PREFIX)), source
+    if source == STDIN:
+        return decoded(sys.stdin.buffer.read(MAX_SPEC_BYTES + 1), "<stdin>")
+    try:
+        with Path(source).open("rb") as handle:
+            data = handle.read(MAX_SPEC_BYTES + 1)
+    except OSError as error:
+        raise SpecError(f"cannot read the spec: {error.strerror}", Location(source)) from None
+    return decoded(data, source)
+
+
+def decoded(data: bytes, name: str) -> tuple[str, str]:
+    """Spec bytes as text (UTF-8, a byte-order mark allowed), with their name; at most
+    :data:`MAX_SPEC_BYTES`, of which one more is read to tell."""
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"the spec is larger than {MAX_SPEC_BYTES // 2**20} MiB", Location(name))
+    try:
+        return data.decode("utf-8-sig"), name
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            f"the spec is not UTF-8 text (byte {error.start})", Location(name)
+        ) from None

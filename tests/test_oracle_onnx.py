@@ -127,7 +127,9 @@ def torch_numbers(model: Any) -> tuple[int, int, tuple[int, ...], list[tuple[int
         hook.remove()
     params = sum(p.numel() for p in model.parameters())
     # A Linear on N×H×W×C (ConvNeXt's) is a 1×1 conv on C×H×W; on vectors it is an fc row.
-    convs = [(s[2], s[0], s[1]) if linear else s for linear, s in shapes if len(s) == 3]
+    convs: list[tuple[int, ...]] = [
+        (s[2], s[0], s[1]) if linear else s for linear, s in shapes if len(s) == 3
+    ]
     return params, counter.get_total_flops() // 2, tuple(output.shape[1:]), convs
 
 

@@ -29,14 +29,13 @@ SMALL_CONSTANT = 64
 
 ACTIVATIONS = {
     "Relu": "relu",
-    "Sigmoid": "sigmoid",
     "Tanh": "tanh",
     "HardSwish": "hardswish",
-    "HardSigmoid": "hardsigmoid",
     "Mish": "mish",
-    "Softplus": "softplus",
+    "Gelu": "gelu",
+    "Softmax": "softmax",
 }
-PASS_THROUGH = ("Identity", "Dropout")
+"""Ops that are one activation kind, options aside."""
 MAX_INFERENCE_PASSES = 64
 """How many rounds of shape inference may resolve shape arithmetic that feeds shape arithmetic."""
 RESERVED_NAMES = {"input", "true", "false", "yes", "no", "on", "off", "null", "none"}
@@ -384,6 +383,9 @@ class Translator:
                 continue
             if node.op_type == "Constant":
                 continue
+            if node.op_type in ACTIVATIONS:
+                self.activation(node, ACTIVATIONS[node.op_type])
+                continue
             handler = getattr(self, f"op_{node.op_type}", None)
             reason = handler(node) if handler is not None else "no mapping for this op"
             if reason:
@@ -598,38 +600,8 @@ class Translator:
         self.emit(node, kind, options or {}, [source])
         self.tensors[node.output[0]].channels_last = self.source(source).channels_last
 
-    def op_Relu(self, node: Any) -> str | None:
-        self.activation(node, "relu")
-        return None
-
-    def op_Tanh(self, node: Any) -> str | None:
-        self.activation(node, "tanh")
-        return None
-
-    def op_HardSwish(self, node: Any) -> str | None:
-        self.activation(node, "hardswish")
-        return None
-
     def op_HardSigmoid(self, node: Any) -> str | None:
-        consumer = self.only_consumer(node.output[0])
-        if (
-            consumer is not None
-            and consumer.op_type == "Mul"
-            and set(consumer.input) == {node.input[0], node.output[0]}
-        ):
-            self.done.add(id(consumer))
-            self.activation(node, "hardswish")
-            self.tensors[consumer.output[0]] = self.tensors[node.output[0]]
-            return None
-        self.activation(node, "hardsigmoid")
-        return None
-
-    def op_Mish(self, node: Any) -> str | None:
-        self.activation(node, "mish")
-        return None
-
-    def op_Gelu(self, node: Any) -> str | None:
-        self.activation(node, "gelu")
+        self.gated(node, "hardsigmoid", "hardswish")
         return None
 
     def op_Elu(self, node: Any) -> str | None:
@@ -645,10 +617,6 @@ class Translator:
     def op_PRelu(self, node: Any) -> str | None:
         slope = self.weights.get(node.input[1], ())
         self.activation(node, "prelu", {"shared": math.prod(slope) == 1})
-        return None
-
-    def op_Softmax(self, node: Any) -> str | None:
-        self.activation(node, "softmax")
         return None
 
     def op_Clip(self, node: Any) -> str | None:
@@ -668,6 +636,12 @@ class Translator:
         return "a Clip other than ReLU6 or ReLU"
 
     def op_Sigmoid(self, node: Any) -> str | None:
+        self.gated(node, "sigmoid", "silu")
+        return None
+
+    def gated(self, node: Any, kind: str, self_gated: str) -> None:
+        """A sigmoid-like op, or with the Mul of its input that follows it (x · σ(x)) the
+        self-gated activation (``self_gated``: SiLU, HardSwish) as one row."""
         consumer = self.only_consumer(node.output[0])
         if (
             consumer is not None
@@ -675,11 +649,10 @@ class Translator:
             and set(consumer.input) == {node.input[0], node.output[0]}
         ):
             self.done.add(id(consumer))
-            self.activation(node, "silu")
+            self.activation(node, self_gated)
             self.tensors[consumer.output[0]] = self.tensors[node.output[0]]
-            return None
-        self.activation(node, "sigmoid")
-        return None
+            return
+        self.activation(node, kind)
 
     def op_Erf(self, node: Any) -> str | None:
         """GELU as exporters spell it: x · ½ · (1 + erf(x / √2)), in any order of the Mul."""

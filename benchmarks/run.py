@@ -243,6 +243,25 @@ def model_source(model: str | None, work: Path) -> tuple[str, str]:
     return str(path), "a local ResNet-50 spec (zoo:resnet50 not in this checkout)"
 
 
+EXPORT_SCRIPT = """
+import sys, torch, torchvision
+model = torchvision.models.resnet50(weights=None).eval()
+torch.onnx.export(model, (torch.zeros(1, 3, 224, 224),), sys.argv[1], dynamo=False)
+"""
+
+
+def exported_resnet50(work: Path) -> Path | None:
+    """torchvision's ResNet-50 exported by torch with its (random) weights, or None without
+    torch or onnx."""
+    path = work / "resnet50.onnx"
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", EXPORT_SCRIPT, str(path)],
+        capture_output=True,
+        check=False,
+    )
+    return path if result.returncode == 0 else None
+
+
 def torchinfo_available() -> bool:
     """Whether torch, torchvision and torchinfo are installed (checked without importing torch)."""
     try:
@@ -471,6 +490,13 @@ def main() -> None:
     )
     parser.add_argument("--no-torchinfo", action="store_true", help="skip the torchinfo case")
     parser.add_argument(
+        "--onnx",
+        type=Path,
+        default=None,
+        help="an ONNX ResNet-50 with its weights (~100 MB) for the ONNX case (default: torch "
+        "exports torchvision's when torch and onnx are installed)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=ROOT / "benchmarks",
@@ -530,6 +556,16 @@ def main() -> None:
                 "sweep-1000", "sweep, 1,000 variants", [*cli, *SWEEP], "convcalc " + " ".join(SWEEP)
             )
         )
+        onnx_model = options.onnx or exported_resnet50(work)
+        if onnx_model is not None:
+            cases.append(
+                Case(
+                    "onnx-json",
+                    "ResNet-50 ONNX --json",
+                    [*cli, "analyze", str(onnx_model), "--json"],
+                    "convcalc analyze resnet50.onnx --json",
+                )
+            )
         if not options.no_torchinfo and torchinfo_available():
             cases.append(
                 Case(

@@ -26,11 +26,19 @@ ZOO_PREFIX = "zoo:"
 STDIN = "-"
 
 
-def load(source: str, settings: Sequence[Setting] = ()) -> Network:
-    """Read and validate the spec ``source`` names (see :func:`spec_text`), with ``settings``
-    (``--set PATH=VALUE``) applied to its values first."""
+def load(
+    source: str, settings: Sequence[Setting] = (), input_shape: tuple[int, ...] | None = None
+) -> Network:
+    """Read and validate the spec ``source`` names (see :func:`spec_text`), or the ONNX model
+    at that path (recognised by its content; ``input_shape`` fixes its symbolic sizes), with
+    ``settings`` (``--set PATH=VALUE``) applied to its values first."""
     from convcalc.loader import parse_spec
 
+    if not source.startswith(ZOO_PREFIX) and source != STDIN:
+        from convcalc.onnxin import looks_like_onnx, onnx_spec
+
+        if looks_like_onnx(source):
+            return parse_spec(onnx_spec(source, input_shape)[0], source, settings)
     text, name = spec_text(source)
     return parse_spec(text, name, settings)
 

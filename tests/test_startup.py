@@ -337,3 +337,8 @@ def test_the_registry_order_does_not_depend_on_which_family_was_imported_first()
     assert len(orders) == 1
     (order,) = orders
     assert order[:2] == ("relu", "relu6") and order[-1] == "channelshuffle"
+
+
+def test_a_yaml_spec_does_not_import_onnx() -> None:
+    modules, _ = loaded_modules("analyze", "zoo:cs231n", "--json")
+    assert not {name for name in modules if name == "onnx" or name.startswith("onnx.")}

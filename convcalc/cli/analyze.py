@@ -133,15 +133,16 @@ def analyze(
         depth=depth is not None,
     )
     with reported(traceback):
+        shape = None if input_shape is None else with_flag("--input", parse_shape, input_shape)
         overrides: dict[str, Any] = {}
-        if input_shape is not None:
-            overrides["input"] = with_flag("--input", parse_shape, input_shape)
+        if shape is not None:
+            overrides["input"] = shape
         if batch is not None:
             overrides["batch"] = batch
         if dtype is not None:
             overrides["dtype"] = dtype.value
         try:
-            network = load(spec, [parse_setting(text) for text in settings or ()])
+            network = load(spec, [parse_setting(text) for text in settings or ()], shape)
         except ConvcalcError as error:
             if error.partial is None:
                 raise

@@ -1,0 +1,37 @@
+"""``convcalc import``: an ONNX model as a readable spec."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from convcalc.cli.common import TracebackOption, app, reported
+from convcalc.cli.output import write_output, write_stdout
+
+
+@app.command("import")
+def import_model(
+    model: Annotated[str, typer.Argument(help="An ONNX model file.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the spec to this file.")
+    ] = None,
+    input_shape: Annotated[
+        str | None,
+        typer.Option(
+            "--input", metavar="CxHxW", help="The input size where the model's is symbolic."
+        ),
+    ] = None,
+    traceback: TracebackOption = False,
+) -> None:
+    """Write an ONNX model as a spec (YAML): its layers, with `from:` where the graph branches."""
+    from convcalc.cli.common import with_flag
+    from convcalc.onnxin import onnx_spec
+    from convcalc.tensors import parse_shape
+
+    with reported(traceback):
+        shape = None if input_shape is None else with_flag("--input", parse_shape, input_shape)
+        text, _ = onnx_spec(model, shape)
+        if output is None:
+            write_stdout([text])
+        else:
+            write_output(output, [text])

@@ -1,0 +1,406 @@
+"""ONNX models in: small graphs built with onnx.helper, read as specs and analysed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="the onnx package (convcalc[onnx]) is not installed")
+from onnx import TensorProto, helper  # noqa: E402
+
+from convcalc.analysis import analyze  # noqa: E402
+from convcalc.errors import SpecError  # noqa: E402
+from convcalc.onnxin import onnx_spec  # noqa: E402
+from convcalc.sources import load  # noqa: E402
+
+
+def weight(name: str, *dims: int) -> Any:
+    """An initializer with dims and no values (weights are never read)."""
+    tensor = TensorProto(name=name, data_type=TensorProto.FLOAT)
+    tensor.dims.extend(dims)
+    return tensor
+
+
+def ints(name: str, values: list[int]) -> Any:
+    return helper.make_tensor(name, TensorProto.INT64, [len(values)], values)
+
+
+def floats(name: str, values: list[float]) -> Any:
+    return helper.make_tensor(name, TensorProto.FLOAT, [len(values)], values)
+
+
+def save(
+    tmp_path: Path,
+    nodes: list[Any],
+    initializers: list[Any],
+    shape: list[Any] | None = None,
+    outputs: tuple[str, ...] = ("y",),
+    opset: int = 17,
+) -> str:
+    image = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape or [1, 3, 16, 16])
+    results = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs]
+    graph = helper.make_graph(nodes, "g", [image], results, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.producer_name = "test"
+    path = tmp_path / "model.onnx"
+    path.write_bytes(model.SerializeToString())
+    return str(path)
+
+
+def rows(path: str) -> list[tuple[str, tuple[int, ...], int, int]]:
+    report = analyze(load(path))
+    return [(row.type, row.output, row.params, row.macs) for row in report.rows]
+
+
+def conv(name: str, source: str, output: str, bias: bool = True, **attributes: Any) -> Any:
+    inputs = [source, f"{name}.w"] + ([f"{name}.b"] if bias else [])
+    return helper.make_node("Conv", inputs, [output], name=f"/{name}/Conv", **attributes)
+
+
+def test_conv_relu_pool_fc(tmp_path: Path) -> None:
+    nodes = [
+        conv("c", "x", "a", kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("Relu", ["a"], ["b"]),
+        helper.make_node("MaxPool", ["b"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["p"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["y"], transB=1),
+    ]
+    inits = [weight("c.w", 8, 3, 3, 3), weight("c.b", 8), weight("fc.w", 10, 8), weight("fc.b", 10)]
+    assert rows(save(tmp_path, nodes, inits)) == [
+        ("conv", (8, 8, 8), 224, 8 * 27 * 64),
+        ("relu", (8, 8, 8), 0, 0),
+        ("maxpool", (8, 4, 4), 0, 0),
+        ("globalavgpool", (8, 1, 1), 0, 0),
+        ("flatten", (8,), 0, 0),
+        ("fc", (10,), 90, 80),
+    ]
+
+
+def single(tmp_path: Path, node: Any, inits: list[Any], shape: list[Any] | None = None) -> Any:
+    return rows(save(tmp_path, [node], inits, shape))
+
+
+def test_conv_groups_dilation_no_bias(tmp_path: Path) -> None:
+    node = conv("c", "x", "y", bias=False, kernel_shape=[3, 3], dilations=[2, 2], group=3)
+    assert single(tmp_path, node, [weight("c.w", 6, 1, 3, 3)]) == [
+        ("conv", (6, 12, 12), 54, 54 * 144)
+    ]
+
+
+def test_asymmetric_pads_become_a_pad_layer(tmp_path: Path) -> None:
+    node = conv("c", "x", "y", kernel_shape=[3, 3], pads=[0, 0, 1, 1], strides=[2, 2])
+    text, _ = onnx_spec(save(tmp_path, [node], [weight("c.w", 4, 3, 3, 3), weight("c.b", 4)]))
+    assert "pad: {pad: [0, 1, 0, 1]}" in text
+    assert rows(str(tmp_path / "model.onnx")) == [
+        ("pad", (3, 17, 17), 0, 0),
+        ("conv", (4, 8, 8), 112, 4 * 27 * 64),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "pads"), [("SAME_UPPER", "[0, 1, 0, 1]"), ("SAME_LOWER", "[1, 0, 1, 0]")]
+)
+def test_auto_pad(tmp_path: Path, mode: str, pads: str) -> None:
+    node = conv("c", "x", "y", kernel_shape=[2, 2], auto_pad=mode)
+    path = save(tmp_path, [node], [weight("c.w", 4, 3, 2, 2), weight("c.b", 4)])
+    assert f"pad: {{pad: {pads}}}" in onnx_spec(path)[0]
+    assert rows(path)[-1][1] == (4, 16, 16)
+
+
+def test_conv_and_bias_add_are_one_layer(tmp_path: Path) -> None:
+    nodes = [
+        conv("c", "x", "a", bias=False, kernel_shape=[1, 1]),
+        helper.make_node("Add", ["a", "b"], ["y"]),
+    ]
+    assert rows(save(tmp_path, nodes, [weight("c.w", 4, 3, 1, 1), weight("b", 4, 1, 1)])) == [
+        ("conv", (4, 16, 16), 16, 12 * 256)
+    ]
+
+
+def test_matmul_add_is_fc(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("Flatten", ["x"], ["f"]),
+        helper.make_node("MatMul", ["f", "w"], ["m"]),
+        helper.make_node("Add", ["m", "b"], ["y"]),
+    ]
+    assert rows(save(tmp_path, nodes, [weight("w", 768, 5), weight("b", 5)]))[-1] == (
+        "fc",
+        (5,),
+        768 * 5 + 5,
+        768 * 5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("op", "kind", "attributes"),
+    [
+        ("Relu", "relu", {}),
+        ("Sigmoid", "sigmoid", {}),
+        ("Tanh", "tanh", {}),
+        ("HardSigmoid", "hardsigmoid", {}),
+        ("HardSwish", "hardswish", {}),
+        ("LeakyRelu", "leakyrelu", {"alpha": 0.2}),
+        ("Softmax", "softmax", {"axis": 1}),
+        ("Gelu", "gelu", {}),
+        ("Dropout", None, {}),
+        ("Identity", None, {}),
+    ],
+)
+def test_activations(tmp_path: Path, op: str, kind: str | None, attributes: Any) -> None:
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node(op, ["r"], ["y"], **attributes),
+    ]
+    found = [row[0] for row in rows(save(tmp_path, nodes, [], opset=20))]
+    assert found == (["relu", kind] if kind else ["relu"])
+
+
+def test_clip_is_relu6_and_mul_by_sigmoid_is_silu(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("Clip", ["x", "lo", "hi"], ["c"]),
+        helper.make_node("Sigmoid", ["c"], ["s"]),
+        helper.make_node("Mul", ["c", "s"], ["y"]),
+    ]
+    inits = [floats("lo", [0.0]), floats("hi", [6.0])]
+    inits = [helper.make_tensor(t.name, TensorProto.FLOAT, [], [t.float_data[0]]) for t in inits]
+    assert [row[0] for row in rows(save(tmp_path, nodes, inits))] == ["relu6", "silu"]
+
+
+def test_erf_gelu_pattern(tmp_path: Path) -> None:
+    def scalar(name: str, value: float) -> Any:
+        return helper.make_tensor(name, TensorProto.FLOAT, [], [value])
+
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Div", ["r", "root2"], ["d"]),
+        helper.make_node("Erf", ["d"], ["e"]),
+        helper.make_node("Add", ["e", "one"], ["a"]),
+        helper.make_node("Mul", ["r", "a"], ["m"]),
+        helper.make_node("Mul", ["m", "half"], ["y"]),
+    ]
+    inits = [scalar("root2", 1.4142135), scalar("one", 1.0), scalar("half", 0.5)]
+    assert [row[0] for row in rows(save(tmp_path, nodes, inits))] == ["relu", "gelu"]
+
+
+def test_pools(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("MaxPool", ["x"], ["m"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+        helper.make_node(
+            "AveragePool", ["m"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1
+        ),
+        helper.make_node("ReduceMean", ["a", "axes"], ["y"], keepdims=1),
+    ]
+    path = save(tmp_path, nodes, [ints("axes", [2, 3])], opset=18)
+    assert "{kernel: 3, stride: 2, ceil_mode: true}" in onnx_spec(path)[0]
+    assert [row[:2] for row in rows(path)] == [
+        ("maxpool", (3, 8, 8)),
+        ("avgpool", (3, 8, 8)),
+        ("globalavgpool", (3, 1, 1)),
+    ]
+
+
+def test_norms(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["n"]),
+        helper.make_node("InstanceNormalization", ["n", "s", "b"], ["i"]),
+        helper.make_node("GroupNormalization", ["i", "s", "b"], ["y"], num_groups=3),
+    ]
+    inits = [weight(name, 3) for name in "sbmv"]
+    assert [row[:3] for row in rows(save(tmp_path, nodes, inits, opset=18))] == [
+        ("batchnorm", (3, 16, 16), 6),
+        ("instancenorm", (3, 16, 16), 6),
+        ("groupnorm", (3, 16, 16), 6),
+    ]
+
+
+def test_merges_slices_and_rearrangements(tmp_path: Path) -> None:
+    nodes = [
+        conv("c", "x", "a", kernel_shape=[1, 1]),
+        helper.make_node("Split", ["a", "sizes"], ["s1", "s2"], axis=1),
+        helper.make_node("Add", ["s1", "s2"], ["sum"]),
+        helper.make_node("Mul", ["sum", "s1"], ["prod"]),
+        helper.make_node("Concat", ["prod", "a"], ["cat"], axis=1),
+        helper.make_node("Slice", ["cat", "st", "en", "ax"], ["sl"]),
+        helper.make_node("DepthToSpace", ["sl"], ["d"], blocksize=2),
+        helper.make_node("SpaceToDepth", ["d"], ["u"], blocksize=2),
+        helper.make_node("Pad", ["u", "pads"], ["p"], mode="reflect"),
+        helper.make_node("Resize", ["p", "", "scales"], ["y"], mode="nearest"),
+    ]
+    inits = [
+        weight("c.w", 8, 3, 1, 1),
+        weight("c.b", 8),
+        ints("sizes", [4, 4]),
+        ints("st", [0]),
+        ints("en", [8]),
+        ints("ax", [1]),
+        ints("pads", [0, 0, 1, 2, 0, 0, 1, 2]),
+        floats("scales", [1.0, 1.0, 2.0, 2.0]),
+    ]
+    assert [row[:2] for row in rows(save(tmp_path, nodes, inits))] == [
+        ("conv", (8, 16, 16)),
+        ("slice", (4, 16, 16)),
+        ("slice", (4, 16, 16)),
+        ("add", (4, 16, 16)),
+        ("mul", (4, 16, 16)),
+        ("concat", (12, 16, 16)),
+        ("slice", (8, 16, 16)),
+        ("pixelshuffle", (2, 32, 32)),
+        ("pixelunshuffle", (8, 16, 16)),
+        ("pad", (8, 18, 20)),
+        ("upsample", (8, 36, 40)),
+    ]
+
+
+def test_conv_transpose(tmp_path: Path) -> None:
+    node = helper.make_node(
+        "ConvTranspose",
+        ["x", "w", "b"],
+        ["y"],
+        kernel_shape=[3, 3],
+        strides=[2, 2],
+        pads=[1, 1, 1, 1],
+        output_padding=[1, 1],
+    )
+    assert single(tmp_path, node, [weight("w", 3, 5, 3, 3), weight("b", 5)]) == [
+        ("deconv", (5, 32, 32), 140, 3 * 5 * 9 * 256)
+    ]
+
+
+def test_channel_shuffle_pattern(tmp_path: Path) -> None:
+    nodes = [
+        conv("c", "x", "a", kernel_shape=[1, 1]),
+        helper.make_node("Reshape", ["a", "five"], ["r"]),
+        helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1, 3, 4]),
+        helper.make_node("Reshape", ["t", "four"], ["y"]),
+    ]
+    inits = [
+        weight("c.w", 6, 3, 1, 1),
+        weight("c.b", 6),
+        ints("five", [1, 2, 3, 16, 16]),
+        ints("four", [1, 6, 16, 16]),
+    ]
+    assert "channelshuffle: {groups: 2}" in onnx_spec(save(tmp_path, nodes, inits))[0]
+
+
+def test_symbolic_batch_and_input_shape(tmp_path: Path) -> None:
+    node = helper.make_node("Relu", ["x"], ["y"])
+    path = save(tmp_path, [node], [], shape=["N", 3, "H", "W"])
+    with pytest.raises(
+        SpecError, match=r'input "x": symbolic size of H \(H\), W \(W\); give --input'
+    ):
+        load(path)
+    assert analyze(load(path, input_shape=(3, 8, 8))).rows[-1].output == (3, 8, 8)
+
+
+def test_import_round_trip(tmp_path: Path) -> None:
+    nodes = [
+        conv("c", "x", "a", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["a", "x2"], ["y"]),
+    ]
+    nodes.insert(0, conv("d", "x", "x2", kernel_shape=[1, 1]))
+    path = save(
+        tmp_path,
+        nodes,
+        [weight("c.w", 4, 4, 3, 3), weight("c.b", 4), weight("d.w", 4, 3, 1, 1), weight("d.b", 4)],
+    )
+    text, _ = onnx_spec(path)
+    assert text.startswith("# Imported from model.onnx (ONNX opset 17, produced by test).\n")
+    (tmp_path / "spec.yaml").write_text(text)
+    assert rows(str(tmp_path / "spec.yaml")) == rows(path)
+
+
+# --- bad input: one located line each ------------------------------------------------------------
+
+
+def test_truncated_file(tmp_path: Path) -> None:
+    path = save(tmp_path, [helper.make_node("Relu", ["x"], ["y"])], [])
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: len(data) // 2])
+    with pytest.raises(SpecError, match="not an ONNX model"):
+        load(path)
+
+
+def test_detected_by_content(tmp_path: Path) -> None:
+    path = Path(save(tmp_path, [helper.make_node("Relu", ["x"], ["y"])], []))
+    renamed = path.rename(tmp_path / "model.bin")
+    assert rows(str(renamed)) == [("relu", (3, 16, 16), 0, 0)]
+
+
+def test_no_image_input(tmp_path: Path) -> None:
+    path = save(tmp_path, [helper.make_node("Relu", ["x"], ["y"])], [], shape=[1, 10])
+    with pytest.raises(SpecError, match=r"no image input \(N×C×H×W\); its inputs: x \(rank 2\)"):
+        load(path)
+
+
+def test_cycle(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("Add", ["x", "b"], ["a"], name="first"),
+        helper.make_node("Relu", ["a"], ["b"], name="second"),
+        helper.make_node("Relu", ["a"], ["y"]),
+    ]
+    with pytest.raises(SpecError, match=r'node "first" \(Add\): the graph has a cycle'):
+        load(save(tmp_path, nodes, []))
+
+
+def test_unmapped_op_is_located(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Neg", ["r"], ["y"], name="neg0"),
+    ]
+    with pytest.raises(
+        SpecError, match=r'node "neg0" \(Neg\): unsupported: no mapping for this op'
+    ):
+        load(save(tmp_path, nodes, []))
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_cli_import_and_analyze(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from convcalc.cli import app
+
+    path = save(
+        tmp_path,
+        [conv("stem", "x", "y", kernel_shape=[3, 3], pads=[1, 1, 1, 1])],
+        [weight("stem.w", 8, 3, 3, 3), weight("stem.b", 8)],
+    )
+    runner = CliRunner()
+    result = runner.invoke(app, ["import", path])
+    assert result.exit_code == 0
+    assert result.output == (
+        "# Imported from model.onnx (ONNX opset 17, produced by test).\n"
+        "name: g\n"
+        "input: 3x16x16\n"
+        "layers:\n"
+        "  - conv: {filters: 8, kernel: 3, pad: 1}\n"
+        "    name: stem\n"
+    )
+    result = runner.invoke(app, ["import", path, "-o", str(tmp_path / "spec.yaml")])
+    assert result.exit_code == 0
+    assert (tmp_path / "spec.yaml").read_text().endswith("name: stem\n")
+    result = runner.invoke(app, ["analyze", path, "--json"])
+    assert result.exit_code == 0 and '"params": 224' in result.output
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from convcalc.cli import app
+
+    path = tmp_path / "broken.onnx"
+    path.write_bytes(b"\x08\x07\x12\xff\xff")
+    result = CliRunner().invoke(app, ["analyze", str(path)])
+    assert result.exit_code == 1
+    assert result.output == f"{path}: not an ONNX model (malformed or truncated)\n"
+
+
+def test_without_the_onnx_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = save(tmp_path, [helper.make_node("Relu", ["x"], ["y"])], [])
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)
+    with pytest.raises(SpecError, match=r'pip install "convcalc\[onnx\]"'):
+        load(path)

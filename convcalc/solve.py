@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
 
-from convcalc.errors import ConvcalcError, ShapeError, UsageError
+from convcalc.errors import ConvcalcError, ShapeError, SpecErrors, UsageError
 from convcalc.layers.base import Shape
 from convcalc.layers.window import Window
 
@@ -171,7 +171,9 @@ def solve_size(network: Network, size: tuple[int, int]) -> SizeResult:
     try:
         rows = Analyzer(sized, strict=True).run()
     except ConvcalcError as error:
-        return SizeResult(size, where=error.location.path or "", problem=error.message)
+        # The analysis reports every problem; the first is where the size fails.
+        first = error.errors[0] if isinstance(error, SpecErrors) else error
+        return SizeResult(size, where=first.location.path or "", problem=first.message)
     return SizeResult(size, outputs=(rows[-1].output,))
 
 

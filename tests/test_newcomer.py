@@ -198,7 +198,7 @@ def test_zoo_writes_to_a_file(tmp_path: Path) -> None:
     assert target.read_text(encoding="utf-8") == invoke("zoo", "resnet18").stdout
     listing = tmp_path / "zoo.csv"
     assert invoke("zoo", "--format", "csv", "-o", str(listing)).exit_code == 0
-    assert listing.read_text(encoding="utf-8").startswith("name,input,params,macs,note\n")
+    assert listing.read_text(encoding="utf-8").startswith("family,name,input,params,macs,note\n")
 
 
 # --- formats that agree ---------------------------------------------------------------------------

@@ -370,8 +370,8 @@ def test_sweep_pareto_keys_and_train(family: str) -> None:
         (
             ["--set", "widht=8"],
             "--set widht: the spec has no `widht` (did you mean `width`?); at the top "
-            "level: name, input, batch, dtype, layers, blocks, outputs, width, conv1, relu1, maxpool1, "
-            "conv2, globalavgpool1, flatten1, fc1",
+            "level: name, input, batch, dtype, layers, blocks, outputs, width, conv1, relu1, "
+            "maxpool1, conv2, globalavgpool1, flatten1, fc1",
         ),
         (["--set", "width=8", "--set", "width=16"], "--set: width is set more than once"),
         (

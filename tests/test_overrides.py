@@ -122,8 +122,8 @@ def test_a_set_value_is_checked_and_located_where_the_old_value_was() -> None:
         (
             "widht=3",
             "--set widht: the spec has no `widht` (did you mean `width`?); at the top level: "
-            "name, input, batch, dtype, layers, blocks, outputs, width, conv1, batchnorm1, relu1, stage1, "
-            "stage2, stage3, maxpool1",
+            "name, input, batch, dtype, layers, blocks, outputs, width, conv1, batchnorm1, relu1, "
+            "stage1, stage2, stage3, maxpool1",
         ),
         (
             "layers[0].strid=1",

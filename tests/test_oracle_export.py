@@ -105,7 +105,7 @@ def test_zoo_models_and_examples_export_exactly(source: str) -> None:
     try:
         assert_exact(load(source))
     except UnsupportedLayer as error:
-        pytest.skip(f"{error} yet (the newest kinds)")
+        pytest.skip(f"{error} (the newest kinds)")
 
 
 def test_a_vector_network_with_awkward_names_exports_exactly() -> None:

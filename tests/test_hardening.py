@@ -22,6 +22,7 @@ from convcalc.loader import MAX_EXPANSIONS, parse_spec
 from convcalc.sources import MAX_SPEC_BYTES
 from convcalc.tensors import MAX_DIMENSION
 from convcalc.yamlnodes import MAX_DEPTH, MAX_NODES
+from tests.terminal import read_until_closed
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -457,18 +458,10 @@ def test_no_color_on_a_terminal_is_plain_text() -> None:
             env=env,
         )
         os.close(follower)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the terminal closed: the child exited
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        written = read_until_closed(leader)
         process.wait(timeout=60)
         os.close(leader)
-        output = b"".join(chunks)
+        output = written
         assert process.returncode == 0
         assert b"conv" in output
         assert (b"\x1b[" in output) == expect_escapes, output[:200]

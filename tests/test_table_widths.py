@@ -27,6 +27,7 @@ from convcalc.render.table import network_table
 from convcalc.report import Report
 from convcalc.sources import load
 from convcalc.views import with_views
+from tests.terminal import read_until_closed
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDENS = Path(__file__).resolve().parent / "goldens" / "tables"
@@ -209,18 +210,10 @@ def test_real_terminal_shows_the_golden(width: int) -> None:
         cwd=ROOT,
     )
     os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the terminal closed: the program ended
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
+    written = read_until_closed(leader)
     os.close(leader)
     assert process.wait(timeout=60) == 0
-    shown = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+    shown = written.decode("utf-8").replace("\r\n", "\n")
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
     lines = [line.rstrip() for line in shown.splitlines()]
     assert lines == (GOLDENS / f"resnet50-{width}.txt").read_text(encoding="utf-8").splitlines()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convcalc.errors import Location, SpecError
+from convcalc.errors import ConvcalcError, Location, SpecError, SpecErrors
 
 INSTALL_HINT = 'reading ONNX models needs the onnx package: pip install "convcalc[onnx]"'
 
@@ -54,15 +54,25 @@ def looks_like_onnx(path: str) -> bool:
     return len(head) == 2 and head[0] == 0x08 and 0 < head[1] < 0x80
 
 
-def onnx_spec(path: str, input_shape: Sequence[int] | None = None) -> tuple[str, int]:
-    """The spec text of the ONNX model at ``path`` and how many of its rows are unsupported."""
+def onnx_spec(
+    path: str, input_shape: Sequence[int] | None = None, strict: bool = False
+) -> tuple[str, int]:
+    """The spec text of the ONNX model at ``path`` and how many of its rows are unsupported
+    (``strict``: each such op is an error, located at its node)."""
     try:
         import onnx
     except ImportError:
         raise SpecError(INSTALL_HINT, Location(path)) from None
     model = read_model(onnx, path)
     translator = Translator(onnx, model, path, input_shape)
-    return translator.spec_text(), translator.unsupported
+    text = translator.spec_text()
+    if strict and translator.refused:
+        errors: list[ConvcalcError] = [
+            SpecError(f"unsupported op: {reason} (--strict)", translator.node_location(node))
+            for node, reason in translator.refused
+        ]
+        raise errors[0] if len(errors) == 1 else SpecErrors(errors)
+    return text, len(translator.refused)
 
 
 def read_model(onnx: Any, path: str) -> Any:
@@ -99,6 +109,7 @@ class Item:
     name: str
     sources: list[str]
     comment: str = ""
+    """Why the item is ``opaque`` (an op outside the mapping), written above it."""
 
 
 @dataclass
@@ -125,7 +136,8 @@ class Translator:
     done: set[int] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
     counters: dict[str, int] = field(default_factory=dict)
-    unsupported: int = 0
+    refused: list[tuple[Any, str]] = field(default_factory=list)
+    """The ops outside the mapping, with why: each is an ``opaque`` item."""
     meta: set[str] = field(default_factory=set)
     image_tensors: set[str] = field(default_factory=set)
     image: tuple[int, ...] = ()
@@ -393,7 +405,31 @@ class Translator:
         return self.render()
 
     def unsupported_node(self, node: Any, reason: str) -> None:
-        raise SpecError(f"unsupported: {reason}", self.node_location(node))
+        """An op outside the mapping: an ``opaque`` item per output, of the shape ONNX shape
+        inference gives it, reading the first computed tensor the op reads."""
+        self.refused.append((node, reason))
+        source = next(name for name in node.input if name in self.tensors)
+        for output in node.output:
+            if not output:
+                continue
+            shape = self.shape(output)
+            last = self.source(source).channels_last and len(shape) == 4
+            sample = (shape[3], shape[1], shape[2]) if last else shape[1:]
+            if not shape or len(sample) not in (1, 3):
+                found = f"rank {len(shape)}" if shape else "unknown to ONNX shape inference"
+                raise SpecError(
+                    f"unsupported ({reason}), and its output {output!r} is {found}: "
+                    "convcalc can only pass on an N×C×H×W or N×D tensor",
+                    self.node_location(node),
+                )
+            options: dict[str, Any] = {
+                "op": f"onnx:{node.op_type}",
+                "shape": sample[0] if len(sample) == 1 else "x".join(map(str, sample)),
+            }
+            name = self.item_name(node, node.op_type.lower())
+            item = Item("opaque", options, name, [self.source(source).item], reason)
+            self.items.append(item)
+            self.tensors[output] = Tensor(item.name)
 
     def spatial(self, node: Any, options: dict[str, Any]) -> tuple[list[int], str | None]:
         """A window op's padding as [top, bottom, left, right] (auto_pad resolved)."""
@@ -955,6 +991,8 @@ class Translator:
         lines.append("layers:")
         previous = "input"
         for item in self.items:
+            if item.comment:
+                lines.append(f"  # unsupported: {item.comment}")
             lines.append(
                 f"  - {item.kind}: {flow(item.options)}"
                 if item.options
@@ -977,7 +1015,7 @@ def plain(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, list):
         return "[" + ", ".join(plain(v) for v in value) + "]"
-    if isinstance(value, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", value):
+    if isinstance(value, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*|\d+(x\d+)+", value):
         return "'" + value.replace("'", "''") + "'"
     return str(value)
 

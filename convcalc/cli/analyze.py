@@ -142,7 +142,7 @@ def analyze(
         if dtype is not None:
             overrides["dtype"] = dtype.value
         try:
-            network = load(spec, [parse_setting(text) for text in settings or ()], shape)
+            network = load(spec, [parse_setting(text) for text in settings or ()], shape, strict)
         except ConvcalcError as error:
             if error.partial is None:
                 raise

@@ -123,7 +123,11 @@ DtypeOption = Annotated[
     Dtype | None, typer.Option("--dtype", help="Bytes per value.", case_sensitive=False)
 ]
 StrictOption = Annotated[
-    bool, typer.Option("--strict", help="Treat warnings (a stride that drops input) as errors.")
+    bool,
+    typer.Option(
+        "--strict",
+        help="Treat warnings (a stride that drops input, an unsupported ONNX op) as errors.",
+    ),
 ]
 SetOption = Annotated[
     list[str] | None,
@@ -260,13 +264,13 @@ def lazy_table(name: str, **options: Any) -> "Callable[[Report, int | None], Any
     return render
 
 
-def load_spec(source: str, settings: list[str] | None) -> "Network":
+def load_spec(source: str, settings: list[str] | None, strict: bool = False) -> "Network":
     """The spec at ``source`` with each ``--set PATH=VALUE`` applied (a path it does not have is
-    a usage error)."""
+    a usage error); ``strict`` refuses an ONNX model's unsupported ops."""
     from convcalc.overrides import parse_setting
     from convcalc.sources import load
 
-    return load(source, [parse_setting(text) for text in settings or ()])
+    return load(source, [parse_setting(text) for text in settings or ()], strict=strict)
 
 
 def with_convention(report: "Report", convention: str, source: str) -> "Report":

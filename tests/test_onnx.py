@@ -345,15 +345,131 @@ def test_cycle(tmp_path: Path) -> None:
         load(save(tmp_path, nodes, []))
 
 
-def test_unmapped_op_is_located(tmp_path: Path) -> None:
+def unsupported_model(tmp_path: Path) -> str:
+    """relu → Neg (outside the mapping) → Einsum of two computed tensors → relu."""
     nodes = [
         helper.make_node("Relu", ["x"], ["r"]),
-        helper.make_node("Neg", ["r"], ["y"], name="neg0"),
+        helper.make_node("Neg", ["r"], ["n"], name="neg0"),
+        helper.make_node(
+            "Einsum", ["n", "r"], ["e"], name="/mix/Einsum", equation="nchw,nchw->nchw"
+        ),
+        helper.make_node("Relu", ["e"], ["y"]),
     ]
+    return save(tmp_path, nodes, [])
+
+
+def test_unmapped_ops_are_unsupported_rows(tmp_path: Path) -> None:
+    path = unsupported_model(tmp_path)
+    report = analyze(load(path))
+    assert [(row.path, row.type, row.output, row.params, row.macs) for row in report.rows] == [
+        ("relu1", "relu", (3, 16, 16), 0, 0),
+        ("neg0", "onnx:Neg", (3, 16, 16), 0, 0),
+        ("mix", "onnx:Einsum", (3, 16, 16), 0, 0),
+        ("relu2", "relu", (3, 16, 16), 0, 0),
+    ]
+    assert report.totals.unsupported == 2
+    assert report.rows[1].warnings == (
+        "unsupported op onnx:Neg: counted as 0 params and 0 MACs, its output shape 3×16×16 as "
+        "the model gives it, its receptive field as unchanged",
+    )
+    document = report.to_document()
+    assert [layer.get("supported") for layer in document["layers"]] == [None, False, False, None]
+    assert document["totals"]["unsupported"] == 2
+    assert (
+        "unsupported"
+        not in analyze(
+            load(
+                save(
+                    tmp_path,
+                    [conv("c", "x", "y", kernel_shape=[1, 1])],
+                    [weight("c.w", 2, 3, 1, 1), weight("c.b", 2)],
+                )
+            )
+        ).to_document()["totals"]
+    )
+
+
+def test_unsupported_rows_round_trip_through_import(tmp_path: Path) -> None:
+    path = unsupported_model(tmp_path)
+    text, unsupported = onnx_spec(path)
+    assert unsupported == 2
+    assert (
+        "  # unsupported: no mapping for this op\n"
+        "  - opaque: {op: 'onnx:Neg', shape: 3x16x16}\n"
+        "    name: neg0\n"
+    ) in text
+    (tmp_path / "spec.yaml").write_text(text)
+    assert rows(str(tmp_path / "spec.yaml")) == rows(path)
+
+
+def test_strict_refuses_each_unsupported_op_at_its_node(tmp_path: Path) -> None:
+    from convcalc.errors import SpecErrors
+
+    path = unsupported_model(tmp_path)
+    with pytest.raises(SpecErrors) as raised:
+        load(path, strict=True)
+    assert raised.value.lines == [
+        f'{path}: node "neg0" (Neg): unsupported op: no mapping for this op (--strict)',
+        f'{path}: node "/mix/Einsum" (Einsum): unsupported op: no mapping for this op (--strict)',
+    ]
+
+
+def test_an_unsupported_op_of_unknown_rank_is_located(tmp_path: Path) -> None:
+    nodes = [helper.make_node("ReduceSum", ["x", "axes"], ["y"], name="sum0", keepdims=0)]
     with pytest.raises(
-        SpecError, match=r'node "neg0" \(Neg\): unsupported: no mapping for this op'
+        SpecError,
+        match=r'node "sum0" \(ReduceSum\): unsupported \(no mapping for this op\), and its '
+        r"output 'y' is rank 3: convcalc can only pass on an N×C×H×W or N×D tensor",
     ):
-        load(save(tmp_path, nodes, []))
+        load(save(tmp_path, nodes, [ints("axes", [1])]))
+
+
+def test_cli_unsupported_ops(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from convcalc.cli import app
+
+    path = unsupported_model(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["analyze", path])
+    assert result.exit_code == 0
+    assert (
+        "2 unsupported ops (onnx:Neg, onnx:Einsum): counted as 0 params and 0 MACs, shapes as "
+        "the model gives them (--strict makes them errors)\n"
+    ) in result.stdout
+    assert result.stderr.splitlines()[0] == (
+        f'{path}: layers[1] onnx:Neg "neg0": warning: unsupported op onnx:Neg: counted as 0 '
+        "params and 0 MACs, its output shape 3×16×16 as the model gives it, its receptive "
+        "field as unchanged"
+    )
+    result = runner.invoke(app, ["analyze", path, "--strict"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f'{path}: node "neg0" (Neg): unsupported op: no mapping for this op (--strict)\n'
+        f'{path}: node "/mix/Einsum" (Einsum): unsupported op: no mapping for this op '
+        "(--strict)\n"
+    )
+    result = runner.invoke(app, ["import", path, "--strict"])
+    assert result.exit_code == 1 and result.stdout == ""
+    result = runner.invoke(app, ["export", path])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"{path}: export: no PyTorch code for ops convcalc does not compute: neg0 (onnx:Neg), "
+        "mix (onnx:Einsum)\n"
+    )
+    result = runner.invoke(app, ["draw", path, "--format", "dot"])
+    assert result.exit_code == 0
+    assert 'style="rounded,filled,dashed", fillcolor="#eeeeee", id="node-row-1"' in result.stdout
+    assert "unsupported op: 0 params, 0 MACs counted; shape from the model" in result.stdout
+
+
+@pytest.mark.parametrize("convention", ["torchinfo", "fvcore", "ptflops", "thop", "keras"])
+def test_conventions_count_unsupported_ops_as_zero(tmp_path: Path, convention: str) -> None:
+    from convcalc.conventions.counting import counted
+
+    report = counted(analyze(load(unsupported_model(tmp_path))), convention)
+    assert [(row.params, row.macs) for row in report.rows[1:3]] == [(0, 0), (0, 0)]
+    assert report.totals.unsupported == 2
 
 
 # --- the command line ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from convcalc.cli.common import (
     JsonOption,
     OutputOption,
     SetOption,
+    StrictOption,
     TracebackOption,
     app,
     chosen_format,
@@ -40,6 +41,7 @@ def diff(
     fmt: FormatOption = None,
     as_json: JsonOption = False,
     output: OutputOption = None,
+    strict: StrictOption = False,
     traceback: TracebackOption = False,
 ) -> None:
     """Compare two networks (--set changes B): rows matched by path, then by type and position;
@@ -50,8 +52,8 @@ def diff(
 
     fmt = chosen_format(fmt, as_json)
     with reported(traceback):
-        first = analyze(load_spec(spec_a, None))
-        second = analyze(load_spec(spec_b, settings))
+        first = analyze(load_spec(spec_a, None, strict), strict=strict)
+        second = analyze(load_spec(spec_b, settings, strict), strict=strict)
         result = diff_reports(first, second)
         shown = [row for row in result.rows if show_all or row.change != "same"]
         emit_records(

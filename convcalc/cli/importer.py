@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from convcalc.cli.common import TracebackOption, app, reported
+from convcalc.cli.common import StrictOption, TracebackOption, app, reported
 from convcalc.cli.output import write_output, write_stdout
 
 
@@ -21,6 +21,7 @@ def import_model(
             "--input", metavar="CxHxW", help="The input size where the model's is symbolic."
         ),
     ] = None,
+    strict: StrictOption = False,
     traceback: TracebackOption = False,
 ) -> None:
     """Write an ONNX model as a spec (YAML): its layers, with `from:` where the graph branches."""
@@ -30,7 +31,7 @@ def import_model(
 
     with reported(traceback):
         shape = None if input_shape is None else with_flag("--input", parse_shape, input_shape)
-        text, _ = onnx_spec(model, shape)
+        text, _ = onnx_spec(model, shape, strict)
         if output is None:
             write_stdout([text])
         else:

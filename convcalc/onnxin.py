@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from convcalc.errors import ConvcalcError, Location, SpecError, SpecErrors
 
@@ -54,11 +54,30 @@ def looks_like_onnx(path: str) -> bool:
     return len(head) == 2 and head[0] == 0x08 and 0 < head[1] < 0x80
 
 
+class Imported(NamedTuple):
+    """An ONNX model as a spec: its text, how many of its rows are ops outside the mapping,
+    and the notes to show with its numbers."""
+
+    text: str
+    unsupported: int
+    notes: tuple[str, ...]
+
+
+BN_FOLDED_NOTE = (
+    "the model has no BatchNormalization: PyTorch's exporter folded it into the convs, so these "
+    "are the inference network's numbers (to keep BN, export with dynamo=False, "
+    "training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False; or with dynamo=True, "
+    "optimize=False)"
+)
+"""Measured with torch 2.14.1: the legacy exporter keeps every BN with either option, the dynamo
+exporter ignores both and keeps them only unoptimized."""
+
+
 def onnx_spec(
     path: str, input_shape: Sequence[int] | None = None, strict: bool = False
-) -> tuple[str, int]:
-    """The spec text of the ONNX model at ``path`` and how many of its rows are unsupported
-    (``strict``: each such op is an error, located at its node)."""
+) -> Imported:
+    """The spec text of the ONNX model at ``path``, how many of its rows are unsupported
+    (``strict``: each such op is an error, located at its node) and its notes."""
     try:
         import onnx
     except ImportError:
@@ -72,7 +91,8 @@ def onnx_spec(
             for node, reason in translator.refused
         ]
         raise errors[0] if len(errors) == 1 else SpecErrors(errors)
-    return text, len(translator.refused)
+    notes = (BN_FOLDED_NOTE,) if translator.bn_folded_by_pytorch() else ()
+    return Imported(text, len(translator.refused), notes)
 
 
 def read_model(onnx: Any, path: str) -> Any:
@@ -966,6 +986,13 @@ class Translator:
 
     # --- the text ----------------------------------------------------------------------------
 
+    def bn_folded_by_pytorch(self) -> bool:
+        """Whether PyTorch's exporter made the model and it has no BatchNormalization: exported
+        in eval mode, which folds every BN into the conv before it."""
+        return "pytorch" in self.model.producer_name.lower() and not any(
+            node.op_type == "BatchNormalization" for node in self.model.graph.node
+        )
+
     def render(self) -> str:
         graph = self.model.graph
         opset = max(
@@ -976,9 +1003,7 @@ class Translator:
         lines = [
             f"# Imported from {source} (ONNX opset {opset}, produced by {producer or 'unknown'})."
         ]
-        if "pytorch" in self.model.producer_name.lower() and not any(
-            n.op_type == "BatchNormalization" for n in graph.node
-        ):
+        if self.bn_folded_by_pytorch():
             lines.append("# No BatchNormalization: PyTorch's exporter folded it into the convs.")
         name = (
             graph.name

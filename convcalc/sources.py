@@ -42,9 +42,10 @@ def load(
         from convcalc.onnxin import looks_like_onnx, onnx_spec
 
         if looks_like_onnx(source):
-            text, _ = onnx_spec(source, input_shape, strict)
-            network = parse_spec(text, source, settings)
+            imported = onnx_spec(source, input_shape, strict)
+            network = parse_spec(imported.text, source, settings)
             unplaced(network.layers)
+            network.notes = imported.notes
             return network
     text, name = spec_text(source)
     return parse_spec(text, name, settings)

@@ -92,7 +92,7 @@ def test_conv_groups_dilation_no_bias(tmp_path: Path) -> None:
 
 def test_asymmetric_pads_become_a_pad_layer(tmp_path: Path) -> None:
     node = conv("c", "x", "y", kernel_shape=[3, 3], pads=[0, 0, 1, 1], strides=[2, 2])
-    text, _ = onnx_spec(save(tmp_path, [node], [weight("c.w", 4, 3, 3, 3), weight("c.b", 4)]))
+    text = onnx_spec(save(tmp_path, [node], [weight("c.w", 4, 3, 3, 3), weight("c.b", 4)])).text
     assert "pad: {pad: [0, 1, 0, 1]}" in text
     assert rows(str(tmp_path / "model.onnx")) == [
         ("pad", (3, 17, 17), 0, 0),
@@ -306,7 +306,7 @@ def test_import_round_trip(tmp_path: Path) -> None:
         nodes,
         [weight("c.w", 4, 4, 3, 3), weight("c.b", 4), weight("d.w", 4, 3, 1, 1), weight("d.b", 4)],
     )
-    text, _ = onnx_spec(path)
+    text = onnx_spec(path).text
     assert text.startswith("# Imported from model.onnx (ONNX opset 17, produced by test).\n")
     (tmp_path / "spec.yaml").write_text(text)
     assert rows(str(tmp_path / "spec.yaml")) == rows(path)
@@ -391,7 +391,7 @@ def test_unmapped_ops_are_unsupported_rows(tmp_path: Path) -> None:
 
 def test_unsupported_rows_round_trip_through_import(tmp_path: Path) -> None:
     path = unsupported_model(tmp_path)
-    text, unsupported = onnx_spec(path)
+    text, unsupported, _ = onnx_spec(path)
     assert unsupported == 2
     assert (
         "  # unsupported: no mapping for this op\n"
@@ -520,3 +520,45 @@ def test_without_the_onnx_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(__import__("sys").modules, "onnx", None)
     with pytest.raises(SpecError, match=r'pip install "convcalc\[onnx\]"'):
         load(path)
+
+
+def pytorch_export(tmp_path: Path, with_bn: bool) -> str:
+    nodes = [conv("c", "x", "a", kernel_shape=[1, 1])]
+    inits = [weight("c.w", 4, 3, 1, 1), weight("c.b", 4)]
+    if with_bn:
+        nodes.append(helper.make_node("BatchNormalization", ["a", "s", "b", "m", "v"], ["y"]))
+        inits += [weight(name, 4) for name in "sbmv"]
+    else:
+        nodes[0].output[0] = "y"
+    path = save(tmp_path, nodes, inits)
+    model = onnx.load(path)
+    model.producer_name = "pytorch"
+    onnx.save(model, path)
+    return path
+
+
+def test_a_pytorch_export_without_batchnorm_gets_a_note(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from convcalc.cli import app
+    from convcalc.onnxin import BN_FOLDED_NOTE
+
+    path = pytorch_export(tmp_path, with_bn=False)
+    assert onnx_spec(path).notes == (BN_FOLDED_NOTE,)
+    assert load(path).notes == (BN_FOLDED_NOTE,)
+    runner = CliRunner()
+    for command in (["analyze", path], ["import", path]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0
+        assert result.stderr == (
+            f"{path}: note: the model has no BatchNormalization: PyTorch's exporter folded it "
+            "into the convs, so these are the inference network's numbers (to keep BN, export "
+            "with dynamo=False, training=torch.onnx.TrainingMode.PRESERVE, "
+            "do_constant_folding=False; or with dynamo=True, optimize=False)\n"
+        )
+    assert "# No BatchNormalization: PyTorch's exporter folded it into the convs." in (
+        result.stdout
+    )
+    kept = pytorch_export(tmp_path, with_bn=True)
+    assert onnx_spec(kept).notes == ()
+    assert runner.invoke(app, ["analyze", kept]).stderr == ""

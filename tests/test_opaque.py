@@ -66,7 +66,10 @@ def test_strict_makes_an_opaque_row_an_error() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ("{op: 'onnx:X', shape: 3x4}", r"net.yaml:3:35: layers\[0\] opaque: shape: expected C×H×W \(an image\) or D"),
+        (
+            "{op: 'onnx:X', shape: 3x4}",
+            r"net.yaml:3:35: layers\[0\] opaque: shape: expected C×H×W \(an image\) or D",
+        ),
         ("{op: '', shape: 3}", r"op: give the op's name, e.g. onnx:Einsum"),
         ("{shape: 3}", "missing option `op`"),
     ],

@@ -23,6 +23,7 @@ from convcalc.cli.common import (
     chosen_format,
     emit,
     lazy_table,
+    note,
     reported,
     warn,
     warn_channels_last,
@@ -151,6 +152,7 @@ def analyze(
         if output is not None and same_file(output, spec):
             raise OutputError(f"--output {output} would overwrite the spec it reads")
         network = replace(network, **overrides)
+        note(spec, network.notes)
         warn_channels_last(
             network.input,
             "--input" if input_shape is not None else "<stdin>" if spec == "-" else spec,

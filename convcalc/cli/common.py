@@ -186,6 +186,12 @@ def warn(report: "Report") -> None:
         write_stderr("".join(lines))
 
 
+def note(source: str, notes: Sequence[str]) -> None:
+    """Each of a source's notes on stderr, located at the source."""
+    if notes:
+        write_stderr("".join(one_line(f"{source}: note: {text}") + "\n" for text in notes))
+
+
 def warn_channels_last(shape: tuple[int, ...], source: str) -> None:
     """Warn on stderr when the input shape given by ``source`` looks channels-last."""
     from convcalc.tensors import channels_last_warning

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from convcalc.cli.common import StrictOption, TracebackOption, app, reported
+from convcalc.cli.common import StrictOption, TracebackOption, app, note, reported
 from convcalc.cli.output import write_output, write_stdout
 
 
@@ -31,8 +31,9 @@ def import_model(
 
     with reported(traceback):
         shape = None if input_shape is None else with_flag("--input", parse_shape, input_shape)
-        text, _ = onnx_spec(model, shape, strict)
+        imported = onnx_spec(model, shape, strict)
+        note(model, imported.notes)
         if output is None:
-            write_stdout([text])
+            write_stdout([imported.text])
         else:
-            write_output(output, [text])
+            write_output(output, [imported.text])

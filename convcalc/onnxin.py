@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from convcalc.errors import ConvcalcError, Location, SpecError, SpecErrors
+from convcalc.importspec import RESERVED_NAMES, Item, grouped, item_lines, plain
 
 INSTALL_HINT = 'reading ONNX models needs the onnx package: pip install "convcalc[onnx]"'
 
@@ -38,7 +39,6 @@ ACTIVATIONS = {
 """Ops that are one activation kind, options aside."""
 MAX_INFERENCE_PASSES = 64
 """How many rounds of shape inference may resolve shape arithmetic that feeds shape arithmetic."""
-RESERVED_NAMES = {"input", "true", "false", "yes", "no", "on", "off", "null", "none"}
 
 
 def looks_like_onnx(path: str) -> bool:
@@ -74,16 +74,17 @@ exporter ignores both and keeps them only unoptimized."""
 
 
 def onnx_spec(
-    path: str, input_shape: Sequence[int] | None = None, strict: bool = False
+    path: str, input_shape: Sequence[int] | None = None, strict: bool = False, flat: bool = False
 ) -> Imported:
-    """The spec text of the ONNX model at ``path``, how many of its rows are unsupported
-    (``strict``: each such op is an error, located at its node) and its notes."""
+    """The spec text of the ONNX model at ``path`` (``flat``: ``from:`` everywhere, no blocks),
+    how many of its rows are unsupported (``strict``: each such op is an error, located at its
+    node) and its notes."""
     try:
         import onnx
     except ImportError:
         raise SpecError(INSTALL_HINT, Location(path)) from None
     model = read_model(onnx, path)
-    translator = Translator(onnx, model, path, input_shape)
+    translator = Translator(onnx, model, path, input_shape, flat)
     text = translator.spec_text()
     if strict and translator.refused:
         errors: list[ConvcalcError] = [
@@ -121,18 +122,6 @@ def read_model(onnx: Any, path: str) -> Any:
 
 
 @dataclass
-class Item:
-    """One spec item: its kind, options, name and the tensors it reads."""
-
-    kind: str
-    options: dict[str, Any]
-    name: str
-    sources: list[str]
-    comment: str = ""
-    """Why the item is ``opaque`` (an op outside the mapping), written above it."""
-
-
-@dataclass
 class Tensor:
     """A graph tensor as the spec sees it: the item name that makes it (``input`` for the
     network's input) and whether it is a channels-last view (after a Transpose to NHWC)."""
@@ -147,6 +136,8 @@ class Translator:
     model: Any
     path: str
     input_shape: Sequence[int] | None
+    flat: bool = False
+    """Whether to write every item with ``from:``, without residual, concat and gate blocks."""
     items: list[Item] = field(default_factory=list)
     tensors: dict[str, Tensor] = field(default_factory=dict)
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -811,8 +802,9 @@ class Translator:
     op_Sub = op_Div
 
     def merge(self, node: Any, kind: str) -> str | None:
-        self.emit(node, kind, {"from": list(node.input)}, [])
-        self.items[-1].options["from"] = [self.source(name).item for name in node.input]
+        item = self.emit(node, kind, {"from": list(node.input)}, [])
+        item.options["from"] = [self.source(name).item for name in node.input]
+        item.shapes = tuple(self.shape(name) for name in [*node.input, node.output[0]])
         return None
 
     def op_Concat(self, node: Any) -> str | None:
@@ -1014,41 +1006,13 @@ class Translator:
         if self.batch != 1:
             lines.append(f"batch: {self.batch}")
         lines.append("layers:")
-        previous = "input"
-        for item in self.items:
-            if item.comment:
-                lines.append(f"  # unsupported: {item.comment}")
-            lines.append(
-                f"  - {item.kind}: {flow(item.options)}"
-                if item.options
-                else f"  - type: {item.kind}"
-            )
-            lines.append(f"    name: {item.name}")
-            if item.sources and item.sources[0] != previous:
-                lines.append(f"    from: {item.sources[0]}")
-            previous = item.name
         outputs = [
             self.tensors[value.name].item for value in graph.output if value.name in self.tensors
         ]
-        if outputs and outputs != [previous]:
+        items = self.items
+        if not self.flat:
+            items, outputs = grouped(items, outputs)
+        lines += item_lines(items, "  ", "input")
+        if outputs and outputs != [items[-1].name]:
             lines.append(f"outputs: [{', '.join(outputs)}]")
         return "\n".join(lines) + "\n"
-
-
-def plain(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(plain(v) for v in value) + "]"
-    if isinstance(value, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*|\d+(x\d+)+", value):
-        return "'" + value.replace("'", "''") + "'"
-    return str(value)
-
-
-OPTION_ORDER = ("filters", "out", "kernel", "stride", "pad", "dilation", "groups", "bias")
-
-
-def flow(options: dict[str, Any]) -> str:
-    """Options as a YAML flow mapping, in the order people write them."""
-    keys = sorted(options, key=lambda key: OPTION_ORDER.index(key) if key in OPTION_ORDER else 99)
-    return "{" + ", ".join(f"{key}: {plain(options[key])}" for key in keys) + "}"

@@ -562,3 +562,186 @@ def test_a_pytorch_export_without_batchnorm_gets_a_note(tmp_path: Path) -> None:
     kept = pytorch_export(tmp_path, with_bn=True)
     assert onnx_spec(kept).notes == ()
     assert runner.invoke(app, ["analyze", kept]).stderr == ""
+
+
+# --- blocks: residual, concat and gate where the graph has their shape ---------------------------
+
+
+def numbers(text: str) -> tuple[int, int, list[tuple[str, tuple[int, ...], int, int]]]:
+    """Totals and every row (in any order: a block runs its branches one after the other)."""
+    from convcalc.loader import parse_spec
+
+    report = analyze(parse_spec(text, "spec.yaml"))
+    found = sorted((row.type, row.output, row.params, row.macs) for row in report.rows)
+    return report.totals.params, report.totals.macs, found
+
+
+def grouped_and_flat(path: str) -> str:
+    """The import's text, after checking it gives the numbers of the flat one."""
+    text = onnx_spec(path).text
+    assert numbers(text) == numbers(onnx_spec(path, flat=True).text)
+    return text
+
+
+def stem(nodes: list[Any]) -> list[Any]:
+    """conv → relu (the fork ``r``), then ``nodes``."""
+    return [
+        conv("stem", "x", "a", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["a"], ["r"], name="/stem_relu/Relu"),
+        *nodes,
+    ]
+
+
+STEM = [weight("stem.w", 8, 3, 3, 3), weight("stem.b", 8)]
+
+
+def test_an_add_of_a_chain_and_its_input_is_a_residual(tmp_path: Path) -> None:
+    nodes = stem(
+        [
+            conv("block/conv1", "r", "b1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", ["b1"], ["b2"], name="/block/relu/Relu"),
+            conv("block/conv2", "b2", "b3", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+            helper.make_node("Add", ["b3", "r"], ["y"], name="/block/Add"),
+        ]
+    )
+    inits = [
+        *STEM,
+        *(
+            weight(f"block/conv{i}.{p}", *(8, 8, 3, 3)[: 4 if p == "w" else 1])
+            for i in (1, 2)
+            for p in "wb"
+        ),
+    ]
+    text = grouped_and_flat(save(tmp_path, nodes, inits))
+    assert text.split("layers:\n")[1] == (
+        "  - conv: {filters: 8, kernel: 3, pad: 1}\n"
+        "    name: stem\n"
+        "  - type: relu\n"
+        "    name: stem_relu\n"
+        "  - residual:\n"
+        "      body:\n"
+        "        - conv: {filters: 8, kernel: 3, pad: 1}\n"
+        "          name: conv1\n"
+        "        - type: relu\n"
+        "          name: relu\n"
+        "        - conv: {filters: 8, kernel: 3, pad: 1}\n"
+        "          name: conv2\n"
+        "    name: block\n"
+    )
+
+
+def test_a_projection_is_the_shortcut_and_a_broadcast_add_stays_an_add(tmp_path: Path) -> None:
+    nodes = stem(
+        [
+            conv("b/conv1", "r", "b1", kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]),
+            helper.make_node("Relu", ["b1"], ["b2"], name="/b/relu/Relu"),
+            conv("b/down", "r", "d", kernel_shape=[1, 1], strides=[2, 2]),
+            helper.make_node("Add", ["b2", "d"], ["s"], name="/b/Add"),
+            helper.make_node("GlobalAveragePool", ["s"], ["g"], name="/pool/GlobalAveragePool"),
+            helper.make_node("Add", ["s", "g"], ["y"], name="/bias/Add"),
+        ]
+    )
+    inits = [
+        *STEM,
+        weight("b/conv1.w", 16, 8, 3, 3),
+        weight("b/conv1.b", 16),
+        weight("b/down.w", 16, 8, 1, 1),
+        weight("b/down.b", 16),
+    ]
+    text = grouped_and_flat(save(tmp_path, nodes, inits))
+    assert (
+        "  - residual:\n"
+        "      body:\n"
+        "        - conv: {filters: 16, kernel: 3, stride: 2, pad: 1}\n"
+        "          name: conv1\n"
+        "        - type: relu\n"
+        "          name: relu\n"
+        "      shortcut:\n"
+        "        - conv: {filters: 16, kernel: 1, stride: 2}\n"
+        "          name: down\n"
+        "    name: b\n"
+        "  - type: gap\n"
+        "    name: pool\n"
+        "  - add: {from: [b, pool]}\n"
+        "    name: bias\n"
+    ) in text
+
+
+def test_a_concat_of_chains_from_one_tensor_is_a_concat_block(tmp_path: Path) -> None:
+    nodes = stem(
+        [
+            conv("mix/branch1", "r", "c1", kernel_shape=[1, 1]),
+            conv("mix/branch2a", "r", "c2", kernel_shape=[1, 1]),
+            conv("mix/branch2b", "c2", "c3", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+            helper.make_node("Concat", ["c1", "r", "c3"], ["y"], name="/mix/Concat", axis=1),
+        ]
+    )
+    inits = [
+        *STEM,
+        *(
+            weight(f"mix/branch{b}.w", 4, k, s, s)
+            for b, k, s in (("1", 8, 1), ("2a", 8, 1), ("2b", 4, 3))
+        ),
+        *(weight(f"mix/branch{b}.b", 4) for b in ("1", "2a", "2b")),
+    ]
+    text = grouped_and_flat(save(tmp_path, nodes, inits))
+    assert text.endswith(
+        "  - concat:\n"
+        "      branches:\n"
+        "        - - conv: {filters: 4, kernel: 1}\n"
+        "            name: branch1\n"
+        "        - []\n"
+        "        - - conv: {filters: 4, kernel: 1}\n"
+        "            name: branch2a\n"
+        "          - conv: {filters: 4, kernel: 3, pad: 1}\n"
+        "            name: branch2b\n"
+        "    name: mix\n"
+    )
+    assert analyze(load(str(tmp_path / "model.onnx"))).rows[-1].output == (16, 16, 16)
+
+
+def test_squeeze_and_excitation_is_a_gate_and_blocks_nest(tmp_path: Path) -> None:
+    nodes = stem(
+        [
+            conv("unit/conv", "r", "u1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+            helper.make_node(
+                "GlobalAveragePool", ["u1"], ["g"], name="/unit/se/pool/GlobalAveragePool"
+            ),
+            conv("unit/se/fc1", "g", "f1", kernel_shape=[1, 1]),
+            helper.make_node("Relu", ["f1"], ["f2"], name="/unit/se/relu/Relu"),
+            conv("unit/se/fc2", "f2", "f3", kernel_shape=[1, 1]),
+            helper.make_node("Sigmoid", ["f3"], ["f4"], name="/unit/se/gate/Sigmoid"),
+            helper.make_node("Mul", ["u1", "f4"], ["m"], name="/unit/se/Mul"),
+            helper.make_node("Add", ["m", "r"], ["y"], name="/unit/Add"),
+        ]
+    )
+    inits = [
+        *STEM,
+        weight("unit/conv.w", 8, 8, 3, 3),
+        weight("unit/conv.b", 8),
+        weight("unit/se/fc1.w", 2, 8, 1, 1),
+        weight("unit/se/fc1.b", 2),
+        weight("unit/se/fc2.w", 8, 2, 1, 1),
+        weight("unit/se/fc2.b", 8),
+    ]
+    text = grouped_and_flat(save(tmp_path, nodes, inits))
+    assert text.split("layers:\n")[1].split("    name: stem_relu\n")[1] == (
+        "  - residual:\n"
+        "      body:\n"
+        "        - conv: {filters: 8, kernel: 3, pad: 1}\n"
+        "          name: conv\n"
+        "        - gate:\n"
+        "            body:\n"
+        "              - type: gap\n"
+        "                name: pool\n"
+        "              - conv: {filters: 2, kernel: 1}\n"
+        "                name: fc1\n"
+        "              - type: relu\n"
+        "                name: relu\n"
+        "              - conv: {filters: 8, kernel: 1}\n"
+        "                name: fc2\n"
+        "              - type: sigmoid\n"
+        "                name: gate\n"
+        "          name: se\n"
+        "    name: unit\n"
+    )

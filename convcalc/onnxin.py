@@ -19,14 +19,10 @@ from typing import Any, NamedTuple
 
 from convcalc.errors import ConvcalcError, Location, SpecError, SpecErrors
 from convcalc.importspec import RESERVED_NAMES, Item, grouped, item_lines, plain
+from convcalc.onnxwire import SMALL_CONSTANT
 
 INSTALL_HINT = 'reading ONNX models needs the onnx package: pip install "convcalc[onnx]"'
 
-FLOAT_TYPES = (1, 10, 11, 16)
-"""float32, float16, double, bfloat16: weights, whose values shape inference never needs."""
-
-SMALL_CONSTANT = 64
-"""Constants with at most this many values keep their data (shapes, scales, pads, clip bounds)."""
 
 ACTIVATIONS = {
     "Relu": "relu",
@@ -97,27 +93,26 @@ def onnx_spec(
 
 
 def read_model(onnx: Any, path: str) -> Any:
-    """The parsed model, weights' values dropped (their dims stay)."""
+    """The parsed model, weights' values dropped (their dims stay; see :mod:`convcalc.onnxwire`:
+    the values are never read, let alone parsed)."""
     from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
+    from convcalc.onnxwire import Malformed, model_bytes
+
+    malformed = SpecError("not an ONNX model (malformed or truncated)", Location(path))
     try:
-        data = Path(path).read_bytes()
+        data = model_bytes(path)
     except OSError as error:
         raise SpecError(f"cannot read the model: {error.strerror}", Location(path)) from None
+    except Malformed:
+        raise malformed from None
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError):
-        raise SpecError("not an ONNX model (malformed or truncated)", Location(path)) from None
-    del data
+        raise malformed from None
     if not model.HasField("graph") or not model.graph.node:
         raise SpecError("not an ONNX model (it has no graph)", Location(path))
-    for tensor in model.graph.initializer:
-        if tensor.data_type in FLOAT_TYPES and math.prod(tensor.dims) > SMALL_CONSTANT:
-            tensor.ClearField("raw_data")
-            tensor.ClearField("float_data")
-            tensor.ClearField("external_data")
-            tensor.data_location = 0
     return model
 
 
@@ -156,6 +151,7 @@ class Translator:
 
     def __post_init__(self) -> None:
         graph = self.model.graph
+        import numpy
         from onnx import numpy_helper
 
         for tensor in graph.initializer:
@@ -169,6 +165,14 @@ class Translator:
                 for attribute in node.attribute:
                     if attribute.name == "value":
                         self.constants[node.output[0]] = numpy_helper.to_array(attribute.t)
+                    elif attribute.name in (
+                        "value_int",
+                        "value_ints",
+                        "value_float",
+                        "value_floats",
+                    ):
+                        value = self.onnx.helper.get_attribute_value(attribute)
+                        self.constants[node.output[0]] = numpy.asarray(value)
         self.find_input()
         self.fold_shape_arithmetic()
         for node in graph.node:
@@ -185,7 +189,7 @@ class Translator:
             self.infer_shapes()
             for node in self.ordered():
                 if node.op_type == "Shape" or not any(
-                    name in self.tensors or name in self.image_tensors for name in node.input
+                    name in self.tensors or name in self.image_tensors for name in data_inputs(node)
                 ):
                     self.meta.update(node.output)
                     self.evaluate(node)
@@ -302,7 +306,7 @@ class Translator:
             perm = self.attributes(node).get("perm", list(range(len(weight)))[::-1])
             transposed = node.op_type == "Transpose"
             self.weights[node.output[0]] = tuple(weight[i] for i in perm) if transposed else weight
-        values: list[Any] = [self.constants.get(name) for name in node.input]
+        values: list[Any] = [self.constants.get(name) for name in data_inputs(node)]
         if node.op_type == "Shape":
             values = [np.array(self.shape(node.input[0]), dtype=np.int64)]
         elif any(value is None for value in values):
@@ -315,6 +319,8 @@ class Translator:
             "Squeeze": lambda: np.squeeze(values[0]),
             "Concat": lambda: np.concatenate([np.reshape(v, (-1,)) for v in values]),
             "Cast": lambda: values[0],
+            "CastLike": lambda: values[0],
+            "Reshape": lambda: np.reshape(values[0], [int(size) for size in values[1]]),
             "Add": lambda: values[0] + values[1],
             "Sub": lambda: values[0] - values[1],
             "Mul": lambda: values[0] * values[1],
@@ -350,11 +356,18 @@ class Translator:
         outputs = {value.name for value in self.model.graph.output}
         return users[0] if len(users) == 1 and name not in outputs else None
 
+    def has_bias(self, node: Any) -> bool:
+        """Whether a Conv, ConvTranspose or Gemm has a bias parameter: a third input that is a
+        weight (the dynamo exporter feeds a bias-free conv zeros computed from a constant)."""
+        return len(node.input) > 2 and node.input[2] in self.weights
+
     def item_name(self, node: Any, kind: str) -> str:
         """A readable, valid, unique name: the exporter's module path when its names say
-        something (``/layer1/layer1.0/conv1/Conv`` → ``layer1_0_conv1``), else kind + count."""
+        something (``/layer1/layer1.0/conv1/Conv`` → ``layer1_0_conv1``), else kind + count
+        (the dynamo exporter's ``node_conv2d_5`` names an op, not a module)."""
         parts: list[str] = []
-        components = [part for part in node.name.split("/") if part]
+        scoped = "/" in node.name or not node.name.startswith("node_")
+        components = [part for part in node.name.split("/") if part] if scoped else []
         operation = (
             components.pop() if components and components[-1].split("_")[0] == node.op_type else ""
         )
@@ -400,7 +413,9 @@ class Translator:
         for node in self.ordered():
             if id(node) in self.done:
                 continue
-            if node.op_type == "Shape" or not any(name in self.tensors for name in node.input):
+            if node.op_type == "Shape" or not any(
+                name in self.tensors for name in data_inputs(node)
+            ):
                 # Arithmetic on shapes and constants (``x.size(1) // groups``): no layer; the
                 # layers it feeds take their shapes from shape inference.
                 continue
@@ -504,7 +519,7 @@ class Translator:
         padding, _ = self.spatial(node, options)
         if groups != 1:
             options["groups"] = groups
-        if len(node.input) < 3 or not node.input[2]:
+        if not self.has_bias(node):
             options["bias"] = False
         self.padded(node, "conv", options, padding)
         return None
@@ -538,7 +553,7 @@ class Translator:
                 options["output_padding"] = extra[0] if extra[0] == extra[1] else extra
         if groups != 1:
             options["groups"] = groups
-        if len(node.input) < 3 or not node.input[2]:
+        if not self.has_bias(node):
             options["bias"] = False
         self.emit(node, "deconv", options, [node.input[0]])
         return None
@@ -551,7 +566,7 @@ class Translator:
         if attributes.get("transA", 0):
             return "a Gemm with transA"
         out = weight[0] if attributes.get("transB", 0) else weight[1]
-        bias = len(node.input) > 2 and bool(node.input[2])
+        bias = self.has_bias(node)
         self.emit(
             node, "fc", {"out": out} if bias else {"out": out, "bias": False}, [node.input[0]]
         )
@@ -1016,3 +1031,9 @@ class Translator:
         if outputs and outputs != [items[-1].name]:
             lines.append(f"outputs: [{', '.join(outputs)}]")
         return "\n".join(lines) + "\n"
+
+
+def data_inputs(node: Any) -> Sequence[str]:
+    """The inputs whose values a node reads: CastLike reads only its second input's type (the
+    dynamo exporter casts constants like the image)."""
+    return node.input[:1] if node.op_type == "CastLike" else node.input

@@ -1036,4 +1036,5 @@ class Translator:
 def data_inputs(node: Any) -> Sequence[str]:
     """The inputs whose values a node reads: CastLike reads only its second input's type (the
     dynamo exporter casts constants like the image)."""
-    return node.input[:1] if node.op_type == "CastLike" else node.input
+    inputs: Sequence[str] = node.input[:1] if node.op_type == "CastLike" else node.input
+    return inputs

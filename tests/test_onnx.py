@@ -745,3 +745,53 @@ def test_squeeze_and_excitation_is_a_gate_and_blocks_nest(tmp_path: Path) -> Non
         "          name: se\n"
         "    name: unit\n"
     )
+
+
+# --- the wire-format pass that drops the weights' values -----------------------------------------
+
+
+def test_the_weights_values_are_dropped_and_nothing_else(tmp_path: Path) -> None:
+    from onnx import numpy_helper
+
+    from convcalc.onnxwire import model_bytes
+
+    numpy = pytest.importorskip("numpy")
+    big = numpy_helper.from_array(numpy.ones((8, 3, 3, 3), dtype=numpy.float32), "c.w")
+    small = numpy_helper.from_array(numpy.ones(8, dtype=numpy.float32), "c.b")
+    shape = ints("shape", [1, -1])
+    external = weight("e.w", 100, 100)
+    external.data_location = TensorProto.EXTERNAL
+    external.external_data.add(key="location", value="absent.data")
+    nodes = [
+        conv("c", "x", "a", kernel_shape=[3, 3]),
+        helper.make_node("Reshape", ["a", "shape"], ["y"]),
+    ]
+    path = save(tmp_path, nodes, [big, small, shape, external])
+    model = onnx.load(path, load_external_data=False)
+    model.metadata_props.add(key="k", value="v")  # a field numbered past 15
+    model.graph.doc_string = "graph"
+    onnx.save(model, path)
+    slim = onnx.ModelProto()
+    slim.ParseFromString(model_bytes(path))
+    for tensor in model.graph.initializer:
+        if tensor.name in ("c.w", "e.w"):
+            for name in ("raw_data", "external_data", "data_location"):
+                tensor.ClearField(name)
+    assert slim == model
+    assert rows(path)[0] == ("conv", (8, 14, 14), 224, 8 * 27 * 196)
+
+
+@pytest.mark.parametrize("keep", [1, 3, 40, 0.5, 0.9, -1])
+def test_truncated_anywhere_is_one_line(tmp_path: Path, keep: float) -> None:
+    path = save(
+        tmp_path,
+        [conv("c", "x", "y", kernel_shape=[3, 3])],
+        [weight("c.w", 8, 3, 3, 3), weight("c.b", 8)],
+    )
+    data = Path(path).read_bytes()
+    cut = int(len(data) * keep) if isinstance(keep, float) else keep
+    Path(path).write_bytes(data[:cut])
+    with pytest.raises(
+        SpecError, match=r"not an ONNX model \((malformed or truncated|it has no graph)\)"
+    ):
+        load(path)

@@ -90,3 +90,16 @@ def test_cli_table_and_json() -> None:
         "- **unsupported**: 2 unsupported ops (onnx:Einsum, onnx:TopK): counted as 0 params "
         "and 0 MACs, shapes as the model gives them (--strict makes them errors)\n"
     ) in result.stdout
+
+
+def test_layer_command_takes_an_opaque_shape() -> None:
+    result = CliRunner().invoke(
+        app,
+        ["layer", "--type", "opaque", "--op", "onnx:Foo", "--shape", "3x8x8", "--in", "3x16x16"],
+    )
+    assert result.exit_code == 0
+    assert result.stdout.startswith("onnx:Foo: 3×16×16 → 3×8×8\n")
+    result = CliRunner().invoke(
+        app, ["layer", "--type", "opaque", "--op", "onnx:Foo", "--shape", "10", "--in", "3x16x16"]
+    )
+    assert result.stdout.startswith("onnx:Foo: 3×16×16 → 10\n")

@@ -592,7 +592,12 @@ def stem(nodes: list[Any]) -> list[Any]:
     ]
 
 
-STEM = [weight("stem.w", 8, 3, 3, 3), weight("stem.b", 8)]
+def conv_weights(name: str, filters: int, channels: int, kernel: int = 1) -> list[Any]:
+    """A conv's weight and bias, as ``conv(name, …)`` reads them."""
+    return [weight(f"{name}.w", filters, channels, kernel, kernel), weight(f"{name}.b", filters)]
+
+
+STEM = conv_weights("stem", 8, 3, 3)
 
 
 def test_an_add_of_a_chain_and_its_input_is_a_residual(tmp_path: Path) -> None:
@@ -641,13 +646,7 @@ def test_a_projection_is_the_shortcut_and_a_broadcast_add_stays_an_add(tmp_path:
             helper.make_node("Add", ["s", "g"], ["y"], name="/bias/Add"),
         ]
     )
-    inits = [
-        *STEM,
-        weight("b/conv1.w", 16, 8, 3, 3),
-        weight("b/conv1.b", 16),
-        weight("b/down.w", 16, 8, 1, 1),
-        weight("b/down.b", 16),
-    ]
+    inits = [*STEM, *conv_weights("b/conv1", 16, 8, 3), *conv_weights("b/down", 16, 8)]
     text = grouped_and_flat(save(tmp_path, nodes, inits))
     assert (
         "  - residual:\n"
@@ -717,12 +716,9 @@ def test_squeeze_and_excitation_is_a_gate_and_blocks_nest(tmp_path: Path) -> Non
     )
     inits = [
         *STEM,
-        weight("unit/conv.w", 8, 8, 3, 3),
-        weight("unit/conv.b", 8),
-        weight("unit/se/fc1.w", 2, 8, 1, 1),
-        weight("unit/se/fc1.b", 2),
-        weight("unit/se/fc2.w", 8, 2, 1, 1),
-        weight("unit/se/fc2.b", 8),
+        *conv_weights("unit/conv", 8, 8, 3),
+        *conv_weights("unit/se/fc1", 2, 8),
+        *conv_weights("unit/se/fc2", 8, 2),
     ]
     text = grouped_and_flat(save(tmp_path, nodes, inits))
     assert text.split("layers:\n")[1].split("    name: stem_relu\n")[1] == (

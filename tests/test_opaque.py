@@ -55,7 +55,8 @@ def test_every_view_takes_an_opaque_row() -> None:
 def test_strict_makes_an_opaque_row_an_error() -> None:
     with pytest.raises(
         StrictError,
-        match=r'net.yaml:5:5: layers\[2\] onnx:Einsum "mix": unsupported op onnx:Einsum: .* \(--strict\)',
+        match=r'net.yaml:5:5: layers\[2\] onnx:Einsum "mix": unsupported op onnx:Einsum: '
+        r".* \(--strict\)",
     ):
         analyze(
             parse_spec(SPEC.replace("\n  - opaque: {op: 'onnx:TopK', shape: 4}", ""), "net.yaml"),

@@ -449,8 +449,10 @@ def test_cli_unsupported_ops(tmp_path: Path) -> None:
         f'{path}: node "/mix/Einsum" (Einsum): unsupported op: no mapping for this op '
         "(--strict)\n"
     )
-    result = runner.invoke(app, ["import", path, "--strict"])
-    assert result.exit_code == 1 and result.stdout == ""
+    for command in (["import", path], ["draw", path, "-f", "dot"], ["diff", path, path]):
+        result = runner.invoke(app, [*command, "--strict"])
+        assert result.exit_code == 1 and result.stdout == ""
+        assert result.stderr.startswith(f'{path}: node "neg0" (Neg): unsupported op: ')
     result = runner.invoke(app, ["export", path])
     assert result.exit_code == 1
     assert result.stderr == (

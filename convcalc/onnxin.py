@@ -880,11 +880,16 @@ class Translator:
             if transpose is not None and transpose.op_type == "Transpose":
                 perm = list(self.attributes(transpose).get("perm", []))
                 back = self.only_consumer(transpose.output[0])
+                copies = []
+                while back is not None and back.op_type == "Identity":
+                    # The dynamo exporter writes torch's contiguous copy as an Identity.
+                    copies.append(id(back))
+                    back = self.only_consumer(back.output[0])
                 if perm == [0, 2, 1, 3, 4] and back is not None and back.op_type == "Reshape":
                     self.shapes[back.input[0]] = tuple(shape_out[i] for i in (0, 2, 1, 3, 4))
                     if self.reshaped(back) != shape_in:
                         return "a Reshape other than to a vector or a channel shuffle"
-                    self.done.update((id(transpose), id(back)))
+                    self.done.update((id(transpose), id(back), *copies))
                     self.emit(
                         node,
                         "channelshuffle",

@@ -269,12 +269,17 @@ def test_conv_transpose(tmp_path: Path) -> None:
     ]
 
 
-def test_channel_shuffle_pattern(tmp_path: Path) -> None:
+@pytest.mark.parametrize("copy", [False, True])
+def test_channel_shuffle_pattern(tmp_path: Path, copy: bool) -> None:
+    """Reshape → Transpose → Reshape, with the dynamo exporter's Identity (torch's contiguous
+    copy) before the last Reshape or without."""
+    transposed = "t2" if copy else "t"
     nodes = [
         conv("c", "x", "a", kernel_shape=[1, 1]),
         helper.make_node("Reshape", ["a", "five"], ["r"]),
         helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1, 3, 4]),
-        helper.make_node("Reshape", ["t", "four"], ["y"]),
+        *([helper.make_node("Identity", ["t"], ["t2"])] if copy else []),
+        helper.make_node("Reshape", [transposed, "four"], ["y"]),
     ]
     inits = [
         weight("c.w", 6, 3, 1, 1),
@@ -282,7 +287,12 @@ def test_channel_shuffle_pattern(tmp_path: Path) -> None:
         ints("five", [1, 2, 3, 16, 16]),
         ints("four", [1, 6, 16, 16]),
     ]
-    assert "channelshuffle: {groups: 2}" in onnx_spec(save(tmp_path, nodes, inits))[0]
+    path = save(tmp_path, nodes, inits)
+    assert "channelshuffle: {groups: 2}" in onnx_spec(path).text
+    assert [row[:2] for row in rows(path)] == [
+        ("conv", (6, 16, 16)),
+        ("channelshuffle", (6, 16, 16)),
+    ]
 
 
 def test_symbolic_batch_and_input_shape(tmp_path: Path) -> None:

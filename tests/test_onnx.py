@@ -803,3 +803,27 @@ def test_truncated_anywhere_is_one_line(tmp_path: Path, keep: float) -> None:
         SpecError, match=r"not an ONNX model \((malformed or truncated|it has no graph)\)"
     ):
         load(path)
+
+
+def test_the_dynamo_exporters_unoptimized_patterns(tmp_path: Path) -> None:
+    """A bias-free conv fed zeros cast like the image and expanded (no parameter), and axes
+    that are a Reshape of a Constant's value_ints."""
+    nodes = [
+        helper.make_node("Constant", [], ["n"], value_ints=[8]),
+        helper.make_node("Constant", [], ["z"], value_float=0.0),
+        helper.make_node("CastLike", ["z", "x"], ["zc"]),
+        helper.make_node("Expand", ["zc", "n"], ["bias"]),
+        helper.make_node(
+            "Conv", ["x", "c.w", "bias"], ["a"], name="node_conv2d", kernel_shape=[3, 3]
+        ),
+        helper.make_node("Constant", [], ["ax"], value_ints=[-1, -2]),
+        helper.make_node("Constant", [], ["flat"], value_ints=[-1]),
+        helper.make_node("Reshape", ["ax", "flat"], ["axes"]),
+        helper.make_node("ReduceMean", ["a", "axes"], ["y"], name="node_mean", keepdims=1),
+    ]
+    path = save(tmp_path, nodes, [weight("c.w", 8, 3, 3, 3)], opset=18)
+    report = analyze(load(path))
+    assert [(row.path, row.type, row.output, row.params) for row in report.rows] == [
+        ("conv1", "conv", (8, 14, 14), 8 * 27),
+        ("gap1", "globalavgpool", (8, 1, 1), 0),
+    ]

@@ -84,9 +84,11 @@ def chains_of(merge: Item, items: list[Item], readers: Counter[str]) -> list[lis
     chains = [chain for _, chain in ends]
     *joined, output = merge.shapes or ((),)
     if merge.kind == "add":
+        # A residual adds two tensors of one shape (an add that broadcasts stays an add).
+        if len(chains) != 2 or len(set(joined)) != 1:
+            return None
         body, shortcut = sorted(chains, key=len, reverse=True)
-        # A residual adds tensors of one shape (an add that broadcasts stays an add).
-        if len(chains) != 2 or not body or len(set(joined)) != 1:
+        if not body:
             return None
         return [body, shortcut] if shortcut else [body]
     if merge.kind == "mul":

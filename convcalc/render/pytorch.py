@@ -323,12 +323,13 @@ class Exporter:
     def tensor(self, body: Body, index: int, name: str) -> tuple[str, Flow]:
         """The variable that holds tensor ``index`` in ``body``'s ``forward``: one it made, or
         an argument of its ``forward`` when the tensor is from outside the block (named after
-        the block parameter that names it)."""
+        the block parameter that names it, its channels a constructor argument
+        ``<name>_channels``)."""
         if index in body.values:
             return body.values[index]
         variable = body.local(identifier(parameter_of(body.arguments, name)))
         shape = self.network.input if index == NETWORK_INPUT else self.report.rows[index].output
-        flow = Flow(shape, Linear.of(shape[0]), index)
+        flow = Flow(shape, Linear.of(f"{variable}_channels"), index)
         body.inputs.append((variable, index, name))
         body.values[index] = (variable, flow)
         return variable, flow
@@ -608,6 +609,12 @@ class Exporter:
         if "in_channels" in body.used:
             args.append(str(flow.channels))
             used |= flow.channels.names()
+        for variable, index, outer in body.inputs:
+            if f"{variable}_channels" in body.used:
+                channels = self.tensor(caller, index, outer)[1].channels
+                args.append(str(channels))
+                used |= channels.names()
+                values[f"{variable}_channels"] = channels
         for parameter in parameters:
             if parameter in bound:
                 args.append(f"{parameter}={bound[parameter]}")
@@ -648,8 +655,9 @@ class Exporter:
             out, result = self.named(body, nodes, flow, scope, "x", target, bool(outputs))
             base = "nn.Module"
         signature = [Arg("self")]
-        if "in_channels" in body.used:
-            signature.append(Arg("in_channels: int"))
+        for channels in ["in_channels", *(f"{name}_channels" for name, _, _ in body.inputs)]:
+            if channels in body.used:
+                signature.append(Arg(f"{channels}: int"))
         for parameter, default in defaults.items():
             if parameter not in body.used:
                 continue

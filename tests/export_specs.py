@@ -59,6 +59,7 @@ BLOCKS = """blocks:
         from: $skip
         name: side
       - add: {from: [main, side]}
+      - concat: {from: [input, add1]}
 """
 
 SAMPLES: dict[str, list[str]] = {

@@ -244,17 +244,22 @@ def reads_outside(node: Node) -> bool:
 
 class Wiring(Analyzer):
     """The analysis, noting what wiring a graph in ``forward`` needs: the tensor each name
-    resolves to (``from:``, merges, ``outputs``), in the walk's order, and the tensors each node
-    outputs (a node shared by identical uses of a block, once per use)."""
+    resolves to (``from:``, merges, ``outputs``), in the walk's order; which of them are read
+    as a block's ``input`` (its ``forward``'s ``x``, which the caller need not keep); and the
+    tensors each node outputs (a node shared by identical uses of a block, once per use)."""
 
     def __init__(self, network: Network) -> None:
         super().__init__(network)
         self.resolved: list[tuple[str, int]] = []
+        self.kept: set[int] = set()
+        """The tensors read other than as a block's ``input``."""
         self.outputs_of: dict[int, set[int]] = {}
 
     def resolve(self, ref: TensorRef, scope: Scope, node: Node | None, key: str) -> Tensor:
         tensor = super().resolve(ref, scope, node, key)
         self.resolved.append((ref.name, tensor.source))
+        if not (ref == TensorRef("input") and scope.block):
+            self.kept.add(tensor.source)
         return tensor
 
     def node(self, node: Node, flow: Tensor, scope: Scope) -> Tensor:
@@ -274,6 +279,7 @@ class Exporter:
         wiring.run()
         self.resolved = iter(wiring.resolved)
         self.read_by_name = {index for _, index in wiring.resolved}
+        self.kept = wiring.kept
         self.outputs_of = wiring.outputs_of
         self.classes: list[list[str]] = []
         self.variants: dict[str, list[ClassCode]] = {}
@@ -286,8 +292,9 @@ class Exporter:
         return next(self.rows)
 
     def is_read(self, node: Node) -> bool:
-        """Whether a name reads the output of ``node`` (it then needs a variable of its own)."""
-        return bool(self.outputs_of.get(id(node), set()) & self.read_by_name)
+        """Whether a name reads the output of ``node`` (it then needs a variable of its own);
+        a block's ``input`` does not count: the block's ``forward`` takes it as ``x``."""
+        return bool(self.outputs_of.get(id(node), set()) & self.kept)
 
     def is_positional(self, nodes: tuple[Node, ...]) -> bool:
         """Whether ``nodes`` can be an ``nn.Sequential``: no names to keep or read and nothing

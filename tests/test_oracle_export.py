@@ -308,3 +308,15 @@ def test_check_finds_no_difference(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == "check: PyTorch's params, buffers, MACs and output shape match\n"
     assert result.stdout.startswith('"""tiny-resnet, exported by convcalc')
+
+
+def test_check_compares_every_output_of_a_graph() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "convcalc", "export", "zoo:small_fpn", "--check", "-o", "-"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "check: PyTorch's params, buffers, MACs and output shapes match\n"

@@ -242,6 +242,28 @@ def reads_outside(node: Node) -> bool:
     )
 
 
+Statement = tuple[str, Code, str]
+"""A line of ``forward``: ``target = ``, the expression and the shape comment."""
+
+
+def unread_to_underscore(statements: list[Statement], results: list[str]) -> list[Statement]:
+    """``statements`` with ``_`` as the target of each whose value nothing reads (a layer that
+    reaches no output still runs, as convcalc counts it, but binds no name)."""
+    kept: list[Statement] = []
+    reads = " ".join(results)
+    for head, code, comment in reversed(statements):
+        target = head.removesuffix(" = ")
+        name = rf"(?<![\w.]){re.escape(target)}\b"
+        if re.search(name, reads):
+            # An assignment hides the earlier value of its target from what comes after it.
+            reads = re.sub(name, "", reads)
+        else:
+            head = "_ = "
+        reads += " " + flat(code)
+        kept.append((head, code, comment))
+    return kept[::-1]
+
+
 class Wiring(Analyzer):
     """The analysis, noting what wiring a graph in ``forward`` needs: the tensor each name
     resolves to (``from:``, merges, ``outputs``), in the walk's order; which of them are read
@@ -689,13 +711,10 @@ class Exporter:
         if len(outputs) > 1:
             returned = f"tuple[{', '.join(['torch.Tensor'] * len(outputs))}]"
         lines.lines += layout(forward, 1, tail=f" -> {returned}:")
-        for head, code, comment in body.statements:
+        results = [body.values[index][0] for index in outputs] if outputs else [result]
+        for head, code, comment in unread_to_underscore(body.statements, results):
             lines.lines += layout(code, 2, head=head, comment=comment)
-        if outputs:
-            results = [body.values[index][0] for index in outputs]
-            lines.lines += layout(Call("return ", tuple(map(Arg, results)), "", ""), 2)
-        else:
-            lines.add(2, f"return {result}")
+        lines.lines += layout(Call("return ", tuple(map(Arg, results)), "", ""), 2)
         return lines.lines, out, body
 
     def register(self, block: str, code: str, lines: list[str], path: str, output: Flow) -> str:

@@ -123,7 +123,10 @@ def helper_namespace() -> dict[str, Any]:
     return namespace
 
 
-class Rows(torch.nn.Module):  # type: ignore[misc]
+Module: Any = torch.nn.Module
+
+
+class Rows(Module):  # type: ignore[misc]
     """The analysis's rows in torch: each leaf row's module (as the exporter writes that one
     layer) run on the rows it reads, merges as the sum, product or concatenation of theirs."""
 

@@ -235,6 +235,7 @@ class _Builder:
         stack = self.stack
         plain = self.plain
         total = 0
+        value: Any
         while True:
             event = next_event()
             kind = event.__class__
@@ -280,16 +281,16 @@ class _Builder:
             if not stack:
                 return value
             frame = stack[-1]
-            target = frame.value
-            if value is _MERGE and not (target.__class__ is SpecMap and frame.key is _NO_KEY):
+            target: Any = frame.value
+            if value is _MERGE and not (type(target) is SpecMap and frame.key is _NO_KEY):
                 raise SpecError(
                     "`<<` (a merge) may only be a mapping's key", mark.location(self.file)
                 )
-            if target.__class__ is SpecList:
+            if type(target) is SpecList:
                 target.append(value)
                 target.item_marks.append(mark)
             elif frame.key is _NO_KEY:
-                if value.__class__ is str and value not in target:
+                if type(value) is str and value not in target:
                     frame.key = value
                     frame.key_mark = mark
                 else:

@@ -72,6 +72,25 @@ def without_options(layer: Layer, _shape: Shape) -> Any:
 
 translates(*ELEMENTWISE)(without_options)
 
+ONE_OPTION: dict[type[Layer], tuple[Any, str]] = {
+    activation.Dropout: (nn.Dropout, "p"),
+    activation.LeakyReLU: (nn.LeakyReLU, "negative_slope"),
+    activation.ELU: (nn.ELU, "alpha"),
+    resample.PixelShuffle: (nn.PixelShuffle, "factor"),
+    resample.PixelUnshuffle: (nn.PixelUnshuffle, "factor"),
+    rearrange.ChannelShuffle: (nn.ChannelShuffle, "groups"),
+}
+"""Kinds whose torch module takes one argument: the kind's option of that name."""
+
+
+def with_one_option(layer: Layer, _shape: Shape) -> Any:
+    """The module of a kind in ``ONE_OPTION``."""
+    module, option = ONE_OPTION[type(layer)]
+    return module(getattr(layer, option))
+
+
+translates(*ONE_OPTION)(with_one_option)
+
 
 class Forward(Module):  # type: ignore[misc]
     """A module around a function of (module, x), for the kinds torch has as functions only;
@@ -195,11 +214,6 @@ def instance_norm(layer: norm.InstanceNorm, shape: Shape) -> Any:
     return nn.InstanceNorm2d(shape[0], layer.eps, affine=layer.affine)
 
 
-@translates(activation.Dropout)
-def dropout(layer: activation.Dropout, _shape: Shape) -> Any:
-    return nn.Dropout(layer.p)
-
-
 @translates(activation.StochasticDepth)
 def stochastic_depth(layer: activation.StochasticDepth, _shape: Shape) -> Any:
     return torchvision().ops.StochasticDepth(layer.p, layer.mode)
@@ -208,16 +222,6 @@ def stochastic_depth(layer: activation.StochasticDepth, _shape: Shape) -> Any:
 @translates(activation.PReLU)
 def prelu(layer: activation.PReLU, shape: Shape) -> Any:
     return nn.PReLU(1 if layer.shared else shape[0])
-
-
-@translates(activation.LeakyReLU)
-def leaky_relu(layer: activation.LeakyReLU, _shape: Shape) -> Any:
-    return nn.LeakyReLU(layer.negative_slope)
-
-
-@translates(activation.ELU)
-def elu(layer: activation.ELU, _shape: Shape) -> Any:
-    return nn.ELU(layer.alpha)
 
 
 @translates(activation.Softmax)
@@ -244,16 +248,6 @@ def upsample(layer: resample.Upsample, _shape: Shape) -> Any:
     return Forward(lambda _, x: F.interpolate(x, **options))
 
 
-@translates(resample.PixelShuffle)
-def pixel_shuffle(layer: resample.PixelShuffle, _shape: Shape) -> Any:
-    return nn.PixelShuffle(layer.factor)
-
-
-@translates(resample.PixelUnshuffle)
-def pixel_unshuffle(layer: resample.PixelUnshuffle, _shape: Shape) -> Any:
-    return nn.PixelUnshuffle(layer.factor)
-
-
 @translates(rearrange.Crop)
 def crop(layer: rearrange.Crop, _shape: Shape) -> Any:
     """A centred ``size`` by torchvision's ``center_crop``, or the sides cut off by slicing."""
@@ -276,11 +270,6 @@ def pad(layer: rearrange.Pad, _shape: Shape) -> Any:
 def channel_slice(layer: rearrange.Slice, _shape: Shape) -> Any:
     start, end = layer.channels
     return Forward(lambda _, x: x[:, start:end])
-
-
-@translates(rearrange.ChannelShuffle)
-def channel_shuffle(layer: rearrange.ChannelShuffle, _shape: Shape) -> Any:
-    return nn.ChannelShuffle(layer.groups)
 
 
 def torchvision() -> Any:

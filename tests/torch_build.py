@@ -115,16 +115,38 @@ class Forward(Module):  # type: ignore[misc]
 
 @translates(conv.Conv)
 def conv2d(layer: conv.Conv, shape: Shape) -> Any:
-    return nn.Conv2d(
+    """``nn.Conv2d``; ``pad: same`` with a stride, which torch refuses, as TensorFlow pads it
+    (:func:`tf_same_padding`) before a conv without padding."""
+    tf_same = layer.pad == "same" and pair(layer.stride) != (1, 1)
+    module = nn.Conv2d(
         shape[0],
         layer.filters,
         pair(layer.kernel),
         pair(layer.stride),
-        layer.pad if isinstance(layer.pad, str) else pair(layer.pad),
+        0 if tf_same else layer.pad if isinstance(layer.pad, str) else pair(layer.pad),
         pair(layer.dilation),
         groups_of(layer.groups, shape[0]),
         layer.bias,
     )
+    if not tf_same:
+        return module
+    (top, bottom), (left, right) = (
+        tf_same_padding(size, kernel, stride, dilation)
+        for size, kernel, stride, dilation in zip(
+            shape[1:], pair(layer.kernel), pair(layer.stride), pair(layer.dilation), strict=True
+        )
+    )
+    return Forward(
+        lambda self, x: self.conv(F.pad(x, (left, right, top, bottom))), {"conv": module}
+    )
+
+
+def tf_same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's `SAME`: out = ⌈W/S⌉, total padding max((out − 1)·S + K_eff − W, 0), the odd
+    cell after (tf.nn.convolution's documented rule, written out independently of convcalc)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
 
 
 @translates(conv.Deconv)

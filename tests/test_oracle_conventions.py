@@ -38,7 +38,7 @@ torchvision = pytest.importorskip(
 )
 from tests.test_oracle_zoo import HAND_BUILT, STAGES  # noqa: E402
 
-pytestmark = pytest.mark.oracle
+pytestmark = [pytest.mark.oracle, pytest.mark.usefixtures("one_torch_thread")]
 
 EVERY_KIND = Path(__file__).resolve().parent / "every-kind.yaml"
 """A spec with every layer kind the tables have a rule for (and the odd adaptive pool 5 → 3)."""
@@ -91,15 +91,6 @@ kind."""
 def tool(name: str) -> Any:
     """The peer tool's module, or a skip naming how to install it."""
     return pytest.importorskip(name, reason=f"{name} not installed: pip install -e '.[oracle]'")
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    """One intra-op thread: the test machine's cores are shared (see test_oracle_zoo)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @cache

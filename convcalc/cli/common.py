@@ -113,7 +113,7 @@ FormatOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 OutputOption = Annotated[
     Path | None,
-    typer.Option("--output", "-o", metavar="FILE", help="Write to this file instead of stdout."),
+    typer.Option("--output", "-o", metavar="FILE", help="Write to this file instead of stdout (- is stdout)."),
 ]
 BatchOption = Annotated[
     int | None,

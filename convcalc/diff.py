@@ -113,9 +113,14 @@ def aligned(
 
 def totals_of(report: Report) -> dict[str, float]:
     """The totals compared: params, buffers, MACs, FLOPs, activation and weight bytes, the
-    inference peak, and the final field's size."""
+    inference peak, and the final field's size; for a report counted by a convention, the
+    tool's own figures (see :meth:`ConventionTotals.figures`)."""
+    from convcalc.conventions.view import ConventionView
     from convcalc.memory import inference_memory
 
+    view = report.extra(ConventionView)
+    if view is not None:
+        return dict(view.totals.figures())
     totals = report.totals
     rf = totals.rf
     return {

@@ -21,6 +21,7 @@ from convcalc.conventions.rules import (
     Convention,
     Form,
     Rule,
+    kind_of,
     own_macs,
 )
 from convcalc.conventions.thop import THOP
@@ -184,7 +185,7 @@ def compare(report: Report, forms: Forms = ()) -> list[ConventionTotals]:
 def explanations(report: Report) -> list[tuple[str, dict[str, str]]]:
     """For each layer kind in ``report`` (in order of first appearance, merges last): what each
     convention counts for it."""
-    kinds = [row.type for row in report.rows if row.layer is not None]
+    kinds = [kind_of(row) for row in report.rows if row.layer is not None]
     kinds += [row.type for row in report.rows if row.layer is None]
     return [
         (kind, {name: c.rule(kind).says for name, c in CONVENTIONS.items()})

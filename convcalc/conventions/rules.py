@@ -57,6 +57,12 @@ def input_area_ratio(row: Row) -> float:
     return ratio
 
 
+def kind_of(row: Row) -> str:
+    """The registered kind of a row's layer (an imported op's row is typed by its op but is of
+    the one kind for them all), or the merge's type."""
+    return row.type if row.layer is None else type(row.layer).type_name
+
+
 def has(row: Row, option: str) -> bool:
     """Whether the row's layer has the boolean option ``option`` (bias, affine) switched on."""
     return bool(getattr(row.layer, option, False))
@@ -203,7 +209,7 @@ class Convention:
 
     def counts(self, row: Row, batch: int, form: Form = Form.MODULE) -> Tally:
         """``row`` as this convention counts it when the PyTorch code computes it in ``form``."""
-        rule = self.rule(row.type)
+        rule = self.rule(kind_of(row))
         match form:
             case Form.MEAN:
                 return NOTHING

@@ -15,20 +15,25 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import operator
 import os
 import re
 import warnings
-from collections.abc import Callable
-from functools import cache
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache, partial, reduce
 from math import prod
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 
 from convcalc.analysis import analyze
-from convcalc.conventions.counting import counted, zoo_forms
+from convcalc.conventions.counting import Forms, counted, zoo_forms
+from convcalc.conventions.rules import Form
 from convcalc.conventions.view import ConventionTotals, ConventionView
+from convcalc.layers import merge
 from convcalc.report import Report
 from convcalc.sources import load
 
@@ -38,9 +43,10 @@ torch = pytest.importorskip(
 torchvision = pytest.importorskip(
     "torchvision", reason="PyTorch oracle not installed: pip install -e '.[oracle]'"
 )
+from tests import torch_build  # noqa: E402
 from tests.test_oracle_zoo import HAND_BUILT, STAGES, build  # noqa: E402
 
-pytestmark = pytest.mark.oracle
+pytestmark = [pytest.mark.oracle, pytest.mark.usefixtures("one_torch_thread")]
 
 Module: Any = torch.nn.Module
 
@@ -144,12 +150,14 @@ class MoreKinds(Module):  # type: ignore[misc]
 
 SPEC_BUILT = {"every-kind": (EVERY_KIND, torch_every_kind), "more-kinds": (MORE_KINDS, MoreKinds)}
 
-MODELS = [*HAND_BUILT, *STAGES, *SPEC_BUILT]
-"""LeNet-5 and the small net (rebuilt in torch.nn), every zoo model torchvision has, and the
-specs of every kind."""
+TRANSLATED = ("unet", "small_fpn")
+"""Zoo models torchvision lacks, built by the shared translator (tests/torch_build.py)."""
+
+MODELS = [*HAND_BUILT, *STAGES, *TRANSLATED, *SPEC_BUILT]
+"""LeNet-5 and the small net (rebuilt in torch.nn), every zoo model torchvision has, the
+translated ones, and the specs of every kind."""
 
 TOOLS = ("torchinfo", "fvcore", "ptflops", "thop")
-MODULES = {"fvcore": "fvcore.nn"}
 
 
 def source(name: str) -> str:
@@ -163,9 +171,11 @@ def report(name: str) -> Report:
 
 def reference_model(name: str) -> Any:
     """The reference model in eval mode on the meta device."""
-    if name in SPEC_BUILT:
-        with torch.device("meta"):
+    with torch.device("meta"):
+        if name in SPEC_BUILT:
             return SPEC_BUILT[name][1]().eval()
+        if name in TRANSLATED:
+            return torch_build.Graph(report(name)).eval()
     return build(name)[0]
 
 
@@ -214,24 +224,30 @@ ON_META = ("torchinfo", "thop")
 @cache
 def measured(name: str) -> dict[str, Any]:
     """What each tool reports for model ``name`` (or why it could not), the model built once."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the test machine's cores are shared (see test_oracle_zoo)
     results: dict[str, Any] = {}
-    try:
-        model = reference_model(name)
-        shape = (1, *report(name).input)
-        with torch.no_grad():
-            for tool in (*ON_META, *(tool for tool in TOOLS if tool not in ON_META)):
-                if tool not in ON_META and next(model.parameters()).is_meta:
-                    model = model.to_empty(device="cpu")
-                device = "meta" if tool in ON_META else "cpu"
-                try:
-                    results[tool] = RUNS[tool](model, torch.zeros(shape, device=device))
-                except (Exception, pytest.skip.Exception) as problem:  # its own test reports it
-                    results[tool] = problem
-    finally:
-        torch.set_num_threads(threads)
+    model = reference_model(name)
+    shape = (1, *report(name).input)
+    with torch.no_grad(), operator_merges():
+        for tool in (*ON_META, *(tool for tool in TOOLS if tool not in ON_META)):
+            if tool not in ON_META and next(model.parameters()).is_meta:
+                model = model.to_empty(device="cpu")
+            device = "meta" if tool in ON_META else "cpu"
+            try:
+                results[tool] = RUNS[tool](model, torch.zeros(shape, device=device))
+            except (Exception, pytest.skip.Exception) as problem:  # its own test reports it
+                results[tool] = problem
     return results
+
+
+@contextmanager
+def operator_merges() -> Iterator[None]:
+    """The translator's merges as the operators ``x + y`` and ``x * y``, as PyTorch code (and
+    the conventions) write them: the translator calls ``torch.add`` and ``torch.mul``, which
+    ptflops wraps and counts."""
+    operators = {merge.Add: operator.add, merge.Mul: operator.mul}
+    merges = {kind: partial(reduce, function) for kind, function in operators.items()}
+    with patch.dict(torch_build.TRANSLATED_MERGES, merges):
+        yield
 
 
 def figures(name: str, tool: str) -> dict[str, Any]:
@@ -242,9 +258,20 @@ def figures(name: str, tool: str) -> dict[str, Any]:
     return dict(result)
 
 
+def forms(name: str) -> Forms:
+    """How the reference model computes the rows that are not modules: as torchvision does for
+    its models; the translator upsamples with ``F.interpolate``."""
+    if name in TRANSLATED:
+        return tuple(
+            (row.path, Form.FUNCTION) for row in report(name).rows if row.type == "upsample"
+        )
+    return zoo_forms(source(name))
+
+
 def convention_totals(name: str, convention: str) -> ConventionTotals:
-    """``analyze zoo:NAME --convention CONVENTION``'s totals, as the CLI counts them."""
-    view = counted(report(name), convention, zoo_forms(source(name))).extra(ConventionView)
+    """``analyze zoo:NAME --convention CONVENTION``'s totals, as the CLI counts them (for the
+    translated models, with the translator's forms)."""
+    view = counted(report(name), convention, forms(name)).extra(ConventionView)
     assert view is not None
     return view.totals
 
@@ -273,3 +300,59 @@ def test_ops_and_params(name: str, tool: str) -> None:
     theirs = figures(name, tool)
     ours = convention_totals(name, tool)
     assert (ours.ops, ours.params) == (theirs["ops"], theirs["params"])
+
+
+@cache
+def keras_models() -> dict[str, Any]:
+    """The small specs rebuilt in Keras 3 (channels last): name → model."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    if importlib.util.find_spec("keras") is None:
+        pytest.skip("keras not installed: pip install -e '.[oracle]'")
+    import keras
+
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"Keras runs on {keras.backend.backend()}, not torch")
+    layers = keras.layers
+    cs231n = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            layers.Conv2D(10, 5, padding="same"),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(10),
+        ]
+    )
+    lenet5 = keras.Sequential(
+        [
+            keras.Input((32, 32, 1)),
+            layers.Conv2D(6, 5, activation="tanh"),
+            layers.AveragePooling2D(2),
+            layers.Conv2D(16, 5, activation="tanh"),
+            layers.AveragePooling2D(2),
+            layers.Conv2D(120, 5, activation="tanh"),
+            layers.Flatten(),
+            layers.Dense(84, activation="tanh"),
+            layers.Dense(10),
+        ]
+    )
+    stages = [keras.Input((64, 64, 3))]
+    for filters, convs in ((32, 2), (64, 2), (128, 3)):
+        for _ in range(convs):
+            stages.append(layers.Conv2D(filters, 3, padding="same", activation="relu"))
+        stages.append(layers.MaxPooling2D(2))
+    stages += [layers.Flatten(), layers.Dense(256, activation="relu"), layers.Dropout(0.5)]
+    vgg_style = keras.Sequential([*stages, layers.Dense(10)])
+    return {"zoo:cs231n": cs231n, "zoo:lenet5": lenet5, "examples/vgg-style.yaml": vgg_style}
+
+
+@pytest.mark.parametrize("source", ["zoo:cs231n", "zoo:lenet5", "examples/vgg-style.yaml"])
+def test_keras(source: str) -> None:
+    keras_model = keras_models()[source]
+    trainable = sum(prod(weight.shape) for weight in keras_model.trainable_weights)
+    view = counted(analyze(load(source)), "keras").extra(ConventionView)
+    assert view is not None
+    totals = view.totals
+    assert totals.params == keras_model.count_params()
+    assert totals.trainable_params == trainable

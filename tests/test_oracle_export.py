@@ -34,7 +34,7 @@ torchvision = pytest.importorskip(
 )
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-pytestmark = pytest.mark.oracle
+pytestmark = [pytest.mark.oracle, pytest.mark.usefixtures("one_torch_thread")]
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [f"zoo:{name}" for name in names()] + [
@@ -53,15 +53,6 @@ LOADS_STRICT = [
     "squeezenet1_1",
 ]
 """The zoo models whose exported module takes torchvision's weights (the README lists them)."""
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    """One intra-op thread: the test machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def exported_class(network: Network) -> Any:

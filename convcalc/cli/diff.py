@@ -39,12 +39,11 @@ class Counting(NamedTuple):
 
     @classmethod
     def of(cls, report: "Report") -> "Counting":
-        """The counting of a report (a convention's when it carries one)."""
+        """The counting of a report counted by a convention."""
         from convcalc.conventions.view import ConventionView
 
         view = report.extra(ConventionView)
-        if view is None:
-            return cls()
+        assert view is not None, "counted by a convention"
         convention = view.totals.convention
         return cls(convention.name, convention.label, convention.ops_label or "MACs")
 
@@ -77,9 +76,14 @@ def diff(
     with reported(traceback):
         first = with_convention(analyze(load_spec(spec_a, None)), convention, spec_a)
         second = with_convention(analyze(load_spec(spec_b, settings)), convention, spec_b)
-        result = diff_reports(first, second)
+        if convention is ConventionName.CONVCALC:
+            counting, result = Counting(), diff_reports(first, second)
+        else:
+            from convcalc.conventions.view import convention_figures
+
+            counting = Counting.of(first)
+            result = diff_reports(first, second, convention_figures)
         shown = [row for row in result.rows if show_all or row.change != "same"]
-        counting = Counting.of(first)
         emit_records(
             fmt,
             as_json,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convcalc.conventions.rules import Convention
+from convcalc.report import Report
 
 
 @dataclass(eq=False)
@@ -72,3 +73,12 @@ class ConventionView:
         """``"convention": name`` and ``"convention_totals"``, the tool's own figures."""
         document["convention"] = self.totals.convention.name
         document["convention_totals"] = self.totals.to_document()
+
+
+def convention_figures(report: Report) -> dict[str, float]:
+    """The figures of the convention ``report`` was counted by (see
+    :meth:`ConventionTotals.figures`)."""
+    view = report.extra(ConventionView)
+    if view is None:
+        raise ValueError(f"{report.name} is not counted by a convention")
+    return dict(view.totals.figures())

@@ -175,8 +175,21 @@ def reference_model(name: str) -> Any:
         if name in SPEC_BUILT:
             return SPEC_BUILT[name][1]().eval()
         if name in TRANSLATED:
-            return torch_build.Graph(report(name)).eval()
+            return with_static_crops(torch_build.Graph(report(name))).eval()
     return build(name)[0]
+
+
+def with_static_crops(graph: Any) -> Any:
+    """The translated graph with each centre crop as slicing at the offsets torchvision's
+    ``center_crop`` computes (round((in − out)/2)): fvcore's tracer hands ``center_crop`` its
+    sizes as tensors, which it cannot round. Slicing counts nothing in any tool, as the crop."""
+    for row in graph.report.rows:
+        if row.type == "crop":
+            (_, height, width), (_, rows, columns) = row.input, row.output
+            top, left = round((height - rows) / 2), round((width - columns) / 2)
+            window = (slice(top, top + rows), slice(left, left + columns))
+            graph.layers[row.index] = Sliced(lambda x, window=window: x[(..., *window)])
+    return graph
 
 
 def run_torchinfo(model: Any, x: Any) -> dict[str, Any]:

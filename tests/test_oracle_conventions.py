@@ -187,8 +187,8 @@ def with_static_crops(graph: Any) -> Any:
         if row.type == "crop":
             (_, height, width), (_, rows, columns) = row.input, row.output
             top, left = round((height - rows) / 2), round((width - columns) / 2)
-            window = (slice(top, top + rows), slice(left, left + columns))
-            graph.layers[row.index] = Sliced(lambda x, window=window: x[(..., *window)])
+            window = (..., slice(top, top + rows), slice(left, left + columns))
+            graph.layers[row.index] = Sliced(operator.itemgetter(window))
     return graph
 
 

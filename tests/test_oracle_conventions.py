@@ -357,10 +357,48 @@ def keras_models() -> dict[str, Any]:
         stages.append(layers.MaxPooling2D(2))
     stages += [layers.Flatten(), layers.Dense(256, activation="relu"), layers.Dropout(0.5)]
     vgg_style = keras.Sequential([*stages, layers.Dense(10)])
-    return {"zoo:cs231n": cs231n, "zoo:lenet5": lenet5, "examples/vgg-style.yaml": vgg_style}
+    return {
+        "zoo:cs231n": cs231n,
+        "zoo:lenet5": lenet5,
+        "examples/vgg-style.yaml": vgg_style,
+        str(KERAS_KINDS): keras_kinds(keras),
+    }
 
 
-@pytest.mark.parametrize("source", ["zoo:cs231n", "zoo:lenet5", "examples/vgg-style.yaml"])
+KERAS_KINDS = SPECS / "keras-kinds.yaml"
+"""A spec of the kinds Keras has a layer for, merges included."""
+
+
+def keras_kinds(keras: Any) -> Any:
+    """``keras-kinds.yaml`` in Keras 3 (channels last), layer for layer."""
+    layers = keras.layers
+    x = inputs = keras.Input((16, 16, 3))
+    for layer in [
+        layers.Conv2D(8, 3, padding="same"),
+        layers.BatchNormalization(),
+        layers.GroupNormalization(2),
+        layers.PReLU(shared_axes=[1, 2]),
+        layers.Conv2DTranspose(6, 2, strides=2),
+        layers.LayerNormalization(),
+        layers.ZeroPadding2D(1),
+        layers.Cropping2D(1),
+        layers.UpSampling2D(2),
+        layers.MaxPooling2D(4),
+        layers.DepthwiseConv2D(3, padding="same"),
+    ]:
+        x = layer(x)
+    x = layers.Add()([x, layers.Conv2D(6, 1, use_bias=False)(x)])
+    squeezed = layers.GlobalAveragePooling2D(keepdims=True)(x)
+    x = layers.Multiply()([x, layers.Conv2D(6, 1, activation="sigmoid")(squeezed)])
+    x = layers.Concatenate()([x, layers.Conv2D(2, 1)(x)])
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(5)(layers.Dropout(0.5)(layers.Flatten()(x)))
+    return keras.Model(inputs, x)
+
+
+@pytest.mark.parametrize(
+    "source", ["zoo:cs231n", "zoo:lenet5", "examples/vgg-style.yaml", str(KERAS_KINDS)]
+)
 def test_keras(source: str) -> None:
     keras_model = keras_models()[source]
     trainable = sum(prod(weight.shape) for weight in keras_model.trainable_weights)

@@ -1,5 +1,6 @@
-"""What a convention is: one rule per layer kind — what the tool counts for it — and how the tool
-sees layers that PyTorch code computes with a function instead of a module.
+"""What a convention is: one rule per layer and merge kind — what the tool counts for it — and
+how the tool sees layers that PyTorch code computes otherwise than with the kind's own module (a
+function, ``x.mean``, ``nn.Linear`` for a 1×1 conv, a subclass, a parameter of the parent).
 
 A rule's ``says`` is the text ``--explain`` prints, so the table in the code and the explanation
 cannot drift apart. Counts cover the whole batch, as the row's own numbers do.

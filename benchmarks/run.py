@@ -391,35 +391,45 @@ def summarize(cases: list[Case], model_note: str, runs: int) -> dict[str, Any]:
             {"what": what, "value": value, "limit": limit, "unit": unit, "ok": ok, "max": at_most}
         )
 
-    check("layer --json / floor", by_name["layer-json"].median / floor, 0.8, "×")
-    results["fastcoerce_gain_seconds"] = (
-        by_name["layer-json-typer"].median - by_name["layer-json"].median
-    )
-    check("analyze model --json / floor", by_name["model-json"].median / floor, 1.2, "×")
-    check("analyze model (table) / floor", by_name["model-table"].median / floor, 1.5, "×")
-    check("analyze model --json peak memory", by_name["model-json"].peak_kib / 1024, 45, "MiB")
-    small, medium, large = (by_name[f"layers-{size}"] for size in SIZES)
-    slope = (large.median - medium.median) / (SIZES[2] - SIZES[1])
-    slope_low = (medium.median - small.median) / (SIZES[1] - SIZES[0])
-    results["marginal_us_per_layer"] = slope * 1e6
-    results["marginal_us_per_layer_1k_10k"] = slope_low * 1e6
-    check("marginal cost per layer (10k → 100k)", slope * 1e6, 15, "µs")
-    # The µs target was set on a machine whose floor is REFERENCE_FLOOR; on a slower machine the
-    # same code takes proportionally longer per layer, as the floor does.
+    def have(*names: str) -> bool:
+        # With --only, the checks of the cases left out are left out too.
+        return all(name in by_name for name in names)
+
+    if have("layer-json"):
+        check("layer --json / floor", by_name["layer-json"].median / floor, 0.8, "×")
+    if have("layer-json", "layer-json-typer"):
+        results["fastcoerce_gain_seconds"] = (
+            by_name["layer-json-typer"].median - by_name["layer-json"].median
+        )
+    if have("model-json"):
+        check("analyze model --json / floor", by_name["model-json"].median / floor, 1.2, "×")
+        check("analyze model --json peak memory", by_name["model-json"].peak_kib / 1024, 45, "MiB")
+    if have("model-table"):
+        check("analyze model (table) / floor", by_name["model-table"].median / floor, 1.5, "×")
+    # The µs and s targets were set on a machine whose floor is REFERENCE_FLOOR; on a slower
+    # machine the same code takes proportionally longer, as the floor does.
     scale = floor / REFERENCE_FLOOR
     results["machine_scale"] = scale
-    check(
-        f"marginal cost per layer, on the reference machine (÷ {scale:.2f})",
-        slope * 1e6 / scale,
-        15,
-        "µs",
-    )
-    if "model-draw" in by_name:
-        # Seconds, like the µs above, are only as good as the machine's load: also scaled.
-        for name, what, limit in (
-            ("model-draw", "draw model to SVG", 2.0),
-            ("model-report", "report model to HTML", 3.0),
-        ):
+    if have(*(f"layers-{size}" for size in SIZES)):
+        small, medium, large = (by_name[f"layers-{size}"] for size in SIZES)
+        slope = (large.median - medium.median) / (SIZES[2] - SIZES[1])
+        slope_low = (medium.median - small.median) / (SIZES[1] - SIZES[0])
+        results["marginal_us_per_layer"] = slope * 1e6
+        results["marginal_us_per_layer_1k_10k"] = slope_low * 1e6
+        check("marginal cost per layer (10k → 100k)", slope * 1e6, 15, "µs")
+        check(
+            f"marginal cost per layer, on the reference machine (÷ {scale:.2f})",
+            slope * 1e6 / scale,
+            15,
+            "µs",
+        )
+        check("linearity: slope 10k→100k / slope 1k→10k", slope / slope_low, 1.5, "×")
+        check("100,000-layer peak memory", large.peak_kib / 1024, 300, "MiB")
+    for name, what, limit in (
+        ("model-draw", "draw model to SVG", 2.0),
+        ("model-report", "report model to HTML", 3.0),
+    ):
+        if have(name):
             check(what, by_name[name].median, limit, "s")
             check(
                 f"{what}, on the reference machine (÷ {scale:.2f})",
@@ -427,12 +437,11 @@ def summarize(cases: list[Case], model_note: str, runs: int) -> dict[str, Any]:
                 limit,
                 "s",
             )
-    check("linearity: slope 10k→100k / slope 1k→10k", slope / slope_low, 1.5, "×")
-    check("100,000-layer peak memory", large.peak_kib / 1024, 300, "MiB")
-    sweep = by_name["sweep-1000"]
-    check("sweep of 1,000 ResNet-50 variants", sweep.median, 10, "s")
-    results["sweep_cpu_seconds"] = sweep.cpu_seconds
-    if "torchinfo" in by_name:
+    if have("sweep-1000"):
+        sweep = by_name["sweep-1000"]
+        check("sweep of 1,000 ResNet-50 variants", sweep.median, 10, "s")
+        results["sweep_cpu_seconds"] = sweep.cpu_seconds
+    if have("torchinfo", "model-json"):
         speedup = by_name["torchinfo"].median / by_name["model-json"].median
         results["torchinfo_speedup"] = speedup
         check("torchinfo ResNet-50 / convcalc --json", speedup, 12, "×", at_most=False)
@@ -517,25 +526,28 @@ def markdown(results: dict[str, Any]) -> str:
             f"{case['ratio_to_floor']:.2f} | {case['peak_mib']:.1f} MiB | "
             f"`{case['shown']}` |"
         )
-    lines += [
-        "",
-        f"Marginal cost per layer: **{results['marginal_us_per_layer']:.1f} µs** between 10,000 "
-        f"and 100,000 layers ({results['marginal_us_per_layer_1k_10k']:.1f} µs between 1,000 and "
-        "10,000). This machine's import floor is "
-        f"{results['machine_scale']:.2f}× the {REFERENCE_FLOOR * 1000:.0f} ms of the machine the "
-        "issue's targets were set on; the ratios to the floor need no scaling, the µs do.",
-    ]
-    lines.append(
-        f"The 1,000-variant sweep used at most {results['sweep_cpu_seconds']:.1f} s of CPU in "
-        f"all (its own and its workers'), over {machine['cpus']} CPUs."
-    )
-    gain = results["fastcoerce_gain_seconds"]
-    without = next(case for case in results["cases"] if case["name"] == "layer-json-typer")
-    share = gain / without["median_seconds"]
-    lines.append(
-        f"convcalc/fastcoerce.py saves **{gain * 1000:.0f} ms** on `layer --json` "
-        f"({share:.0%} of the run with typer's own coercion)."
-    )
+    if "marginal_us_per_layer" in results:
+        lines += [
+            "",
+            f"Marginal cost per layer: **{results['marginal_us_per_layer']:.1f} µs** between "
+            f"10,000 and 100,000 layers ({results['marginal_us_per_layer_1k_10k']:.1f} µs between "
+            "1,000 and 10,000). This machine's import floor is "
+            f"{results['machine_scale']:.2f}× the {REFERENCE_FLOOR * 1000:.0f} ms of the machine "
+            "the issue's targets were set on; the ratios to the floor need no scaling, the µs do.",
+        ]
+    if "sweep_cpu_seconds" in results:
+        lines.append(
+            f"The 1,000-variant sweep used at most {results['sweep_cpu_seconds']:.1f} s of CPU in "
+            f"all (its own and its workers'), over {machine['cpus']} CPUs."
+        )
+    if "fastcoerce_gain_seconds" in results:
+        gain = results["fastcoerce_gain_seconds"]
+        without = next(case for case in results["cases"] if case["name"] == "layer-json-typer")
+        share = gain / without["median_seconds"]
+        lines.append(
+            f"convcalc/fastcoerce.py saves **{gain * 1000:.0f} ms** on `layer --json` "
+            f"({share:.0%} of the run with typer's own coercion)."
+        )
     layout = results["layout_seconds"]
     lines.append(
         f"convcalc/render/layout.py lays out the model's table in **{layout['layout'] * 1000:.1f} "
@@ -638,6 +650,13 @@ def main() -> None:
         help="folder for results.md and results.json (default benchmarks/)",
     )
     parser.add_argument(
+        "--only",
+        metavar="NAMES",
+        default=None,
+        help="time only these cases (comma-separated names, as in results.json; the bare "
+        "interpreter and the import floor always), e.g. layers-10000,layers-100000",
+    )
+    parser.add_argument(
         "--baseline",
         metavar="REV",
         default=None,
@@ -698,7 +717,10 @@ def main() -> None:
                 "sweep-1000", "sweep, 1,000 variants", [*cli, *SWEEP], "convcalc " + " ".join(SWEEP)
             )
         )
-        onnx_model = options.onnx or exported_resnet50(work)
+        only = None if options.only is None else {"python", "floor", *options.only.split(",")}
+        onnx_model = None
+        if only is None or "onnx-json" in only:
+            onnx_model = options.onnx or exported_resnet50(work)
         if onnx_model is not None:
             cases.append(
                 Case(
@@ -717,6 +739,11 @@ def main() -> None:
                     "torchinfo.summary(torchvision.models.resnet50(), (1, 3, 224, 224))",
                 )
             )
+        if only is not None:
+            unknown = only - {case.name for case in cases}
+            if unknown:
+                raise SystemExit(f"--only: no case named {', '.join(sorted(unknown))}")
+            cases = [case for case in cases if case.name in only]
         if options.baseline is not None:
             baseline = work / "baseline"
             tree = exported_tree(options.baseline, baseline / "tree")

@@ -72,6 +72,25 @@ def without_options(layer: Layer, _shape: Shape) -> Any:
 
 translates(*ELEMENTWISE)(without_options)
 
+ONE_OPTION: dict[type[Layer], tuple[Any, str]] = {
+    activation.Dropout: (nn.Dropout, "p"),
+    activation.LeakyReLU: (nn.LeakyReLU, "negative_slope"),
+    activation.ELU: (nn.ELU, "alpha"),
+    resample.PixelShuffle: (nn.PixelShuffle, "factor"),
+    resample.PixelUnshuffle: (nn.PixelUnshuffle, "factor"),
+    rearrange.ChannelShuffle: (nn.ChannelShuffle, "groups"),
+}
+"""Kinds whose torch module takes one argument: the kind's option of that name."""
+
+
+def with_one_option(layer: Layer, _shape: Shape) -> Any:
+    """The module of a kind in ``ONE_OPTION``."""
+    module, option = ONE_OPTION[type(layer)]
+    return module(getattr(layer, option))
+
+
+translates(*ONE_OPTION)(with_one_option)
+
 
 class Forward(Module):  # type: ignore[misc]
     """A module around a function of (module, x), for the kinds torch has as functions only;
@@ -96,16 +115,38 @@ class Forward(Module):  # type: ignore[misc]
 
 @translates(conv.Conv)
 def conv2d(layer: conv.Conv, shape: Shape) -> Any:
-    return nn.Conv2d(
+    """``nn.Conv2d``; ``pad: same`` with a stride, which torch refuses, as TensorFlow pads it
+    (:func:`tf_same_padding`) before a conv without padding."""
+    tf_same = layer.pad == "same" and pair(layer.stride) != (1, 1)
+    module = nn.Conv2d(
         shape[0],
         layer.filters,
         pair(layer.kernel),
         pair(layer.stride),
-        layer.pad if isinstance(layer.pad, str) else pair(layer.pad),
+        0 if tf_same else layer.pad if isinstance(layer.pad, str) else pair(layer.pad),
         pair(layer.dilation),
         groups_of(layer.groups, shape[0]),
         layer.bias,
     )
+    if not tf_same:
+        return module
+    (top, bottom), (left, right) = (
+        tf_same_padding(size, kernel, stride, dilation)
+        for size, kernel, stride, dilation in zip(
+            shape[1:], pair(layer.kernel), pair(layer.stride), pair(layer.dilation), strict=True
+        )
+    )
+    return Forward(
+        lambda self, x: self.conv(F.pad(x, (left, right, top, bottom))), {"conv": module}
+    )
+
+
+def tf_same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's `SAME`: out = ⌈W/S⌉, total padding max((out − 1)·S + K_eff − W, 0), the odd
+    cell after (tf.nn.convolution's documented rule, written out independently of convcalc)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
 
 
 @translates(conv.Deconv)
@@ -195,11 +236,6 @@ def instance_norm(layer: norm.InstanceNorm, shape: Shape) -> Any:
     return nn.InstanceNorm2d(shape[0], layer.eps, affine=layer.affine)
 
 
-@translates(activation.Dropout)
-def dropout(layer: activation.Dropout, _shape: Shape) -> Any:
-    return nn.Dropout(layer.p)
-
-
 @translates(activation.StochasticDepth)
 def stochastic_depth(layer: activation.StochasticDepth, _shape: Shape) -> Any:
     return torchvision().ops.StochasticDepth(layer.p, layer.mode)
@@ -208,16 +244,6 @@ def stochastic_depth(layer: activation.StochasticDepth, _shape: Shape) -> Any:
 @translates(activation.PReLU)
 def prelu(layer: activation.PReLU, shape: Shape) -> Any:
     return nn.PReLU(1 if layer.shared else shape[0])
-
-
-@translates(activation.LeakyReLU)
-def leaky_relu(layer: activation.LeakyReLU, _shape: Shape) -> Any:
-    return nn.LeakyReLU(layer.negative_slope)
-
-
-@translates(activation.ELU)
-def elu(layer: activation.ELU, _shape: Shape) -> Any:
-    return nn.ELU(layer.alpha)
 
 
 @translates(activation.Softmax)
@@ -244,16 +270,6 @@ def upsample(layer: resample.Upsample, _shape: Shape) -> Any:
     return Forward(lambda _, x: F.interpolate(x, **options))
 
 
-@translates(resample.PixelShuffle)
-def pixel_shuffle(layer: resample.PixelShuffle, _shape: Shape) -> Any:
-    return nn.PixelShuffle(layer.factor)
-
-
-@translates(resample.PixelUnshuffle)
-def pixel_unshuffle(layer: resample.PixelUnshuffle, _shape: Shape) -> Any:
-    return nn.PixelUnshuffle(layer.factor)
-
-
 @translates(rearrange.Crop)
 def crop(layer: rearrange.Crop, _shape: Shape) -> Any:
     """A centred ``size`` by torchvision's ``center_crop``, or the sides cut off by slicing."""
@@ -276,11 +292,6 @@ def pad(layer: rearrange.Pad, _shape: Shape) -> Any:
 def channel_slice(layer: rearrange.Slice, _shape: Shape) -> Any:
     start, end = layer.channels
     return Forward(lambda _, x: x[:, start:end])
-
-
-@translates(rearrange.ChannelShuffle)
-def channel_shuffle(layer: rearrange.ChannelShuffle, _shape: Shape) -> Any:
-    return nn.ChannelShuffle(layer.groups)
 
 
 def torchvision() -> Any:

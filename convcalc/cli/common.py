@@ -113,7 +113,9 @@ FormatOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 OutputOption = Annotated[
     Path | None,
-    typer.Option("--output", "-o", metavar="FILE", help="Write to this file instead of stdout (- is stdout)."),
+    typer.Option(
+        "--output", "-o", metavar="FILE", help="Write to this file instead of stdout (- is stdout)."
+    ),
 ]
 BatchOption = Annotated[
     int | None,

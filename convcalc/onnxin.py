@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from convcalc.errors import ConvcalcError, Location, SpecError, SpecErrors
 from convcalc.importspec import RESERVED_NAMES, Item, grouped, item_lines, plain
+from convcalc.onnxparts import Onnx
 from convcalc.onnxwire import SMALL_CONSTANT
 
 INSTALL_HINT = 'reading ONNX models needs the onnx package: pip install "convcalc[onnx]"'
@@ -75,8 +76,10 @@ def onnx_spec(
     """The spec text of the ONNX model at ``path`` (``flat``: ``from:`` everywhere, no blocks),
     how many of its rows are unsupported (``strict``: each such op is an error, located at its
     node) and its notes."""
+    from convcalc import onnxparts
+
     try:
-        import onnx
+        onnx = onnxparts.load()
     except ImportError:
         raise SpecError(INSTALL_HINT, Location(path)) from None
     model = read_model(onnx, path)
@@ -92,7 +95,7 @@ def onnx_spec(
     return Imported(text, len(translator.refused), notes)
 
 
-def read_model(onnx: Any, path: str) -> Any:
+def read_model(onnx: Onnx, path: str) -> Any:
     """The parsed model, weights' values dropped (their dims stay; see :mod:`convcalc.onnxwire`:
     the values are never read, let alone parsed)."""
     from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
@@ -127,7 +130,7 @@ class Tensor:
 
 @dataclass
 class Translator:
-    onnx: Any
+    onnx: Onnx
     model: Any
     path: str
     input_shape: Sequence[int] | None
@@ -152,26 +155,25 @@ class Translator:
     def __post_init__(self) -> None:
         graph = self.model.graph
         import numpy
-        from onnx import numpy_helper
 
         for tensor in graph.initializer:
             self.weights[tensor.name] = tuple(tensor.dims)
             if math.prod(tensor.dims) <= SMALL_CONSTANT and tensor.data_location == 0:
                 # A weight saved without its values raises: only its dims count.
                 with contextlib.suppress(ValueError):
-                    self.constants[tensor.name] = numpy_helper.to_array(tensor)
+                    self.constants[tensor.name] = self.onnx.to_array(tensor)
         for node in graph.node:
             if node.op_type == "Constant":
                 for attribute in node.attribute:
                     if attribute.name == "value":
-                        self.constants[node.output[0]] = numpy_helper.to_array(attribute.t)
+                        self.constants[node.output[0]] = self.onnx.to_array(attribute.t)
                     elif attribute.name in (
                         "value_int",
                         "value_ints",
                         "value_float",
                         "value_floats",
                     ):
-                        value = self.onnx.helper.get_attribute_value(attribute)
+                        value = self.onnx.attribute_value(attribute)
                         self.constants[node.output[0]] = numpy.asarray(value)
         self.find_input()
         self.fold_shape_arithmetic()
@@ -183,8 +185,6 @@ class Translator:
         """Shape inference, with the shape arithmetic exporters write (``Shape → Gather → Div →
         Concat → Reshape``, ShuffleNet's channel shuffle) replaced by its values, until every
         shape that needs them is known."""
-        from onnx import numpy_helper
-
         for _ in range(MAX_INFERENCE_PASSES):
             self.infer_shapes()
             for node in self.ordered():
@@ -201,7 +201,7 @@ class Translator:
                     continue
                 for index, name in enumerate(node.input):
                     if name in self.meta and name in self.constants:
-                        value = numpy_helper.from_array(self.constants[name], f"{name}:value")
+                        value = self.onnx.from_array(self.constants[name], f"{name}:value")
                         self.model.graph.initializer.append(value)
                         self.constants[value.name] = self.constants[name]
                         self.weights[value.name] = tuple(value.dims)
@@ -252,7 +252,7 @@ class Translator:
     def infer_shapes(self) -> None:
         """Every tensor's shape from ONNX shape inference, batch included."""
         try:
-            inferred = self.onnx.shape_inference.infer_shapes(self.model, data_prop=True)
+            inferred = self.onnx.infer_shapes(self.model)
         except Exception as error:
             raise SpecError(
                 f"ONNX shape inference failed: {str(error).splitlines()[0]}", Location(self.path)
@@ -338,8 +338,7 @@ class Translator:
 
     def attributes(self, node: Any) -> dict[str, Any]:
         return {
-            attribute.name: self.onnx.helper.get_attribute_value(attribute)
-            for attribute in node.attribute
+            attribute.name: self.onnx.attribute_value(attribute) for attribute in node.attribute
         }
 
     def constant(self, name: str) -> Any:
@@ -497,11 +496,8 @@ class Translator:
                 options["pad"] = top if top == left else [top, left]
             self.emit(node, kind, options, [source])
             return
-        pad_node = self.onnx.helper.make_node(
-            "Pad",
-            [source],
-            [node.output[0] + "_pad"],
-            name=(node.name + "_pad") if node.name else "",
+        pad_node = self.onnx.make_node(
+            "Pad", [source], [node.output[0] + "_pad"], (node.name + "_pad") if node.name else ""
         )
         self.emit(pad_node, "pad", {"pad": padding}, [source])
         pad_tensor = pad_node.output[0]

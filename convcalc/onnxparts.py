@@ -17,8 +17,10 @@ is used only on the onnx releases it was written for and checked against,
 convcalc imports onnx and uses its public functions (:class:`PublicOnnx`). ``tests/test_onnx.py``
 runs both paths.
 
-Gain, measured by ``benchmarks/run.py --only onnx-json --baseline main`` (onnx 1.23.2):
-``convcalc analyze resnet50.onnx --json`` takes GAIN_PLACEHOLDER.
+Gain, measured by ``benchmarks/run.py --only onnx-json --baseline main`` (onnx 1.23.2, 9
+interleaved rounds): ``convcalc analyze resnet50.onnx --json`` (torchvision's ResNet-50 exported
+with its weights) took 0.36× the time it took through ``import onnx`` (0.57 s against 1.58 s,
+64 % saved), its CPU time from 2.0–2.3 s to 0.8–1.0 s and its peak memory from 103 to 79 MiB.
 """
 
 from __future__ import annotations

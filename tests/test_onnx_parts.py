@@ -4,6 +4,7 @@ no ``import onnx`` in a fresh process, and a later ``import onnx`` sharing the l
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ from onnx import AttributeProto, TensorProto, helper, numpy_helper  # noqa: E402
 from convcalc import onnxparts  # noqa: E402
 from convcalc.onnxin import onnx_spec  # noqa: E402
 from convcalc.onnxparts import DirectOnnx, PublicOnnx  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 DIRECT = DirectOnnx(onnx.onnx_ml_pb2, onnx.onnx_cpp2py_export)
 """The direct reading, on the modules this process's ``import onnx`` loaded."""
@@ -179,15 +182,39 @@ print(json.dumps(found))
 """
 
 
+def in_a_fresh_process(script: str, *arguments: str) -> str:
+    """What ``script`` prints, run by this Python with this checkout's convcalc."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", script, *arguments],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment,
+    )
+    return result.stdout
+
+
+DIRECT_SPEC = """
+import sys
+from convcalc.onnxin import onnx_spec
+text = onnx_spec(sys.argv[1]).text
+assert not {"onnx", "onnx.helper", "ml_dtypes"} & set(sys.modules)
+print(text, end="")
+"""
+"""The spec text of a model, read without ``import onnx`` (which this script checks)."""
+
+
+def spec_read_directly(path: str) -> str:
+    return in_a_fresh_process(DIRECT_SPEC, path)
+
+
 def test_a_fresh_process_reads_the_model_without_import_onnx(tmp_path: Path) -> None:
     """The direct path (this process has imported onnx, so it takes the public one): the same
     spec, onnx and ml_dtypes not imported, and a later ``import onnx`` works on the modules the
     direct path loaded."""
     path = model_path(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, path], capture_output=True, text=True, check=True
-    )
-    found = json.loads(result.stdout)
+    found = json.loads(in_a_fresh_process(FRESH_PROCESS, path))
     assert type(onnxparts.load()) is PublicOnnx
     assert found["text"] == onnx_spec(path).text
     assert "pad: [0, 1, 0, 1]" in found["text"]
@@ -209,4 +236,19 @@ def test_another_release_takes_the_public_path(monkeypatch: pytest.MonkeyPatch) 
     from importlib import metadata
 
     monkeypatch.setattr(metadata, "version", lambda name: "1.99.0")
+    assert onnxparts.direct.__wrapped__() is None
+
+
+def test_files_elsewhere_take_the_public_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A package whose folder lacks the generated classes or the extension is read through
+    ``import onnx``."""
+    import importlib.machinery
+    import importlib.util
+
+    (tmp_path / "onnx_ml_pb2.py").write_text("")
+    elsewhere = importlib.machinery.ModuleSpec("onnx", None, is_package=True)
+    elsewhere.submodule_search_locations = [str(tmp_path)]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: elsewhere)
     assert onnxparts.direct.__wrapped__() is None

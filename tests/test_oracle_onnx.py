@@ -28,6 +28,7 @@ from convcalc.folding import fold_network  # noqa: E402
 from convcalc.loader import parse_spec  # noqa: E402
 from convcalc.onnxin import BN_FOLDED_NOTE, onnx_spec  # noqa: E402
 from convcalc.sources import load  # noqa: E402
+from tests.test_onnx_parts import spec_read_directly  # noqa: E402
 
 pytestmark = [
     pytest.mark.oracle,
@@ -223,6 +224,18 @@ def test_the_dynamo_exporter_keeps_batchnorm_unoptimized(tmp_path: Path) -> None
     )
     assert sum(row.type == "batchnorm" for row in report.rows) == 20
     assert load(str(path)).notes == ()
+
+
+@pytest.mark.parametrize(("name", "dynamo"), [("resnet50", False), ("googlenet", True)])
+def test_read_without_import_onnx_as_with_it(name: str, dynamo: bool, tmp_path: Path) -> None:
+    """A process that has not imported onnx reads the model's protobuf classes and shape
+    inference directly (convcalc/onnxparts.py): the same spec as this one, which has imported
+    onnx and uses its public functions. ResNet-50 exported the default way (BN folded, the
+    benchmark's model) and GoogLeNet by the dynamo exporter, unoptimized (its shape arithmetic
+    read from constants)."""
+    path = tmp_path / f"{name}.onnx"
+    export(build(name), path, image(name), keep_bn=dynamo, dynamo=dynamo)
+    assert spec_read_directly(str(path)) == onnx_spec(str(path)).text
 
 
 @pytest.mark.parametrize("dynamo", [False, True])

@@ -179,10 +179,23 @@ def test_options_that_agree_are_fine() -> None:
     assert invoke("analyze", "zoo:cs231n", "--memory", "1GiB", "--optimizer", "adam").exit_code == 0
 
 
-def test_the_usage_line_names_the_spec_plainly() -> None:
-    result = invoke("analyze")
-    assert result.exit_code == 2
-    assert "analyze [OPTIONS] SPEC\n" in result.stderr
+@pytest.mark.parametrize(
+    "usage",
+    [
+        "analyze [OPTIONS] SPEC",
+        "solve [OPTIONS] [SPEC]",
+        "zoo [OPTIONS] [NAME]",
+        "diff [OPTIONS] A B",
+        "sweep [OPTIONS] SPEC",
+        "draw [OPTIONS] SPEC",
+        "report [OPTIONS] SPEC",
+        "export [OPTIONS] SPEC",
+    ],
+)
+def test_the_usage_line_names_the_arguments_plainly(usage: str) -> None:
+    result = invoke(usage.split()[0], "--help")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0].endswith(f" {usage}")
 
 
 def test_version() -> None:

@@ -8,7 +8,6 @@ import typer
 
 from convcalc.cli.common import (
     BatchOption,
-    Command,
     ConventionName,
     ConventionOption,
     DtypeOption,
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from convcalc.report import Report
 
 
-@app.command(cls=Command)
+@app.command()
 def analyze(
     spec: Annotated[
         str, typer.Argument(metavar="SPEC", help="A spec file, - for stdin, or zoo:NAME.")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperCommand
+from typer.models import CommandFunctionType
 
 from convcalc import fastcoerce
 from convcalc.cli.output import StdoutClosed, write_output, write_stderr, write_stdout
@@ -63,15 +64,6 @@ if TYPE_CHECKING:
     from convcalc.report import Report
     from convcalc.spec import Network
 
-app = typer.Typer(
-    name="convcalc",
-    help="Shapes, parameters, MACs, receptive fields and BN folding of CNNs, from a YAML spec.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
 
 class Command(TyperCommand):
     """A command whose usage line names a required argument plainly, ``SPEC`` (typer writes
@@ -83,6 +75,25 @@ class Command(TyperCommand):
             piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
             for piece in pieces
         ]
+
+
+class App(typer.Typer):
+    """The typer app whose commands are :class:`Command` unless they name their own class."""
+
+    def command(
+        self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **options: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        return super().command(name, cls=cls or Command, **options)
+
+
+app = App(
+    name="convcalc",
+    help="Shapes, parameters, MACs, receptive fields and BN folding of CNNs, from a YAML spec.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
 
 
 def show_version(asked: bool) -> None:

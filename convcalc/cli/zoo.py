@@ -42,7 +42,9 @@ def terminal_width(output: Path | None) -> int | None:
 
 @app.command()
 def zoo(
-    name: Annotated[str | None, typer.Argument(help="A model to print as YAML.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="A model to print as YAML.")
+    ] = None,
     family: Annotated[
         str | None, typer.Option(help="List only this family (e.g. efficientnet, resnet).")
     ] = None,

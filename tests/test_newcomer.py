@@ -291,3 +291,13 @@ def test_strict_reports_every_warning() -> None:
     result = invoke("analyze", "-", "--strict", stdin=spec)
     assert result.exit_code == 1
     assert [line.endswith("(--strict)") for line in result.stderr.splitlines()] == [True, True]
+
+
+def test_a_narrow_table_keeps_its_title_on_one_line() -> None:
+    result = invoke("analyze", "zoo:cs231n", "--columns", "layer,output")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[:3] == [
+        "cs231n-example — input 3×32×32, batch 1, float32",
+        " layer      ┃ output",
+        "━━━━━━━━━━━━╇━━━━━━━━━━",
+    ]

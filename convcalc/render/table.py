@@ -17,7 +17,7 @@ from convcalc.render.columns import (
     warnings_column,
 )
 from convcalc.render.conventions import convention_summary, title_suffix
-from convcalc.render.layout import Block, Cell, Column, Grid, Styled
+from convcalc.render.layout import TITLE_STYLE, Block, Cell, Column, Grid, Styled
 from convcalc.render.view_columns import jacobian_cells, memory_columns, memory_summary
 from convcalc.report import Report
 from convcalc.tensors import dtype_bytes
@@ -61,7 +61,9 @@ def network_table(
         assert width is not None
         grid_columns, hidden = fitted(grid_columns, candidates, width)
     styles = [line_style(report, line) for line in lines]
-    parts: list[Grid | Styled] = [Grid(grid_columns, title=title, row_styles=styles)]
+    # The title is a line of its own, not the grid's: a table narrowed by --columns would
+    # wrap it at its own width.
+    parts: list[Grid | Styled] = [Styled(title, TITLE_STYLE), Grid(grid_columns, row_styles=styles)]
     if hidden:
         parts.append(
             Styled(

@@ -32,9 +32,11 @@ def shared(tmp_path: Path) -> Iterator[Path]:
 
 def write_as(user: int, target: Path, text: str = "new\n") -> subprocess.CompletedProcess[str]:
     """``write_output(target, [text])`` in a child process running as ``user`` (root switches to
-    it once the module is loaded: the interpreter itself may not be readable by that user)."""
+    it once the modules are loaded: the interpreter itself may not be readable by that user, as
+    in a venv made from a Python under /root, so what ``write_output`` imports lazily is loaded
+    first)."""
     code = (
-        "import os, sys\n"
+        "import os, sys, tempfile\n"
         "from pathlib import Path\n"
         "from convcalc.cli.output import write_output\n"
         "from convcalc.errors import OutputError\n"

@@ -23,7 +23,7 @@ from convcalc.errors import SpecError
 from convcalc.loader import parse_spec
 from convcalc.report import Report
 from convcalc.sources import load
-from tests.terminal import read_until_closed
+from tests.terminal import run_in_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO_DIR = ROOT / "convcalc" / "zoo"
@@ -462,24 +462,5 @@ def test_zoo_name_as_json() -> None:
     ],
 )
 def test_zoo_listing_fits_an_80_column_terminal(family: str, expected: list[str]) -> None:
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 80, 0, 0))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("COLUMNS", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "convcalc", "zoo", "--family", family],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-    )
-    os.close(follower)
-    written = read_until_closed(leader)
-    os.close(leader)
-    assert process.wait(timeout=60) == 0
-    assert written.decode("utf-8").replace("\r\n", "\n").splitlines() == expected
+    shown = run_in_terminal(["zoo", "--family", family], 80, dict(os.environ))
+    assert shown.splitlines() == expected

@@ -114,6 +114,8 @@ class Case:
     times: list[float] = field(default_factory=list)
     peak_kib: int = 0
     cpu_seconds: float = 0.0
+    file_bytes: int = 0
+    """The size of the file the case reads, when that matters (an ONNX model)."""
 
     @property
     def median(self) -> float:
@@ -304,6 +306,16 @@ torch.onnx.export(model, (torch.zeros(1, 3, 224, 224),), sys.argv[1], dynamo=Fal
 """
 
 
+ONNX_TOOL_SCRIPT = """
+import sys, onnx_tool
+model = onnx_tool.Model(sys.argv[1])
+model.graph.shape_infer()
+model.graph.profile()
+model.graph.print_node_map()
+"""
+"""onnx_tool's profile (shapes, MACs, params per node) of an ONNX model, printed as its table."""
+
+
 def exported_resnet50(work: Path) -> Path | None:
     """torchvision's ResNet-50 exported by torch with its (random) weights, or None without
     torch or onnx."""
@@ -321,6 +333,15 @@ def torchinfo_available() -> bool:
     try:
         for package in ("torch", "torchvision", "torchinfo"):
             metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def onnx_tool_available() -> bool:
+    """Whether onnx_tool (the ONNX peer that counts MACs) is installed."""
+    try:
+        metadata.version("onnx-tool")
     except metadata.PackageNotFoundError:
         return False
     return True
@@ -361,7 +382,16 @@ def summarize(cases: list[Case], model_note: str, runs: int) -> dict[str, Any]:
             "load_average": os.getloadavg(),
             "packages": {
                 name: version(name)
-                for name in ("typer", "rich", "pydantic", "PyYAML", "torch", "torchinfo")
+                for name in (
+                    "typer",
+                    "rich",
+                    "pydantic",
+                    "PyYAML",
+                    "torch",
+                    "torchinfo",
+                    "onnx",
+                    "onnx-tool",
+                )
             },
         },
         "runs": runs,
@@ -372,7 +402,7 @@ def summarize(cases: list[Case], model_note: str, runs: int) -> dict[str, Any]:
                 **{
                     k: v
                     for k, v in asdict(case).items()
-                    if k not in ("times", "peak_kib", "cpu_seconds")
+                    if k not in ("times", "peak_kib", "cpu_seconds", "file_bytes")
                 },
                 "median_seconds": case.median,
                 "min_seconds": min(case.times),
@@ -441,6 +471,25 @@ def summarize(cases: list[Case], model_note: str, runs: int) -> dict[str, Any]:
         sweep = by_name["sweep-1000"]
         check("sweep of 1,000 ResNet-50 variants", sweep.median, 10, "s")
         results["sweep_cpu_seconds"] = sweep.cpu_seconds
+    if have("onnx-json"):
+        onnx_case = by_name["onnx-json"]
+        results["onnx_file_mib"] = onnx_case.file_bytes / MiB
+        results["onnx_cpu_seconds"] = onnx_case.cpu_seconds
+        check("analyze ResNet-50 ONNX (with weights) --json", onnx_case.median, 1.0, "s")
+        check(
+            f"analyze ResNet-50 ONNX, on the reference machine (÷ {scale:.2f})",
+            onnx_case.median / scale,
+            1.0,
+            "s",
+        )
+        check(
+            "analyze ResNet-50 ONNX peak memory / file size",
+            onnx_case.peak_kib * 1024 / onnx_case.file_bytes,
+            2.5,
+            "×",
+        )
+        if have("onnx-tool"):
+            results["onnx_tool_ratio"] = by_name["onnx-tool"].median / onnx_case.median
     if have("torchinfo", "model-json"):
         speedup = by_name["torchinfo"].median / by_name["model-json"].median
         results["torchinfo_speedup"] = speedup
@@ -554,6 +603,16 @@ def markdown(results: dict[str, Any]) -> str:
         f"ms**, where rich's `Table` takes {layout['rich'] * 1000:.0f} ms (best of 7, in one "
         "process)."
     )
+    if "onnx_file_mib" in results:
+        lines.append(
+            f"The ONNX ResNet-50 file is {results['onnx_file_mib']:.1f} MiB (torch's export with "
+            f"its weights); analysing it used at most {results['onnx_cpu_seconds']:.2f} s of CPU."
+        )
+    if "onnx_tool_ratio" in results:
+        lines.append(
+            f"onnx_tool's profile of the same file takes **{results['onnx_tool_ratio']:.1f}×** as "
+            "long as `convcalc analyze resnet50.onnx --json`."
+        )
     if "torchinfo_speedup" in results:
         lines.append(
             f"torchinfo on torchvision's ResNet-50 takes **{results['torchinfo_speedup']:.1f}×** "
@@ -728,8 +787,19 @@ def main() -> None:
                     "ResNet-50 ONNX --json",
                     [*cli, "analyze", str(onnx_model), "--json"],
                     "convcalc analyze resnet50.onnx --json",
+                    file_bytes=onnx_model.stat().st_size,
                 )
             )
+            if onnx_tool_available():
+                cases.append(
+                    Case(
+                        "onnx-tool",
+                        "onnx_tool profile of ResNet-50 ONNX",
+                        [python, "-c", ONNX_TOOL_SCRIPT, str(onnx_model)],
+                        "onnx_tool.Model(resnet50.onnx): shape_infer, profile, print_node_map",
+                        file_bytes=onnx_model.stat().st_size,
+                    )
+                )
         if not options.no_torchinfo and torchinfo_available():
             cases.append(
                 Case(

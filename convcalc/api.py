@@ -21,14 +21,16 @@ OVERRIDES = ("input", "batch", "dtype", "name")
 """What :func:`analyze` may change in a network before analyzing it."""
 
 
-def load(source: str | Path) -> Network:
-    """The validated network a spec describes: a path, ``"-"`` for stdin, or ``"zoo:NAME"``.
+def load(source: str | Path, *, strict: bool = False) -> Network:
+    """The validated network a spec describes: a path (a spec or an ONNX model), ``"-"`` for
+    stdin, or ``"zoo:NAME"``.
 
     Raises :class:`convcalc.errors.ConvcalcError` (``SpecErrors`` with every problem, each
-    located) when the spec is wrong."""
+    located) when the spec is wrong; with ``strict``, also for each op of an ONNX model that
+    convcalc does not compute."""
     from convcalc.sources import load as load_source
 
-    return load_source(str(source))
+    return load_source(str(source), strict=strict)
 
 
 def analyze(
@@ -55,7 +57,9 @@ def analyze(
     from convcalc.views import with_views
 
     network = (
-        source_or_network if isinstance(source_or_network, Network) else load(source_or_network)
+        source_or_network
+        if isinstance(source_or_network, Network)
+        else load(source_or_network, strict=strict)
     )
     given = {name: value for name, value in overrides.items() if value is not None}
     report = run_analysis(replace(network, **checked_overrides(given)), strict=strict)

@@ -15,17 +15,14 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from convcalc.errors import Location, SpecError
+from convcalc.errors import ConvcalcError, Location, SpecError, SpecErrors
+from convcalc.importspec import RESERVED_NAMES, Item, grouped, item_lines, plain
+from convcalc.onnxwire import SMALL_CONSTANT
 
 INSTALL_HINT = 'reading ONNX models needs the onnx package: pip install "convcalc[onnx]"'
 
-FLOAT_TYPES = (1, 10, 11, 16)
-"""float32, float16, double, bfloat16: weights, whose values shape inference never needs."""
-
-SMALL_CONSTANT = 64
-"""Constants with at most this many values keep their data (shapes, scales, pads, clip bounds)."""
 
 ACTIVATIONS = {
     "Relu": "relu",
@@ -38,7 +35,6 @@ ACTIVATIONS = {
 """Ops that are one activation kind, options aside."""
 MAX_INFERENCE_PASSES = 64
 """How many rounds of shape inference may resolve shape arithmetic that feeds shape arithmetic."""
-RESERVED_NAMES = {"input", "true", "false", "yes", "no", "on", "off", "null", "none"}
 
 
 def looks_like_onnx(path: str) -> bool:
@@ -54,51 +50,70 @@ def looks_like_onnx(path: str) -> bool:
     return len(head) == 2 and head[0] == 0x08 and 0 < head[1] < 0x80
 
 
-def onnx_spec(path: str, input_shape: Sequence[int] | None = None) -> tuple[str, int]:
-    """The spec text of the ONNX model at ``path`` and how many of its rows are unsupported."""
+class Imported(NamedTuple):
+    """An ONNX model as a spec: its text, how many of its rows are ops outside the mapping,
+    and the notes to show with its numbers."""
+
+    text: str
+    unsupported: int
+    notes: tuple[str, ...]
+
+
+BN_FOLDED_NOTE = (
+    "the model has no BatchNormalization: PyTorch's exporter folded it into the convs, so these "
+    "are the inference network's numbers (to keep BN, export with dynamo=False, "
+    "training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False; or with dynamo=True, "
+    "optimize=False)"
+)
+"""Measured with torch 2.14.1: the legacy exporter keeps every BN with either option, the dynamo
+exporter ignores both and keeps them only unoptimized."""
+
+
+def onnx_spec(
+    path: str, input_shape: Sequence[int] | None = None, strict: bool = False, flat: bool = False
+) -> Imported:
+    """The spec text of the ONNX model at ``path`` (``flat``: ``from:`` everywhere, no blocks),
+    how many of its rows are unsupported (``strict``: each such op is an error, located at its
+    node) and its notes."""
     try:
         import onnx
     except ImportError:
         raise SpecError(INSTALL_HINT, Location(path)) from None
     model = read_model(onnx, path)
-    translator = Translator(onnx, model, path, input_shape)
-    return translator.spec_text(), translator.unsupported
+    translator = Translator(onnx, model, path, input_shape, flat)
+    text = translator.spec_text()
+    if strict and translator.refused:
+        errors: list[ConvcalcError] = [
+            SpecError(f"unsupported op: {reason} (--strict)", translator.node_location(node))
+            for node, reason in translator.refused
+        ]
+        raise errors[0] if len(errors) == 1 else SpecErrors(errors)
+    notes = (BN_FOLDED_NOTE,) if translator.bn_folded_by_pytorch() else ()
+    return Imported(text, len(translator.refused), notes)
 
 
 def read_model(onnx: Any, path: str) -> Any:
-    """The parsed model, weights' values dropped (their dims stay)."""
+    """The parsed model, weights' values dropped (their dims stay; see :mod:`convcalc.onnxwire`:
+    the values are never read, let alone parsed)."""
     from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
+    from convcalc.onnxwire import Malformed, model_bytes
+
+    malformed = SpecError("not an ONNX model (malformed or truncated)", Location(path))
     try:
-        data = Path(path).read_bytes()
+        data = model_bytes(path)
     except OSError as error:
         raise SpecError(f"cannot read the model: {error.strerror}", Location(path)) from None
+    except Malformed:
+        raise malformed from None
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError):
-        raise SpecError("not an ONNX model (malformed or truncated)", Location(path)) from None
-    del data
+        raise malformed from None
     if not model.HasField("graph") or not model.graph.node:
         raise SpecError("not an ONNX model (it has no graph)", Location(path))
-    for tensor in model.graph.initializer:
-        if tensor.data_type in FLOAT_TYPES and math.prod(tensor.dims) > SMALL_CONSTANT:
-            tensor.ClearField("raw_data")
-            tensor.ClearField("float_data")
-            tensor.ClearField("external_data")
-            tensor.data_location = 0
     return model
-
-
-@dataclass
-class Item:
-    """One spec item: its kind, options, name and the tensors it reads."""
-
-    kind: str
-    options: dict[str, Any]
-    name: str
-    sources: list[str]
-    comment: str = ""
 
 
 @dataclass
@@ -116,6 +131,8 @@ class Translator:
     model: Any
     path: str
     input_shape: Sequence[int] | None
+    flat: bool = False
+    """Whether to write every item with ``from:``, without residual, concat and gate blocks."""
     items: list[Item] = field(default_factory=list)
     tensors: dict[str, Tensor] = field(default_factory=dict)
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -125,7 +142,8 @@ class Translator:
     done: set[int] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
     counters: dict[str, int] = field(default_factory=dict)
-    unsupported: int = 0
+    refused: list[tuple[Any, str]] = field(default_factory=list)
+    """The ops outside the mapping, with why: each is an ``opaque`` item."""
     meta: set[str] = field(default_factory=set)
     image_tensors: set[str] = field(default_factory=set)
     image: tuple[int, ...] = ()
@@ -133,6 +151,7 @@ class Translator:
 
     def __post_init__(self) -> None:
         graph = self.model.graph
+        import numpy
         from onnx import numpy_helper
 
         for tensor in graph.initializer:
@@ -146,6 +165,14 @@ class Translator:
                 for attribute in node.attribute:
                     if attribute.name == "value":
                         self.constants[node.output[0]] = numpy_helper.to_array(attribute.t)
+                    elif attribute.name in (
+                        "value_int",
+                        "value_ints",
+                        "value_float",
+                        "value_floats",
+                    ):
+                        value = self.onnx.helper.get_attribute_value(attribute)
+                        self.constants[node.output[0]] = numpy.asarray(value)
         self.find_input()
         self.fold_shape_arithmetic()
         for node in graph.node:
@@ -162,7 +189,7 @@ class Translator:
             self.infer_shapes()
             for node in self.ordered():
                 if node.op_type == "Shape" or not any(
-                    name in self.tensors or name in self.image_tensors for name in node.input
+                    name in self.tensors or name in self.image_tensors for name in data_inputs(node)
                 ):
                     self.meta.update(node.output)
                     self.evaluate(node)
@@ -279,7 +306,7 @@ class Translator:
             perm = self.attributes(node).get("perm", list(range(len(weight)))[::-1])
             transposed = node.op_type == "Transpose"
             self.weights[node.output[0]] = tuple(weight[i] for i in perm) if transposed else weight
-        values: list[Any] = [self.constants.get(name) for name in node.input]
+        values: list[Any] = [self.constants.get(name) for name in data_inputs(node)]
         if node.op_type == "Shape":
             values = [np.array(self.shape(node.input[0]), dtype=np.int64)]
         elif any(value is None for value in values):
@@ -292,6 +319,8 @@ class Translator:
             "Squeeze": lambda: np.squeeze(values[0]),
             "Concat": lambda: np.concatenate([np.reshape(v, (-1,)) for v in values]),
             "Cast": lambda: values[0],
+            "CastLike": lambda: values[0],
+            "Reshape": lambda: np.reshape(values[0], [int(size) for size in values[1]]),
             "Add": lambda: values[0] + values[1],
             "Sub": lambda: values[0] - values[1],
             "Mul": lambda: values[0] * values[1],
@@ -327,11 +356,18 @@ class Translator:
         outputs = {value.name for value in self.model.graph.output}
         return users[0] if len(users) == 1 and name not in outputs else None
 
+    def has_bias(self, node: Any) -> bool:
+        """Whether a Conv, ConvTranspose or Gemm has a bias parameter: a third input that is a
+        weight (the dynamo exporter feeds a bias-free conv zeros computed from a constant)."""
+        return len(node.input) > 2 and node.input[2] in self.weights
+
     def item_name(self, node: Any, kind: str) -> str:
         """A readable, valid, unique name: the exporter's module path when its names say
-        something (``/layer1/layer1.0/conv1/Conv`` → ``layer1_0_conv1``), else kind + count."""
+        something (``/layer1/layer1.0/conv1/Conv`` → ``layer1_0_conv1``), else kind + count
+        (the dynamo exporter's ``node_conv2d_5`` names an op, not a module)."""
         parts: list[str] = []
-        components = [part for part in node.name.split("/") if part]
+        scoped = "/" in node.name or not node.name.startswith("node_")
+        components = [part for part in node.name.split("/") if part] if scoped else []
         operation = (
             components.pop() if components and components[-1].split("_")[0] == node.op_type else ""
         )
@@ -377,7 +413,9 @@ class Translator:
         for node in self.ordered():
             if id(node) in self.done:
                 continue
-            if node.op_type == "Shape" or not any(name in self.tensors for name in node.input):
+            if node.op_type == "Shape" or not any(
+                name in self.tensors for name in data_inputs(node)
+            ):
                 # Arithmetic on shapes and constants (``x.size(1) // groups``): no layer; the
                 # layers it feeds take their shapes from shape inference.
                 continue
@@ -393,7 +431,31 @@ class Translator:
         return self.render()
 
     def unsupported_node(self, node: Any, reason: str) -> None:
-        raise SpecError(f"unsupported: {reason}", self.node_location(node))
+        """An op outside the mapping: an ``opaque`` item per output, of the shape ONNX shape
+        inference gives it, reading the first computed tensor the op reads."""
+        self.refused.append((node, reason))
+        source = next(name for name in node.input if name in self.tensors)
+        for output in node.output:
+            if not output:
+                continue
+            shape = self.shape(output)
+            last = self.source(source).channels_last and len(shape) == 4
+            sample = (shape[3], shape[1], shape[2]) if last else shape[1:]
+            if not shape or len(sample) not in (1, 3):
+                found = f"rank {len(shape)}" if shape else "unknown to ONNX shape inference"
+                raise SpecError(
+                    f"unsupported ({reason}), and its output {output!r} is {found}: "
+                    "convcalc can only pass on an N×C×H×W or N×D tensor",
+                    self.node_location(node),
+                )
+            options: dict[str, Any] = {
+                "op": f"onnx:{node.op_type}",
+                "shape": sample[0] if len(sample) == 1 else "x".join(map(str, sample)),
+            }
+            name = self.item_name(node, node.op_type.lower())
+            item = Item("opaque", options, name, [self.source(source).item], reason)
+            self.items.append(item)
+            self.tensors[output] = Tensor(item.name)
 
     def spatial(self, node: Any, options: dict[str, Any]) -> tuple[list[int], str | None]:
         """A window op's padding as [top, bottom, left, right] (auto_pad resolved)."""
@@ -457,7 +519,7 @@ class Translator:
         padding, _ = self.spatial(node, options)
         if groups != 1:
             options["groups"] = groups
-        if len(node.input) < 3 or not node.input[2]:
+        if not self.has_bias(node):
             options["bias"] = False
         self.padded(node, "conv", options, padding)
         return None
@@ -491,7 +553,7 @@ class Translator:
                 options["output_padding"] = extra[0] if extra[0] == extra[1] else extra
         if groups != 1:
             options["groups"] = groups
-        if len(node.input) < 3 or not node.input[2]:
+        if not self.has_bias(node):
             options["bias"] = False
         self.emit(node, "deconv", options, [node.input[0]])
         return None
@@ -504,7 +566,7 @@ class Translator:
         if attributes.get("transA", 0):
             return "a Gemm with transA"
         out = weight[0] if attributes.get("transB", 0) else weight[1]
-        bias = len(node.input) > 2 and bool(node.input[2])
+        bias = self.has_bias(node)
         self.emit(
             node, "fc", {"out": out} if bias else {"out": out, "bias": False}, [node.input[0]]
         )
@@ -755,8 +817,9 @@ class Translator:
     op_Sub = op_Div
 
     def merge(self, node: Any, kind: str) -> str | None:
-        self.emit(node, kind, {"from": list(node.input)}, [])
-        self.items[-1].options["from"] = [self.source(name).item for name in node.input]
+        item = self.emit(node, kind, {"from": list(node.input)}, [])
+        item.options["from"] = [self.source(name).item for name in node.input]
+        item.shapes = tuple(self.shape(name) for name in [*node.input, node.output[0]])
         return None
 
     def op_Concat(self, node: Any) -> str | None:
@@ -817,11 +880,16 @@ class Translator:
             if transpose is not None and transpose.op_type == "Transpose":
                 perm = list(self.attributes(transpose).get("perm", []))
                 back = self.only_consumer(transpose.output[0])
+                copies = []
+                while back is not None and back.op_type == "Identity":
+                    # The dynamo exporter writes torch's contiguous copy as an Identity.
+                    copies.append(id(back))
+                    back = self.only_consumer(back.output[0])
                 if perm == [0, 2, 1, 3, 4] and back is not None and back.op_type == "Reshape":
                     self.shapes[back.input[0]] = tuple(shape_out[i] for i in (0, 2, 1, 3, 4))
                     if self.reshaped(back) != shape_in:
                         return "a Reshape other than to a vector or a channel shuffle"
-                    self.done.update((id(transpose), id(back)))
+                    self.done.update((id(transpose), id(back), *copies))
                     self.emit(
                         node,
                         "channelshuffle",
@@ -930,6 +998,13 @@ class Translator:
 
     # --- the text ----------------------------------------------------------------------------
 
+    def bn_folded_by_pytorch(self) -> bool:
+        """Whether PyTorch's exporter made the model and it has no BatchNormalization: exported
+        in eval mode, which folds every BN into the conv before it."""
+        return "pytorch" in self.model.producer_name.lower() and not any(
+            node.op_type == "BatchNormalization" for node in self.model.graph.node
+        )
+
     def render(self) -> str:
         graph = self.model.graph
         opset = max(
@@ -940,9 +1015,7 @@ class Translator:
         lines = [
             f"# Imported from {source} (ONNX opset {opset}, produced by {producer or 'unknown'})."
         ]
-        if "pytorch" in self.model.producer_name.lower() and not any(
-            n.op_type == "BatchNormalization" for n in graph.node
-        ):
+        if self.bn_folded_by_pytorch():
             lines.append("# No BatchNormalization: PyTorch's exporter folded it into the convs.")
         name = (
             graph.name
@@ -953,39 +1026,20 @@ class Translator:
         if self.batch != 1:
             lines.append(f"batch: {self.batch}")
         lines.append("layers:")
-        previous = "input"
-        for item in self.items:
-            lines.append(
-                f"  - {item.kind}: {flow(item.options)}"
-                if item.options
-                else f"  - type: {item.kind}"
-            )
-            lines.append(f"    name: {item.name}")
-            if item.sources and item.sources[0] != previous:
-                lines.append(f"    from: {item.sources[0]}")
-            previous = item.name
         outputs = [
             self.tensors[value.name].item for value in graph.output if value.name in self.tensors
         ]
-        if outputs and outputs != [previous]:
+        items = self.items
+        if not self.flat:
+            items, outputs = grouped(items, outputs)
+        lines += item_lines(items, "  ", "input")
+        if outputs and outputs != [items[-1].name]:
             lines.append(f"outputs: [{', '.join(outputs)}]")
         return "\n".join(lines) + "\n"
 
 
-def plain(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(plain(v) for v in value) + "]"
-    if isinstance(value, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", value):
-        return "'" + value.replace("'", "''") + "'"
-    return str(value)
-
-
-OPTION_ORDER = ("filters", "out", "kernel", "stride", "pad", "dilation", "groups", "bias")
-
-
-def flow(options: dict[str, Any]) -> str:
-    """Options as a YAML flow mapping, in the order people write them."""
-    keys = sorted(options, key=lambda key: OPTION_ORDER.index(key) if key in OPTION_ORDER else 99)
-    return "{" + ", ".join(f"{key}: {plain(options[key])}" for key in keys) + "}"
+def data_inputs(node: Any) -> Sequence[str]:
+    """The inputs whose values a node reads: CastLike reads only its second input's type (the
+    dynamo exporter casts constants like the image)."""
+    inputs: Sequence[str] = node.input[:1] if node.op_type == "CastLike" else node.input
+    return inputs

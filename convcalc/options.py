@@ -289,6 +289,11 @@ class OneOf(OptionType):
             )
         if self.takes_pair:
             return parse_pair(text)
+        takes_text = any(
+            isinstance(member, Scalar) and member.python_type is str for member in self.members
+        )
+        if takes_text and len(parse_ints(text)) != 1:
+            return text
         return Scalar(int).from_text(text)
 
 

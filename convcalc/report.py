@@ -114,6 +114,8 @@ class Totals:
     activation_bytes: int
     param_bytes: int
     rf: ReceptiveField | None
+    unsupported: int = 0
+    """Rows of ops convcalc does not compute (counted as 0 params and MACs)."""
 
     @property
     def flops(self) -> int:
@@ -121,8 +123,9 @@ class Totals:
         return 2 * self.macs
 
     def to_document(self) -> dict[str, Any]:
-        """The totals as docs/spec.md §3's ``totals`` object."""
-        return {
+        """The totals as docs/spec.md §3's ``totals`` object (``unsupported`` only when there
+        are such rows)."""
+        document: dict[str, Any] = {
             "params": self.params,
             "trainable_params": self.trainable_params,
             "buffers": self.buffers,
@@ -133,6 +136,9 @@ class Totals:
             # The field's JSON has one writer, field_json, also the layers'.
             "rf": json.loads(field_json(self.rf)),
         }
+        if self.unsupported:
+            document["unsupported"] = self.unsupported
+        return document
 
 
 def totals_of(rows: Sequence[Row], bytes_per_value: int) -> Totals:
@@ -146,6 +152,7 @@ def totals_of(rows: Sequence[Row], bytes_per_value: int) -> Totals:
         activation_bytes=sum(row.activation_bytes for row in rows),
         param_bytes=params * bytes_per_value,
         rf=rows[-1].rf if rows else None,
+        unsupported=sum(1 for row in rows if row.layer is not None and not row.layer.supported),
     )
 
 
@@ -332,6 +339,8 @@ def json_chunks(report: Report) -> Iterator[str]:
         added: dict[str, Any] = {}
         if row.path in received:
             added["absorbs"] = list(received[row.path])
+        if row.layer is not None and not row.layer.supported:
+            added["supported"] = False
         for extra in report.extras:
             extra.annotate_layer(row.index, added)
         if row.rf is not field:

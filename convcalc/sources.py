@@ -17,7 +17,7 @@ from convcalc.errors import Location, SpecError
 
 if TYPE_CHECKING:
     from convcalc.overrides import Setting
-    from convcalc.spec import Network
+    from convcalc.spec import Network, Node
 
 MAX_SPEC_BYTES = 16 * 2**20
 """The largest spec file read."""
@@ -27,20 +27,42 @@ STDIN = "-"
 
 
 def load(
-    source: str, settings: Sequence[Setting] = (), input_shape: tuple[int, ...] | None = None
+    source: str,
+    settings: Sequence[Setting] = (),
+    input_shape: tuple[int, ...] | None = None,
+    strict: bool = False,
 ) -> Network:
     """Read and validate the spec ``source`` names (see :func:`spec_text`), or the ONNX model
-    at that path (recognised by its content; ``input_shape`` fixes its symbolic sizes), with
-    ``settings`` (``--set PATH=VALUE``) applied to its values first."""
+    at that path (recognised by its content; ``input_shape`` fixes its symbolic sizes;
+    ``strict`` refuses its unsupported ops, each located at its node), with ``settings``
+    (``--set PATH=VALUE``) applied to its values first."""
     from convcalc.loader import parse_spec
 
     if not source.startswith(ZOO_PREFIX) and source != STDIN:
         from convcalc.onnxin import looks_like_onnx, onnx_spec
 
         if looks_like_onnx(source):
-            return parse_spec(onnx_spec(source, input_shape)[0], source, settings)
+            imported = onnx_spec(source, input_shape, strict)
+            network = parse_spec(imported.text, source, settings)
+            unplaced(network.layers)
+            network.notes = imported.notes
+            return network
     text, name = spec_text(source)
     return parse_spec(text, name, settings)
+
+
+def unplaced(nodes: Sequence[Node]) -> None:
+    """Drop the line and column from ``nodes`` and those inside them, in place: they would be
+    positions in the spec text made from an ONNX model, which the user never sees (messages
+    name the model file and the item)."""
+    for node in nodes:
+        node.location = Location(node.location.file)
+        for part in ("body", "layers", "shortcut"):
+            inner = getattr(node, part, None)
+            if isinstance(inner, tuple):
+                unplaced(inner)
+        for branch in getattr(node, "branches", ()):
+            unplaced(branch)
 
 
 def spec_text(source: str) -> tuple[str, str]:

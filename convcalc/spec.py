@@ -142,3 +142,6 @@ class Network:
     batch: int = 1
     dtype: str = "float32"
     source: str | None = None
+    notes: tuple[str, ...] = ()
+    """What the source says about itself that changes how its numbers read (an ONNX exporter
+    that folded the batchnorms into the convs), one line each."""

@@ -136,8 +136,9 @@ def test_every_layer_kind_has_an_explanation_in_every_convention() -> None:
 
 
 def every_kind() -> set[str]:
-    """Every layer and merge kind of the vocabulary, by canonical name."""
-    kinds = {kind.type_name for kind in LAYER_KINDS.values()}
+    """Every layer and merge kind of the vocabulary, by canonical name (but the unsupported
+    op, whose rows every convention counts as 0 by its fallback rule: see the ONNX tests)."""
+    kinds = {kind.type_name for kind in LAYER_KINDS.values() if kind.supported}
     return kinds | {kind.type_name for kind in MERGE_KINDS.values()}
 
 

@@ -43,7 +43,8 @@ def exported(text: str) -> str:
 
 
 def test_every_layer_kind_has_a_torch_module() -> None:
-    kinds = {kind.type_name for kind in all_kinds().values()}
+    """Every kind convcalc computes (an unsupported op has no code: see the ONNX tests)."""
+    kinds = {kind.type_name for kind in all_kinds().values() if kind.supported}
     assert kinds == set(TORCH_MODULES)
 
 

@@ -178,7 +178,8 @@ def assert_same_values(network: Network) -> None:
 
 
 def test_every_kind_has_samples() -> None:
-    assert set(SAMPLES) == {kind.type_name for kind in all_kinds().values()}
+    """Every kind convcalc computes (an unsupported op is refused: see the ONNX tests)."""
+    assert set(SAMPLES) == {kind.type_name for kind in all_kinds().values() if kind.supported}
 
 
 IMAGE_AND_VECTOR = (

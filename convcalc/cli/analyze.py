@@ -22,6 +22,7 @@ from convcalc.cli.common import (
     chosen_format,
     emit,
     lazy_table,
+    note,
     reported,
     warn,
     warn_channels_last,
@@ -141,7 +142,7 @@ def analyze(
         if dtype is not None:
             overrides["dtype"] = dtype.value
         try:
-            network = load(spec, [parse_setting(text) for text in settings or ()], shape)
+            network = load(spec, [parse_setting(text) for text in settings or ()], shape, strict)
         except ConvcalcError as error:
             if error.partial is None:
                 raise
@@ -150,6 +151,7 @@ def analyze(
         if output is not None and same_file(output, spec):
             raise OutputError(f"--output {output} would overwrite the spec it reads")
         network = replace(network, **overrides)
+        note(spec, network.notes)
         warn_channels_last(
             network.input,
             "--input" if input_shape is not None else "<stdin>" if spec == "-" else spec,

@@ -136,7 +136,11 @@ DtypeOption = Annotated[
     Dtype | None, typer.Option("--dtype", help="Bytes per value.", case_sensitive=False)
 ]
 StrictOption = Annotated[
-    bool, typer.Option("--strict", help="Treat warnings (a stride that drops input) as errors.")
+    bool,
+    typer.Option(
+        "--strict",
+        help="Treat warnings (a stride that drops input, an unsupported ONNX op) as errors.",
+    ),
 ]
 SetOption = Annotated[
     list[str] | None,
@@ -193,6 +197,12 @@ def warn(report: "Report") -> None:
     ]
     if lines:
         write_stderr("".join(lines))
+
+
+def note(source: str, notes: Sequence[str]) -> None:
+    """Each of a source's notes on stderr, located at the source."""
+    if notes:
+        write_stderr("".join(one_line(f"{source}: note: {text}") + "\n" for text in notes))
 
 
 def warn_channels_last(shape: tuple[int, ...], source: str) -> None:
@@ -273,13 +283,13 @@ def lazy_table(name: str, **options: Any) -> "Callable[[Report, int | None], Any
     return render
 
 
-def load_spec(source: str, settings: list[str] | None) -> "Network":
+def load_spec(source: str, settings: list[str] | None, strict: bool = False) -> "Network":
     """The spec at ``source`` with each ``--set PATH=VALUE`` applied (a path it does not have is
-    a usage error)."""
+    a usage error); ``strict`` refuses an ONNX model's unsupported ops."""
     from convcalc.overrides import parse_setting
     from convcalc.sources import load
 
-    return load(source, [parse_setting(text) for text in settings or ()])
+    return load(source, [parse_setting(text) for text in settings or ()], strict=strict)
 
 
 def refuse_all(convention: str) -> None:

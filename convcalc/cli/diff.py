@@ -11,6 +11,7 @@ from convcalc.cli.common import (
     JsonOption,
     OutputOption,
     SetOption,
+    StrictOption,
     TracebackOption,
     app,
     chosen_format,
@@ -63,6 +64,7 @@ def diff(
     fmt: FormatOption = None,
     as_json: JsonOption = False,
     output: OutputOption = None,
+    strict: StrictOption = False,
     traceback: TracebackOption = False,
 ) -> None:
     """Compare two networks (--set changes B): rows matched by path, then by type and position;
@@ -74,8 +76,10 @@ def diff(
 
     fmt = chosen_format(fmt, as_json)
     with reported(traceback):
-        first = with_convention(analyze(load_spec(spec_a, None)), convention, spec_a)
-        second = with_convention(analyze(load_spec(spec_b, settings)), convention, spec_b)
+        first = analyze(load_spec(spec_a, None, strict), strict=strict)
+        second = analyze(load_spec(spec_b, settings, strict), strict=strict)
+        first = with_convention(first, convention, spec_a)
+        second = with_convention(second, convention, spec_b)
         if convention is ConventionName.CONVCALC:
             counting, result = Counting(), diff_reports(first, second)
         else:

@@ -165,6 +165,7 @@ def counted(report: Report, name: str, forms: Forms = ()) -> Report:
         activation_bytes=report.totals.activation_bytes,
         param_bytes=totals.params * dtype_bytes(report.dtype),
         rf=report.totals.rf,
+        unsupported=report.totals.unsupported,
     )
     # The inference view (--fold-bn) compares with the unfolded network: count both alike.
     before = None if report.before is None else counted(report.before, name, forms)

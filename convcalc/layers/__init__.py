@@ -20,7 +20,16 @@ if TYPE_CHECKING:
     LAYER_KINDS: dict[str, type[Layer]]
     MERGE_KINDS: dict[str, type[Merge]]
 
-FAMILIES = ("activation", "conv", "dense", "norm", "pooling", "resample", "rearrange")
+FAMILIES = (
+    "activation",
+    "conv",
+    "dense",
+    "norm",
+    "pooling",
+    "resample",
+    "rearrange",
+    "opaque",
+)
 """The modules of this package that define layer kinds, in the order ``LAYER_KINDS`` lists them."""
 
 __all__ = [

@@ -138,6 +138,9 @@ class Layer(ABC):
     """Whether the output is the input's values in another shape, a view of the same storage."""
     normalizes: ClassVar[bool] = False
     """Whether it is a normalisation layer (batch or per-sample), which BN folding judges."""
+    supported: ClassVar[bool] = True
+    """Whether convcalc computes it; an unsupported op (:mod:`convcalc.layers.opaque`) only
+    passes on the shape the model gives, and is marked so in every output."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -42,6 +42,10 @@ GROUP_FILL = "#f3f3f3"
 PEAK_COLOUR = "#cc0000"
 WARNING_COLOUR = "#e69138"
 FOLDED_COLOUR = "#38761d"
+UNSUPPORTED_FILL = "#eeeeee"
+UNSUPPORTED_STYLE = f'style="rounded,filled,dashed", fillcolor="{UNSUPPORTED_FILL}"'
+"""An op convcalc does not compute: a grey box with a dashed border, explained by a legend."""
+UNSUPPORTED_LEGEND = "unsupported op: 0 params, 0 MACs counted; shape from the model"
 
 
 def dataflow(report: Report) -> Iterator[tuple[int, int]]:
@@ -112,6 +116,11 @@ def dot_lines(report: Report, depth: int | None) -> Iterator[str]:
     marks = Marks.of(report)
     yield from group_lines(nest(report.rows), depth, marks, "  ")
     yield from edge_lines(report, depth)
+    if report.totals.unsupported:
+        yield (
+            f'  legend [label=<<FONT POINT-SIZE="9">{html(UNSUPPORTED_LEGEND)}</FONT>>, '
+            f'{UNSUPPORTED_STYLE}, tooltip="legend"];\n'
+        )
     yield "}\n"
 
 
@@ -171,8 +180,11 @@ def row_node(row: Row, marks: Marks) -> str:
         head += f" {html(options)}"
     name = units.printable(row.path.rpartition(".")[2])
     lines = [head, f'<FONT POINT-SIZE="9">{html(name)} → {html(units.shape(row.output))}</FONT>']
+    unsupported = row.layer is not None and not row.layer.supported
     attributes = [
-        f'fillcolor="{FAMILY_COLOURS.get(family(row), "white")}"',
+        UNSUPPORTED_STYLE
+        if unsupported
+        else f'fillcolor="{FAMILY_COLOURS.get(family(row), "white")}"',
         f'id="node-row-{row.index}"',
     ]
     tooltip = [units.printable(row.path), f"{row.params:,} params, {units.count(row.macs)} MACs"]

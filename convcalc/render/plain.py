@@ -108,6 +108,9 @@ def to_markdown(
             f"{units.size(totals.activation_bytes)}"
         )
     lines += [f"- **{label}**: {fact}" for line in memory_facts(report) for label, fact in line]
+    unsupported = units.unsupported_line(report)
+    if unsupported:
+        lines.append(f"- **unsupported**: {units.markdown_text(unsupported)}")
     warnings = [
         f"- {units.markdown_code(row.path)}: {units.markdown_text(w)}"
         for row in report.rows

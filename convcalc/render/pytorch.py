@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 from convcalc.analysis import Analyzer, Scope
 from convcalc.analysis import Flow as Tensor
+from convcalc.errors import Location
 from convcalc.layers.base import Shape, format_shape, pair
 from convcalc.layers.merge import Concat, Mul
 from convcalc.render.code import (
@@ -803,7 +804,15 @@ class Exported(NamedTuple):
 
 
 def to_pytorch(network: Network, report: Report) -> Exported:
-    """The PyTorch module of ``network`` (``report`` is its analysis)."""
+    """The PyTorch module of ``network`` (``report`` is its analysis); a network with an op
+    convcalc does not compute (read from an ONNX model) has none."""
+    unknown = [row for row in report.rows if row.layer is not None and not row.layer.supported]
+    if unknown:
+        ops = ", ".join(f"{row.path} ({row.type})" for row in unknown)
+        raise UnsupportedLayer(
+            f"export: no PyTorch code for ops convcalc does not compute: {ops}",
+            Location(network.source),
+        )
     exporter = Exporter(network, report)
     text = exporter.module()
     return Exported(text, exporter.network_class)

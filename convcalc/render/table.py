@@ -73,6 +73,9 @@ def network_table(
             )
         )
     parts.append(summary(report))
+    unsupported = units.unsupported_line(report)
+    if unsupported:
+        parts.append(Styled(unsupported, "yellow"))
     counted = convention_summary(report)
     if counted is not None:
         parts.append(counted)

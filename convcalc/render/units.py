@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from convcalc.layers.base import Shape, format_shape
 from convcalc.receptive import ReceptiveField
-from convcalc.report import Row, number
+from convcalc.report import Report, Row, number
 
 __all__ = ["format_shape"]
 
@@ -110,3 +110,15 @@ def markdown_code(text: str) -> str:
     fence = "`" * (max(map(len, re.findall("`+", cell)), default=0) + 1)
     padding = " " if cell.startswith("`") or cell.endswith("`") else ""
     return f"{fence}{padding}{cell}{padding}{fence}"
+
+
+def unsupported_line(report: Report) -> str:
+    """What the unsupported ops' rows mean, when there are any; empty otherwise."""
+    rows = report.totals.unsupported
+    if not rows:
+        return ""
+    ops = dict.fromkeys(row.type for row in report.rows if row.layer and not row.layer.supported)
+    return (
+        f"{rows} unsupported {'op' if rows == 1 else 'ops'} ({', '.join(ops)}): counted as "
+        "0 params and 0 MACs, shapes as the model gives them (--strict makes them errors)"
+    )

@@ -190,6 +190,7 @@ def test_options_that_agree_are_fine() -> None:
         "draw [OPTIONS] SPEC",
         "report [OPTIONS] SPEC",
         "export [OPTIONS] SPEC",
+        "import [OPTIONS] MODEL",
     ],
 )
 def test_the_usage_line_names_the_arguments_plainly(usage: str) -> None:

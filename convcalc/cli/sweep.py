@@ -74,7 +74,7 @@ def sweep(
     output: OutputOption = None,
     traceback: TracebackOption = False,
 ) -> None:
-    """Analyse every combination of the --set values: params, MACs, peak memory, receptive
+    """Analyze every combination of the --set values: params, MACs, peak memory, receptive
     field and output of each variant, the Pareto front marked (*), invalid variants with their
     first error. With --convention, params and MACs (columns, --where, --sort, --pareto) are
     that tool's."""

@@ -400,3 +400,48 @@ def test_sweep_bad_usage(family: str, args: list[str], message: str) -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == message + "\n"
+
+
+def test_a_terminal_table_hides_columns_by_rank_and_names_them() -> None:
+    from convcalc.render.records import Column, to_text
+
+    columns = [
+        Column("name", "name"),
+        Column("size", "size", True, hide_rank=2),
+        Column("note", "note", hide_rank=1),
+    ]
+    records = [{"name": "conv1", "size": "1,024", "note": "a long note here"}]
+    assert to_text(columns, records, width=40) == to_text(columns, records)
+    assert to_text(columns, records, width=20) == (
+        "name    size\n"
+        "-----  -----\n"
+        "conv1  1,024\n"
+        "hidden to fit 20 columns: note (pipe it or -o FILE for every column)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "hidden"),
+    [
+        (["diff", "zoo:resnet18", "zoo:resnet34"], "type, memory, RF"),
+        (
+            [
+                "sweep",
+                "zoo:resnet18",
+                "--set",
+                "layer4.width=256,512",
+                "--set",
+                "input=3x160x160,3x224x224",
+            ],
+            "output",
+        ),
+    ],
+)
+def test_design_tables_fit_an_80_column_terminal(arguments: list[str], hidden: str) -> None:
+    import os
+
+    from tests.terminal import run_in_terminal
+
+    shown = run_in_terminal(arguments, 80, dict(os.environ)).splitlines()
+    assert max(len(line) for line in shown) <= 80
+    assert f"hidden to fit 80 columns: {hidden} (pipe it or -o FILE for every column)" in shown

@@ -196,9 +196,9 @@ def emit_sweep(
         *(Column(axis.path, axis.path) for axis in axes),
         Column("params", "params", True),
         Column("macs", (convention and convention.ops_label) or "MACs", True),
-        Column("memory", memory_title, True),
-        Column("rf", "RF", True),
-        Column("outputs", "output"),
+        Column("memory", memory_title, True, hide_rank=3),
+        Column("rf", "RF", True, hide_rank=2),
+        Column("outputs", "output", hide_rank=1),
         Column("pareto", "pareto"),
     ]
     records = [

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from convcalc.errors import ConvcalcError, UsageError, suggestion
@@ -57,6 +57,26 @@ def parse_setting(text: str) -> Setting:
     except ConvcalcError as error:
         raise UsageError(f"--set {text}: the value is not valid YAML ({error.message})") from None
     return Setting(path, parse_path(path, text), value)
+
+
+def setting(path: str, value: Any) -> Setting:
+    """A setting given from Python: ``path`` as in ``--set``, ``value`` a Python value as YAML
+    would give it (a ``TypeError`` for one a spec cannot hold)."""
+    return Setting(path, parse_path(path, f"{path}=…"), spec_value(value, path))
+
+
+def spec_value(value: Any, path: str) -> Any:
+    """``value`` as the loader reads values: mappings and lists as :class:`SpecMap` and
+    :class:`SpecList` (tuples as lists), scalars as they are."""
+    if isinstance(value, Mapping):
+        if not all(isinstance(key, str) for key in value):
+            raise TypeError(f"setting {path}: the keys of a mapping must be text")
+        return SpecMap({key: spec_value(item, path) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return SpecList([spec_value(item, path) for item in value])
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"setting {path}: a spec cannot hold {type(value).__name__} {value!r}")
 
 
 def split_setting(text: str, form: str, nothing: str) -> tuple[str, str]:

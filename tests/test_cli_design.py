@@ -66,6 +66,74 @@ def test_analyze_with_an_unknown_path_is_a_usage_error(family: str) -> None:
     )
 
 
+# --- --set on every command that reads a spec --------------------------------------------------
+
+UNKNOWN_PATH = (
+    "--set widht: the spec has no `widht` (did you mean `width`?); at the top level: name, "
+    "input, batch, dtype, layers, blocks, outputs, width, conv1, relu1, maxpool1, conv2, "
+    "globalavgpool1, flatten1, fc1\n"
+)
+
+READERS = {
+    "analyze": [],
+    "draw": ["--format", "dot"],
+    "report": [],
+    "export": [],
+    "diff": ["zoo:lenet5"],
+    "solve": ["--sizes", "32"],
+}
+"""Every command that reads a spec, with what it needs besides the spec (``sweep``'s --set
+takes value lists: its own tests)."""
+
+
+@pytest.mark.parametrize("command", READERS)
+def test_an_unknown_path_is_a_usage_error_on_every_command(command: str, family: str) -> None:
+    args = [family, *READERS[command]]
+    if command == "diff":
+        args = ["zoo:lenet5", family]
+    result = invoke(command, *args, "--set", "widht=3")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == UNKNOWN_PATH
+
+
+def test_draw_draws_the_set_network(family: str) -> None:
+    plain = invoke("draw", family, "--format", "dot")
+    wider = invoke("draw", family, "--format", "dot", "--set", "width=32", "--set", "batch=2")
+    assert plain.exit_code == wider.exit_code == 0
+    assert 'tooltip="conv1\\n448 params, 442.37 K MACs"' in plain.stdout
+    assert 'tooltip="conv1\\n896 params, 1.77 M MACs"' in wider.stdout
+    assert "conv1 → 32×32×32" in wider.stdout
+
+
+def test_report_reports_the_set_network(family: str, tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    result = invoke("report", family, "-o", str(page), "--set", "fc1.out=7")
+    assert result.exit_code == 0, result.stderr
+    text = page.read_text()
+    # 448 + 1,160 + (8·7 + 7) params instead of 448 + 1,160 + (8·10 + 10)
+    assert "<dt>params</dt><dd>1,671</dd>" in text
+    assert "fc1 → 7</text>" in text
+    assert "<dt>params</dt><dd>1,698</dd>" in invoke("report", family).stdout
+
+
+def test_export_writes_the_set_network(family: str) -> None:
+    result = invoke("export", family, "--set", "layers[3].filters=12", "--set", "input=3x64x64")
+    assert result.exit_code == 0, result.stderr
+    assert "            nn.Conv2d(width, 12, 3, stride=2, padding=1),  # 12×16×16\n" in (
+        result.stdout
+    )
+    assert "nn.Linear(12, 10),  # 10\n" in result.stdout
+    assert "Input 3×64×64, batch 1:" in result.stdout
+
+
+def test_a_set_value_is_located_in_the_spec(family: str) -> None:
+    result = invoke("draw", family, "--set", "layers[3].kernel=0")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{family}:8:")
+    assert "kernel" in result.stderr
+
+
 # --- solve ------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from convcalc.cli.common import (
     chosen_format,
     emit,
     lazy_table,
+    load_spec,
     reported,
     warn,
     warn_channels_last,
@@ -30,7 +31,7 @@ from convcalc.cli.common import (
     with_flag,
 )
 from convcalc.cli.output import same_file, write_output, write_stdout
-from convcalc.errors import ConvcalcError, OutputError
+from convcalc.errors import OutputError
 from convcalc.render import OutputFormat
 
 if TYPE_CHECKING:
@@ -114,13 +115,9 @@ def analyze(
     traceback: TracebackOption = False,
 ) -> None:
     """Analyze a network spec layer by layer: shapes, params, MACs, receptive field, memory."""
-    from dataclasses import replace
     from functools import partial
 
     from convcalc.analysis import analyze as run_analysis
-    from convcalc.analysis import with_analysis_problems
-    from convcalc.overrides import parse_setting
-    from convcalc.sources import load
     from convcalc.tensors import parse_shape
 
     fmt = chosen_format(fmt, as_json)
@@ -134,23 +131,11 @@ def analyze(
     )
     with reported(traceback):
         shape = None if input_shape is None else with_flag("--input", parse_shape, input_shape)
-        overrides: dict[str, Any] = {}
-        if shape is not None:
-            overrides["input"] = shape
-        if batch is not None:
-            overrides["batch"] = batch
-        if dtype is not None:
-            overrides["dtype"] = dtype.value
-        try:
-            network = load(spec, [parse_setting(text) for text in settings or ()], shape)
-        except ConvcalcError as error:
-            if error.partial is None:
-                raise
-            # Every problem at once: the spec's, then those the analysis finds beyond them.
-            raise with_analysis_problems(error, replace(error.partial, **overrides)) from None
+        network = load_spec(
+            spec, settings, shape, input=shape, batch=batch, dtype=dtype and dtype.value
+        )
         if output is not None and same_file(output, spec):
             raise OutputError(f"--output {output} would overwrite the spec it reads")
-        network = replace(network, **overrides)
         warn_channels_last(
             network.input,
             "--input" if input_shape is not None else "<stdin>" if spec == "-" else spec,

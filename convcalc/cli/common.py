@@ -260,13 +260,21 @@ def lazy_table(name: str, **options: Any) -> "Callable[[Report, int | None], Any
     return render
 
 
-def load_spec(source: str, settings: list[str] | None) -> "Network":
+def load_spec(
+    source: str,
+    settings: list[str] | None,
+    input_shape: tuple[int, ...] | None = None,
+    **overrides: Any,
+) -> "Network":
     """The spec at ``source`` with each ``--set PATH=VALUE`` applied (a path it does not have is
-    a usage error)."""
+    a usage error), then ``overrides`` (network fields from the command's own options);
+    ``input_shape`` also fixes an ONNX model's symbolic sizes. Every problem at once."""
+    from convcalc.api import load_network
     from convcalc.overrides import parse_setting
-    from convcalc.sources import load
 
-    return load(source, [parse_setting(text) for text in settings or ()])
+    chosen = [parse_setting(text) for text in settings or ()]
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return load_network(source, chosen, input_shape, **given)
 
 
 def with_convention(report: "Report", convention: str, source: str) -> "Report":

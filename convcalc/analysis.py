@@ -181,6 +181,10 @@ class Analyzer:
         self.mark_dead()
         return self.rows
 
+    def returned(self) -> tuple[Output, ...]:
+        """The tensors the network returns, once :meth:`run` has analyzed it."""
+        return tuple(Output(name, flow.source, flow.shape, flow.rf) for name, flow in self.outputs)
+
     def failed(self, error: ConvcalcError) -> Flow:
         """Note ``error`` and go on: the tensor it leaves is unknown, and only what reads it is
         skipped (every problem of a network is reported at once)."""
@@ -601,9 +605,7 @@ def analyze(
     """
     analyzer = Analyzer(network, strict=strict, extent=extent)
     rows = tuple(analyzer.run(start))
-    outputs = tuple(
-        Output(name, flow.source, flow.shape, flow.rf) for name, flow in analyzer.outputs
-    )
+    outputs = analyzer.returned()
     totals = totals_of(rows, dtype_bytes(network.dtype))
     totals.rf = outputs[0].rf
     return Report(

@@ -217,6 +217,49 @@ def test_solve_a_network(tmp_path: Path) -> None:
     ]
 
 
+def test_solve_the_unet_example() -> None:
+    result = invoke("solve", "examples/unet.yaml", "--sizes", "500..600")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # Its skips are cropped to fixed sizes (56, 104, 200, 392): only 572 meets them all.
+    assert lines[0] == "unet: 1 of 101 input sizes accepted"
+    assert [line for line in lines if not line.startswith(("5", "6"))][1:] == [
+        "input size  output / first failing layer",
+        "-" * 10 + "  " + "-" * 159,
+    ]
+    by_size = {line.split()[0]: line for line in lines[3:]}
+    assert len(by_size) == 101
+    assert by_size["572×572"] == "572×572     2×388×388"
+    assert by_size["571×571"] == (
+        '571×571     fails at layers[1] maxpool "maxpool1": stride 2 does not fit the height: '
+        "(567 + 0 − 2) is not a multiple of 2, so the last 1 input row is never read (--strict)"
+    )
+    assert by_size["556×556"] == (
+        '556×556     fails at blocks.up.layers[2] concat "dec4.concat1": concat: the inputs\' '
+        "H×W differ (512×56×56, 512×54×54)"
+    )
+    assert by_size["500×500"].startswith('500×500     fails at layers[7] maxpool "maxpool4"')
+
+
+def test_solve_lists_every_output_of_a_network() -> None:
+    result = invoke("solve", "examples/fpn.yaml", "--sizes", "252..257")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[:4] == [
+        "small-fpn: 4 of 6 input sizes accepted",
+        "input size  output / first failing layer",
+        "-" * 10 + "  " + "-" * 127,
+        '252×252     fails at layers[9] add "p3": add: the inputs\' shapes 64×63×63, 64×64×64 do '
+        "not broadcast (each axis must have equal sizes or 1)",
+    ]
+    assert result.stdout.splitlines()[4:8] == [
+        f"{size}×{size}     18×64×64, 18×32×32" for size in range(253, 257)
+    ]
+    document = as_json("sweep", "examples/fpn.yaml", "--set", "c2.filters=16,32")
+    assert [variant["outputs"] for variant in document["variants"]] == [
+        [[18, 64, 64], [18, 32, 32]]
+    ] * 2
+
+
 def test_solve_a_network_groups_failures_at_one_layer(tmp_path: Path) -> None:
     spec = tmp_path / "unet.yaml"
     spec.write_text(UNET_LIKE)

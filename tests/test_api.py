@@ -85,11 +85,8 @@ def test_settings_apply_in_order_and_are_the_commands() -> None:
     pairs = [("fc.out", 10), ("layer4.width", 256), ("fc.out", 12)]
     report = convcalc.analyze("zoo:resnet18", settings=pairs)
     assert report.rows[-1].output == (12,)
-    result = CliRunner().invoke(
-        app,
-        ["analyze", "zoo:resnet18", "--json", "--set", "fc.out=10"]
-        + ["--set", "layer4.width=256", "--set", "fc.out=12"],
-    )
+    flags = [flag for path, value in pairs for flag in ("--set", f"{path}={value}")]
+    result = CliRunner().invoke(app, ["analyze", "zoo:resnet18", "--json", *flags])
     assert result.exit_code == 0, result.output
     assert report.to_json() == result.stdout
 

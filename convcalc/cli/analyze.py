@@ -210,16 +210,18 @@ def refuse_idle_options(
 
 
 def chosen_columns(report: "Report", asked: str) -> list[str]:
-    """The column names of ``--columns``: ``all``, or a comma-separated list of known names."""
+    """The column names of ``--columns``: ``all``, or a comma-separated list of columns, each by
+    its name or by its header as the table shows it (``#``, ``MACs``), in any case."""
     from convcalc.errors import suggestion
-    from convcalc.render.table import column_names
+    from convcalc.render.table import column_lookup, column_names
 
     known = column_names(report)
     if asked.strip() == "all":
         return known
+    lookup = column_lookup(report)
     names = [name.strip() for name in asked.split(",") if name.strip()]
     for name in names:
-        if name not in known:
+        if name.lower() not in lookup:
             raise typer.BadParameter(
                 f"no column `{name}`{suggestion(name, known)}; the columns are "
                 f"{', '.join(known)} (or all)",
@@ -227,7 +229,7 @@ def chosen_columns(report: "Report", asked: str) -> list[str]:
             )
     if not names:
         raise typer.BadParameter("name at least one column, or all", param_hint="'--columns'")
-    return names
+    return [lookup[name.lower()] for name in names]
 
 
 def emit_conventions(

@@ -353,4 +353,5 @@ def test_columns_are_chosen_by_their_names_or_their_headers() -> None:
     assert by_header.stdout == by_name.stdout
     assert "  # ┃ layer    ┃     MACs ┃     RF\n" in by_header.stdout
     jacobian = ["analyze", "zoo:lenet5", "--jacobian", "--format", "csv", "--columns"]
-    assert runner.invoke(app, [*jacobian, "layer,non-zeros"]).stdout.startswith("layer,")
+    result = runner.invoke(app, [*jacobian, "layer,non-zeros"])
+    assert result.stdout.startswith("path,jacobian_nonzeros,warnings\nc1,117600,\n")

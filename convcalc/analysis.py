@@ -168,16 +168,17 @@ class Analyzer:
         entry = Flow(self.network.input, start)
         top = Scope("", entry=entry)
         final = self.sequence(self.network.layers, entry, top)
+        if self.network.outputs:
+            self.outputs = [
+                (ref.name, self.resolve(ref, top, None, "outputs", index))
+                for index, ref in enumerate(self.network.outputs)
+            ]
+        else:
+            self.outputs = [(self.rows[-1].path if self.rows else "input", final)]
         if len(self.errors) == 1:
             raise self.errors[0]
         if self.errors:
             raise SpecErrors(self.errors)
-        if self.network.outputs:
-            self.outputs = [
-                (ref.name, self.resolve(ref, top, None, "outputs")) for ref in self.network.outputs
-            ]
-        else:
-            self.outputs = [(self.rows[-1].path if self.rows else "input", final)]
         self.mark_dead()
         return self.rows
 
@@ -256,9 +257,13 @@ class Analyzer:
                 return path, self.merge(node.merge, path, inputs, node, path)
         raise AssertionError(f"unknown node {node!r}")
 
-    def resolve(self, ref: TensorRef, scope: Scope, node: Node | None, key: str) -> Flow:
-        """The tensor ``ref`` names, seen from ``scope`` (see :class:`Scope`); an unknown or
-        later name is a spec error located at ``node`` that lists the names in scope."""
+    def resolve(
+        self, ref: TensorRef, scope: Scope, node: Node | None, key: str, index: int = 0
+    ) -> Flow:
+        """The tensor ``ref`` names, seen from ``scope`` (see :class:`Scope`). An unknown or
+        later name is a spec error located at ``node`` (else at ``outputs[index]``) that lists
+        the names in scope, noted
+        (:meth:`failed`) so that every such name is reported at once: it reads as unknown."""
         start: Scope | None = scope
         for _ in range(ref.outside):
             while start is not None and not start.block:
@@ -280,10 +285,12 @@ class Analyzer:
             problem = f"no tensor named `{ref.name}` here{suggestion(ref.name, names)}"
         message = f"{key}: {problem}; in scope: {', '.join(names)}"
         if node is None:
-            raise SpecError(message, Location(self.network.source, path="outputs"))
+            places = self.network.outputs_at
+            where = places[index] if index < len(places) else Location(self.network.source)
+            return self.failed(SpecError(f"{problem}; in scope: {', '.join(names)}", where))
         file, line, column, _ = node.location
         label = f"{node.spec_path} {node_kind(node)}" + (f' "{node.name}"' if node.name else "")
-        raise SpecError(message, Location(file, line, column, label))
+        return self.failed(SpecError(message, Location(file, line, column, label)))
 
     def mark_dead(self) -> None:
         """Warn on every row whose output reaches no network output (it is still counted)."""

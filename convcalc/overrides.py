@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from convcalc.errors import ConvcalcError, UsageError, suggestion
+from convcalc.errors import ConvcalcError, PointedUsageError, UsageError, suggestion
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
 
 Step = str | int
@@ -97,7 +97,12 @@ def parse_path(path: str, text: str) -> tuple[Step, ...]:
     while position < len(path):
         match = _STEP.match(path, position)
         if match is None or (match.group(2) is not None and position and path[position] != "."):
-            raise UsageError(f"--set {text}: cannot read the path at `{path[position:]}`")
+            # The caret points into the whole setting as typed (the path starts it).
+            raise PointedUsageError(
+                f"--set {text}: cannot read the path at `{path[position:]}`",
+                text,
+                text.index(path) + position,
+            )
         index, key = match.groups()
         steps.append(int(index) if index is not None else key)
         position = match.end()

@@ -97,6 +97,19 @@ def test_an_unknown_path_is_a_usage_error_on_every_command(command: str, family:
     assert result.stderr == UNKNOWN_PATH
 
 
+@pytest.mark.parametrize("command", [*READERS, "sweep"])
+def test_a_path_that_does_not_parse_is_pointed_at(command: str, family: str) -> None:
+    args = ["zoo:lenet5", family] if command == "diff" else [family, *READERS.get(command, [])]
+    result = invoke(command, *args, "--set", "layers[3]stride=1")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "--set layers[3]stride=1: cannot read the path at `stride`\n"
+        "  layers[3]stride=1\n"
+        "           ^\n"
+    )
+
+
 def test_draw_draws_the_set_network(family: str) -> None:
     plain = invoke("draw", family, "--format", "dot")
     wider = invoke("draw", family, "--format", "dot", "--set", "width=32", "--set", "batch=2")
@@ -310,6 +323,7 @@ def test_solve_a_network_with_rectangles_and_settings(tmp_path: Path) -> None:
             "--in/--out solve one layer; with SPEC, give --sizes",
         ),
         (["--in", "8", "--out", "4", "--sizes", "3"], "--sizes and --set need a SPEC"),
+        (["zoo:lenet5", "--sizes", ""], "--sizes: `` is not a size or a range A..B[:STEP]"),
         (
             ["zoo:lenet5", "--sizes", "32", "--set", "input=400"],
             "--sizes: the network's input is a vector, not an image",

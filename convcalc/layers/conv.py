@@ -13,6 +13,7 @@ from typing import Literal
 
 from convcalc.errors import OptionError, ShapeError
 from convcalc.layers.base import (
+    MAX_PERIOD,
     AxisStep,
     Derivation,
     IntPair,
@@ -254,7 +255,34 @@ def transposed_rf_step(kernel: int, stride: int, pad: int, dilation: int) -> Axi
         centre = ((pad - first_tap * dilation) / stride + (pad - last_tap * dilation) / stride) / 2
     else:
         centre = pad / stride
-    return AxisStep(span=float(spread), stride=1 / stride, offset=centre)
+    return AxisStep(
+        span=float(spread),
+        stride=1 / stride,
+        offset=centre,
+        cells=transposed_cells(kernel, stride, pad, dilation),
+        advance=1,
+    )
+
+
+def transposed_cells(
+    kernel: int, stride: int, pad: int, dilation: int
+) -> tuple[tuple[int, int], ...]:
+    """The first and last input of each of the S output phases (output o receives input
+    i = (o + P − k·D)/S through tap k where that is whole); empty when some phase receives
+    none (it sees only the bias), or S is too large to list."""
+    if stride > MAX_PERIOD:
+        return ()
+    cells = []
+    for output in range(stride):
+        inputs = [
+            (output + pad - tap * dilation) // stride
+            for tap in range(kernel)
+            if (output + pad - tap * dilation) % stride == 0
+        ]
+        if not inputs:
+            return ()
+        cells.append((min(inputs), max(inputs)))
+    return tuple(cells)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)

@@ -75,35 +75,34 @@ UNKNOWN_PATH = (
 )
 
 READERS = {
-    "analyze": [],
-    "draw": ["--format", "dot"],
-    "report": [],
-    "export": [],
-    "diff": ["zoo:lenet5"],
-    "solve": ["--sizes", "32"],
+    "analyze": ["SPEC"],
+    "draw": ["SPEC", "--format", "dot"],
+    "report": ["SPEC"],
+    "export": ["SPEC"],
+    "diff": ["zoo:lenet5", "SPEC"],
+    "solve": ["SPEC", "--sizes", "32"],
+    "sweep": ["SPEC"],
 }
-"""Every command that reads a spec, with what it needs besides the spec (``sweep``'s --set
-takes value lists: its own tests)."""
+"""Every command that reads a spec, with what it needs besides it (SPEC stands for it)."""
+
+
+def refused_setting(command: str, spec: str, setting: str) -> str:
+    """What ``command`` on ``spec`` with ``--set setting`` prints, a usage error."""
+    args = [spec if arg == "SPEC" else arg for arg in READERS[command]]
+    result = invoke(command, *args, "--set", setting)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    return result.stderr
 
 
 @pytest.mark.parametrize("command", READERS)
 def test_an_unknown_path_is_a_usage_error_on_every_command(command: str, family: str) -> None:
-    args = [family, *READERS[command]]
-    if command == "diff":
-        args = ["zoo:lenet5", family]
-    result = invoke(command, *args, "--set", "widht=3")
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    assert result.stderr == UNKNOWN_PATH
+    assert refused_setting(command, family, "widht=3") == UNKNOWN_PATH
 
 
-@pytest.mark.parametrize("command", [*READERS, "sweep"])
+@pytest.mark.parametrize("command", READERS)
 def test_a_path_that_does_not_parse_is_pointed_at(command: str, family: str) -> None:
-    args = ["zoo:lenet5", family] if command == "diff" else [family, *READERS.get(command, [])]
-    result = invoke(command, *args, "--set", "layers[3]stride=1")
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    assert result.stderr == (
+    assert refused_setting(command, family, "layers[3]stride=1") == (
         "--set layers[3]stride=1: cannot read the path at `stride`\n"
         "  layers[3]stride=1\n"
         "           ^\n"

@@ -280,6 +280,13 @@ def test_strict_reports_every_warning() -> None:
     assert [line.endswith("(--strict)") for line in result.stderr.splitlines()] == [True, True]
 
 
+def problems(path: str) -> list[str]:
+    """The lines ``analyze`` prints on stderr for the spec at ``path``, a wrong one."""
+    result = invoke("analyze", path)
+    assert result.exit_code == 1
+    return result.stderr.splitlines()
+
+
 def test_every_unknown_tensor_name_is_reported_at_once(tmp_path: Path) -> None:
     path = spec_file(
         tmp_path,
@@ -291,10 +298,8 @@ def test_every_unknown_tensor_name_is_reported_at_once(tmp_path: Path) -> None:
         "  - add: {from: [a, nope3]}\n"
         "outputs: [a, nope4]\n",
     )
-    result = invoke("analyze", path)
-    assert result.exit_code == 1
     # The spec's own problems first, then those the analysis finds.
-    assert result.stderr.splitlines() == [
+    assert problems(path) == [
         f"{path}:6:22: layers[3] conv: filters: must be ≥ 1, got 0",
         f"{path}:4:5: layers[1] conv: from: no tensor named `nope1` here; in scope: input, a",
         f"{path}:5:5: layers[2] conv: from: no tensor named `nope2` here; in scope: input, "
@@ -316,9 +321,7 @@ def test_every_bad_name_is_reported_at_once(tmp_path: Path) -> None:
         "  - {relu: {}, name: a}\n"
         "  - {relu: {}, name: a}\n",
     )
-    result = invoke("analyze", path)
-    assert result.exit_code == 1
-    assert result.stderr.splitlines() == [
+    assert problems(path) == [
         f"{path}:3:22: layers[0]: name: expected a name without dots, got 'x.y'",
         f"{path}:4:22: layers[1]: name: expected a name (text), got 12",
         f"{path}:5:22: layers[2]: name: expected a name (text), got ''",

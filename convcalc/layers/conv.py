@@ -267,21 +267,28 @@ def transposed_rf_step(kernel: int, stride: int, pad: int, dilation: int) -> Axi
 def transposed_cells(
     kernel: int, stride: int, pad: int, dilation: int
 ) -> tuple[tuple[int, int], ...]:
-    """The first and last input of each of the S output phases (output o receives input
-    i = (o + P − k·D)/S through tap k where that is whole); empty when some phase receives
-    none (it sees only the bias), or S is too large to list."""
+    """The first and last input of each of the S output phases: output o receives input
+    i = (o + P − k·D)/S through the taps k where that is whole, k ≡ k₀ (mod S/gcd(D, S)), the
+    last input through the first such tap (closed form: a huge kernel costs no loop). Empty
+    when some phase receives none (it sees only the bias), or S is too large to list."""
     if stride > MAX_PERIOD:
         return ()
+    common = math.gcd(dilation, stride)
+    period = stride // common
     cells = []
     for output in range(stride):
-        inputs = [
-            (output + pad - tap * dilation) // stride
-            for tap in range(kernel)
-            if (output + pad - tap * dilation) % stride == 0
-        ]
-        if not inputs:
+        if (output + pad) % common:
             return ()
-        cells.append((min(inputs), max(inputs)))
+        first_tap = (output + pad) // common * pow(dilation // common, -1, period) % period
+        if first_tap >= kernel:
+            return ()
+        last_tap = first_tap + (kernel - 1 - first_tap) // period * period
+        cells.append(
+            (
+                (output + pad - last_tap * dilation) // stride,
+                (output + pad - first_tap * dilation) // stride,
+            )
+        )
     return tuple(cells)
 
 

@@ -12,9 +12,14 @@ convcalc's dependencies. Peak memory is each child's own peak resident set (``wa
 The marginal cost per layer is the slope between the 10,000- and 100,000-layer specs; growth is
 linear when the slope between 1,000 and 10,000 layers is about the same.
 
-Bytecode is cached under a temporary ``PYTHONPYCACHEPREFIX`` (and warmed up before timing), as
-it is after ``pip install``, so no ``__pycache__`` is written into the source tree. The results
-go to ``benchmarks/results.md`` and ``benchmarks/results.json``.
+convcalc runs as a user's install does: this checkout is installed with a plain ``pip install``
+(not editable: compiled to bytecode, the package data copied) into a fresh virtual environment in
+a temporary folder, which sees this interpreter's packages for convcalc's dependencies (and torch
+for the comparisons); the children start in that folder, so no checkout is on their path, and
+nothing is written into the source tree. ``--baseline REV`` installs the commit REV the same way
+into a second environment and times its convcalc commands in the same rounds, so that a change's
+gain is a ratio measured under one load. The results go to ``benchmarks/results.md`` and
+``benchmarks/results.json``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -115,12 +121,12 @@ class Case:
         return statistics.median(self.times)
 
 
-def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, int, float]:
-    """Run ``argv`` to completion: (wall seconds, peak RSS in KiB of that child alone, CPU
-    seconds of it and the workers it waited for)."""
+def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:
+    """Run ``argv`` in ``cwd`` to completion: (wall seconds, peak RSS in KiB of that child alone,
+    CPU seconds of it and the workers it waited for)."""
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env, cwd=cwd)
         _, status, usage = os.wait4(child.pid, 0)
         elapsed = time.perf_counter() - start
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -133,14 +139,62 @@ def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, int, float]:
     return elapsed, peak, usage.ru_utime + usage.ru_stime
 
 
-def bench_env(cache: Path) -> dict[str, str]:
-    """The children's environment: this checkout first on the path, bytecode cached in ``cache``."""
+def bench_env() -> dict[str, str]:
+    """The children's environment: this one, without anything that would put a checkout on the
+    path or keep bytecode from being used."""
     env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(cache)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    for name in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "PYTHONHOME"):
+        env.pop(name, None)
     env.setdefault("NO_COLOR", "1")
     return env
+
+
+def installed_python(tree: Path, work: Path) -> str:
+    """The interpreter of a new virtual environment in ``work`` into which ``tree`` is installed
+    as ``pip install`` does it, not editable: a wheel built from a copy of the tree (the build
+    writes into the folder it builds), then installed. The environment sees this interpreter's
+    packages, which hold convcalc's dependencies and the build's setuptools."""
+    source, wheels, venv = work / "source", work / "wheels", work / "venv"
+    shutil.copytree(tree, source, ignore=shutil.ignore_patterns(*NOT_BUILT))
+    pip = ["-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run(
+        [sys.executable, *pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels),
+         str(source)],
+        env=bench_env(),
+        cwd=work,
+        check=True,
+    )  # fmt: skip
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    (wheel,) = wheels.glob("convcalc-*.whl")
+    subprocess.run([python, *pip, "install", str(wheel)], env=bench_env(), cwd=work, check=True)
+    found = subprocess.run(
+        [python, "-c", "import convcalc; print(convcalc.__file__)"],
+        env=bench_env(),
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not found.startswith(str(venv)):
+        raise SystemExit(f"the benchmark's environment imports convcalc from {found}, not {venv}")
+    return python
+
+
+NOT_BUILT = (".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis")
+"""What the copy of a tree to build leaves out: version control, caches and earlier builds."""
+
+
+def exported_tree(revision: str, folder: Path) -> Path:
+    """The files of commit ``revision`` of this checkout, written out into ``folder``."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", revision],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def generated_spec(rows: int) -> str:
@@ -279,16 +333,16 @@ def version(package: str) -> str:
         return "not installed"
 
 
-def measure(cases: list[Case], env: dict[str, str], runs: int) -> None:
+def measure(cases: list[Case], env: dict[str, str], runs: int, cwd: Path) -> None:
     """Warm up every case once, then ``runs`` interleaved rounds, each in its own shuffled order
     (seeded, so reproducible): a fixed order would give every case the same neighbour, and the
     case right after torchinfo's 850 MiB would always pay for the memory it leaves behind."""
     for case in cases:
-        run_once(case.argv, env)
+        run_once(case.argv, env, cwd)
     shuffler = random.Random(7)
     for round_number in range(runs):
         for case in shuffler.sample(cases, len(cases)):
-            elapsed, peak, cpu = run_once(case.argv, env)
+            elapsed, peak, cpu = run_once(case.argv, env, cwd)
             case.times.append(elapsed)
             case.peak_kib = max(case.peak_kib, peak)
             case.cpu_seconds = max(case.cpu_seconds, cpu)
@@ -337,35 +391,45 @@ def summarize(cases: list[Case], model_note: str, runs: int) -> dict[str, Any]:
             {"what": what, "value": value, "limit": limit, "unit": unit, "ok": ok, "max": at_most}
         )
 
-    check("layer --json / floor", by_name["layer-json"].median / floor, 0.8, "×")
-    results["fastcoerce_gain_seconds"] = (
-        by_name["layer-json-typer"].median - by_name["layer-json"].median
-    )
-    check("analyze model --json / floor", by_name["model-json"].median / floor, 1.2, "×")
-    check("analyze model (table) / floor", by_name["model-table"].median / floor, 1.5, "×")
-    check("analyze model --json peak memory", by_name["model-json"].peak_kib / 1024, 45, "MiB")
-    small, medium, large = (by_name[f"layers-{size}"] for size in SIZES)
-    slope = (large.median - medium.median) / (SIZES[2] - SIZES[1])
-    slope_low = (medium.median - small.median) / (SIZES[1] - SIZES[0])
-    results["marginal_us_per_layer"] = slope * 1e6
-    results["marginal_us_per_layer_1k_10k"] = slope_low * 1e6
-    check("marginal cost per layer (10k → 100k)", slope * 1e6, 15, "µs")
-    # The µs target was set on a machine whose floor is REFERENCE_FLOOR; on a slower machine the
-    # same code takes proportionally longer per layer, as the floor does.
+    def have(*names: str) -> bool:
+        # With --only, the checks of the cases left out are left out too.
+        return all(name in by_name for name in names)
+
+    if have("layer-json"):
+        check("layer --json / floor", by_name["layer-json"].median / floor, 0.8, "×")
+    if have("layer-json", "layer-json-typer"):
+        results["fastcoerce_gain_seconds"] = (
+            by_name["layer-json-typer"].median - by_name["layer-json"].median
+        )
+    if have("model-json"):
+        check("analyze model --json / floor", by_name["model-json"].median / floor, 1.2, "×")
+        check("analyze model --json peak memory", by_name["model-json"].peak_kib / 1024, 45, "MiB")
+    if have("model-table"):
+        check("analyze model (table) / floor", by_name["model-table"].median / floor, 1.5, "×")
+    # The µs and s targets were set on a machine whose floor is REFERENCE_FLOOR; on a slower
+    # machine the same code takes proportionally longer, as the floor does.
     scale = floor / REFERENCE_FLOOR
     results["machine_scale"] = scale
-    check(
-        f"marginal cost per layer, on the reference machine (÷ {scale:.2f})",
-        slope * 1e6 / scale,
-        15,
-        "µs",
-    )
-    if "model-draw" in by_name:
-        # Seconds, like the µs above, are only as good as the machine's load: also scaled.
-        for name, what, limit in (
-            ("model-draw", "draw model to SVG", 2.0),
-            ("model-report", "report model to HTML", 3.0),
-        ):
+    if have(*(f"layers-{size}" for size in SIZES)):
+        small, medium, large = (by_name[f"layers-{size}"] for size in SIZES)
+        slope = (large.median - medium.median) / (SIZES[2] - SIZES[1])
+        slope_low = (medium.median - small.median) / (SIZES[1] - SIZES[0])
+        results["marginal_us_per_layer"] = slope * 1e6
+        results["marginal_us_per_layer_1k_10k"] = slope_low * 1e6
+        check("marginal cost per layer (10k → 100k)", slope * 1e6, 15, "µs")
+        check(
+            f"marginal cost per layer, on the reference machine (÷ {scale:.2f})",
+            slope * 1e6 / scale,
+            15,
+            "µs",
+        )
+        check("linearity: slope 10k→100k / slope 1k→10k", slope / slope_low, 1.5, "×")
+        check("100,000-layer peak memory", large.peak_kib / 1024, 300, "MiB")
+    for name, what, limit in (
+        ("model-draw", "draw model to SVG", 2.0),
+        ("model-report", "report model to HTML", 3.0),
+    ):
+        if have(name):
             check(what, by_name[name].median, limit, "s")
             check(
                 f"{what}, on the reference machine (÷ {scale:.2f})",
@@ -373,17 +437,60 @@ def summarize(cases: list[Case], model_note: str, runs: int) -> dict[str, Any]:
                 limit,
                 "s",
             )
-    check("linearity: slope 10k→100k / slope 1k→10k", slope / slope_low, 1.5, "×")
-    check("100,000-layer peak memory", large.peak_kib / 1024, 300, "MiB")
-    sweep = by_name["sweep-1000"]
-    check("sweep of 1,000 ResNet-50 variants", sweep.median, 10, "s")
-    results["sweep_cpu_seconds"] = sweep.cpu_seconds
-    if "torchinfo" in by_name:
+    if have("sweep-1000"):
+        sweep = by_name["sweep-1000"]
+        check("sweep of 1,000 ResNet-50 variants", sweep.median, 10, "s")
+        results["sweep_cpu_seconds"] = sweep.cpu_seconds
+    if have("torchinfo", "model-json"):
         speedup = by_name["torchinfo"].median / by_name["model-json"].median
         results["torchinfo_speedup"] = speedup
         check("torchinfo ResNet-50 / convcalc --json", speedup, 12, "×", at_most=False)
     results["checks"] = checks
     return results
+
+
+HEADLINE = (
+    ("layer-json", "`layer --json`"),
+    ("model-json", "`analyze` ResNet-50 `--json`"),
+    ("model-table", "`analyze` ResNet-50, table"),
+    ("layers-10000", "10,000 layers `--json`"),
+    ("layers-100000", "100,000 layers `--json`"),
+    ("sweep-1000", "`sweep` of 1,000 variants"),
+    ("onnx-json", "`analyze` ResNet-50 from ONNX `--json`"),
+)
+"""The cases the page leads with, as ratios to the import floor."""
+
+
+def headline(results: dict[str, Any]) -> list[str]:
+    """The headline ratios: the main cases × the import floor, torchinfo × convcalc."""
+    ratios = {case["name"]: case["ratio_to_floor"] for case in results["cases"]}
+    lines = ["", "Headline (× the import floor, measured in the same rounds):", ""]
+    lines += [f"- {label}: **{ratios[name]:.2f}×**" for name, label in HEADLINE if name in ratios]
+    if "torchinfo_speedup" in results:
+        lines.append(
+            f"- torchinfo on torchvision's ResNet-50: **{results['torchinfo_speedup']:.1f}×** "
+            "`analyze` ResNet-50 `--json`"
+        )
+    return lines
+
+
+def baseline_table(results: dict[str, Any]) -> list[str]:
+    """With ``--baseline``: each convcalc case's time as a ratio to the baseline's."""
+    if "baseline" not in results:
+        return []
+    labels = {case["name"]: case["label"] for case in results["cases"]}
+    revision = results["baseline"]["revision"]
+    lines = [
+        "",
+        f"Against `{revision}` (installed the same way, timed in the same rounds; below 1 is "
+        "faster):",
+        "",
+        f"| case | this tree / `{revision}` |",
+        "|---|---:|",
+    ]
+    for name, ratio in results["baseline"]["ratios"].items():
+        lines.append(f"| {labels[name]} | {ratio:.2f} |")
+    return lines
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -401,9 +508,14 @@ def markdown(results: dict[str, Any]) -> str:
         f"- {packages}",
         f"- {results['runs']} interleaved rounds (each in its own shuffled order) after one "
         "warm-up; median wall time of the whole process; peak RSS of the child process",
+        "- convcalc: this checkout installed by `pip install` (not editable) into a new virtual "
+        "environment that sees this Python's packages (convcalc's dependencies, torch); every "
+        "command runs in a temporary folder, with no checkout on its path",
         f"- model: {results['model']}",
         f'- import floor (`python -c "{FLOOR_IMPORTS}"`): '
         f"**{results['floor_seconds'] * 1000:.0f} ms**",
+        "",
+        *headline(results),
         "",
         "| case | median | × floor | peak RSS | command |",
         "|---|---:|---:|---:|---|",
@@ -414,25 +526,28 @@ def markdown(results: dict[str, Any]) -> str:
             f"{case['ratio_to_floor']:.2f} | {case['peak_mib']:.1f} MiB | "
             f"`{case['shown']}` |"
         )
-    lines += [
-        "",
-        f"Marginal cost per layer: **{results['marginal_us_per_layer']:.1f} µs** between 10,000 "
-        f"and 100,000 layers ({results['marginal_us_per_layer_1k_10k']:.1f} µs between 1,000 and "
-        "10,000). This machine's import floor is "
-        f"{results['machine_scale']:.2f}× the {REFERENCE_FLOOR * 1000:.0f} ms of the machine the "
-        "issue's targets were set on; the ratios to the floor need no scaling, the µs do.",
-    ]
-    lines.append(
-        f"The 1,000-variant sweep used at most {results['sweep_cpu_seconds']:.1f} s of CPU in "
-        f"all (its own and its workers'), over {machine['cpus']} CPUs."
-    )
-    gain = results["fastcoerce_gain_seconds"]
-    without = next(case for case in results["cases"] if case["name"] == "layer-json-typer")
-    share = gain / without["median_seconds"]
-    lines.append(
-        f"convcalc/fastcoerce.py saves **{gain * 1000:.0f} ms** on `layer --json` "
-        f"({share:.0%} of the run with typer's own coercion)."
-    )
+    if "marginal_us_per_layer" in results:
+        lines += [
+            "",
+            f"Marginal cost per layer: **{results['marginal_us_per_layer']:.1f} µs** between "
+            f"10,000 and 100,000 layers ({results['marginal_us_per_layer_1k_10k']:.1f} µs between "
+            "1,000 and 10,000). This machine's import floor is "
+            f"{results['machine_scale']:.2f}× the {REFERENCE_FLOOR * 1000:.0f} ms of the machine "
+            "the issue's targets were set on; the ratios to the floor need no scaling, the µs do.",
+        ]
+    if "sweep_cpu_seconds" in results:
+        lines.append(
+            f"The 1,000-variant sweep used at most {results['sweep_cpu_seconds']:.1f} s of CPU in "
+            f"all (its own and its workers'), over {machine['cpus']} CPUs."
+        )
+    if "fastcoerce_gain_seconds" in results:
+        gain = results["fastcoerce_gain_seconds"]
+        without = next(case for case in results["cases"] if case["name"] == "layer-json-typer")
+        share = gain / without["median_seconds"]
+        lines.append(
+            f"convcalc/fastcoerce.py saves **{gain * 1000:.0f} ms** on `layer --json` "
+            f"({share:.0%} of the run with typer's own coercion)."
+        )
     layout = results["layout_seconds"]
     lines.append(
         f"convcalc/render/layout.py lays out the model's table in **{layout['layout'] * 1000:.1f} "
@@ -444,6 +559,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"torchinfo on torchvision's ResNet-50 takes **{results['torchinfo_speedup']:.1f}×** "
             "as long as `convcalc analyze … --json` on the same network."
         )
+    lines += baseline_table(results)
     lines += ["", "| target | measured | limit | met |", "|---|---:|---:|---|"]
     for item in results["checks"]:
         sign = "≤" if item["max"] else "≥"
@@ -460,7 +576,7 @@ def picture_cases(
     """``draw`` to SVG and ``report`` to HTML of the model, when their layout engine (Graphviz's
     dot or the graphviz-pure wheel) is installed."""
     probe = "from convcalc.render.graphviz import engines; raise SystemExit(not engines())"
-    if subprocess.run([cli[0], "-c", probe], env=env, check=False).returncode != 0:
+    if subprocess.run([cli[0], "-c", probe], env=env, cwd=work, check=False).returncode != 0:
         return []
     svg, page = work / "model.svg", work / "model.html"
     return [
@@ -477,6 +593,37 @@ def picture_cases(
             f"convcalc report {shown} -o r.html",
         ),
     ]
+
+
+BASELINE = "@baseline"
+"""The suffix of a baseline case's name."""
+
+
+def baseline_cases(cases: list[Case], cli: list[str], baseline_python: list[str]) -> list[Case]:
+    """The convcalc commands among ``cases`` again, run by the baseline's install."""
+    return [
+        Case(
+            case.name + BASELINE,
+            f"{case.label} (baseline)",
+            [*baseline_python, *case.argv[1:]],
+            case.shown,
+        )
+        for case in cases
+        if case.argv[: len(cli)] == cli
+    ]
+
+
+def baseline_ratios(cases: list[Case], revision: str) -> dict[str, Any]:
+    """Each convcalc case's median as a ratio to the baseline's, measured in the same rounds."""
+    by_name = {case.name: case for case in cases}
+    return {
+        "revision": revision,
+        "ratios": {
+            case.name: case.median / by_name[case.name + BASELINE].median
+            for case in cases
+            if case.name + BASELINE in by_name
+        },
+    }
 
 
 def main() -> None:
@@ -502,11 +649,25 @@ def main() -> None:
         default=ROOT / "benchmarks",
         help="folder for results.md and results.json (default benchmarks/)",
     )
+    parser.add_argument(
+        "--only",
+        metavar="NAMES",
+        default=None,
+        help="time only these cases (comma-separated names, as in results.json; the bare "
+        "interpreter and the import floor always), e.g. layers-10000,layers-100000",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        default=None,
+        help="also time the convcalc commands of commit REV (installed the same way) in the same "
+        "rounds, and report this tree's times as ratios to them",
+    )
     options = parser.parse_args()
-    python = sys.executable
     with tempfile.TemporaryDirectory(prefix="convcalc-bench-") as temporary:
         work = Path(temporary)
-        env = bench_env(work / "pycache")
+        env = bench_env()
+        python = installed_python(ROOT, work / "this")
         spec, model_note = model_source(options.model, work)
         cli = [python, "-m", "convcalc"]
         shown = spec if spec.startswith("zoo:") else "resnet50-local.yaml"
@@ -556,7 +717,10 @@ def main() -> None:
                 "sweep-1000", "sweep, 1,000 variants", [*cli, *SWEEP], "convcalc " + " ".join(SWEEP)
             )
         )
-        onnx_model = options.onnx or exported_resnet50(work)
+        only = None if options.only is None else {"python", "floor", *options.only.split(",")}
+        onnx_model = None
+        if only is None or "onnx-json" in only:
+            onnx_model = options.onnx or exported_resnet50(work)
         if onnx_model is not None:
             cases.append(
                 Case(
@@ -575,12 +739,25 @@ def main() -> None:
                     "torchinfo.summary(torchvision.models.resnet50(), (1, 3, 224, 224))",
                 )
             )
-        measure(cases, env, options.runs)
+        if only is not None:
+            unknown = only - {case.name for case in cases}
+            if unknown:
+                raise SystemExit(f"--only: no case named {', '.join(sorted(unknown))}")
+            cases = [case for case in cases if case.name in only]
+        if options.baseline is not None:
+            baseline = work / "baseline"
+            tree = exported_tree(options.baseline, baseline / "tree")
+            cases += baseline_cases(cases, cli, [installed_python(tree, baseline)])
+        measure(cases, env, options.runs, work)
         results = summarize(cases, model_note, options.runs)
+        if options.baseline is not None:
+            results["baseline"] = baseline_ratios(cases, options.baseline)
         results["layout_seconds"] = json.loads(
             subprocess.run(
                 [python, "-c", LAYOUT_SCRIPT, spec],
-                env=env,
+                # The script imports the tests, so it runs in the checkout: bytecode goes to the
+                # temporary folder, not into the source tree.
+                env={**env, "PYTHONPYCACHEPREFIX": str(work / "pycache")},
                 cwd=ROOT,
                 capture_output=True,
                 text=True,

@@ -170,7 +170,7 @@ class Analyzer:
         final = self.sequence(self.network.layers, entry, top)
         if self.network.outputs:
             self.outputs = [
-                (ref.name, self.resolve(ref, top, None, "outputs", index))
+                (ref.name, self.resolve(ref, top, None, f"outputs[{index}]"))
                 for index, ref in enumerate(self.network.outputs)
             ]
         else:
@@ -257,12 +257,10 @@ class Analyzer:
                 return path, self.merge(node.merge, path, inputs, node, path)
         raise AssertionError(f"unknown node {node!r}")
 
-    def resolve(
-        self, ref: TensorRef, scope: Scope, node: Node | None, key: str, index: int = 0
-    ) -> Flow:
+    def resolve(self, ref: TensorRef, scope: Scope, node: Node | None, key: str) -> Flow:
         """The tensor ``ref`` names, seen from ``scope`` (see :class:`Scope`). An unknown or
-        later name is a spec error located at ``node`` (else at ``outputs[index]``) that lists
-        the names in scope, noted
+        later name is a spec error located at ``node`` (else at the entry of ``outputs`` that
+        ``key`` names) that lists the names in scope, noted
         (:meth:`failed`) so that every such name is reported at once: it reads as unknown."""
         start: Scope | None = scope
         for _ in range(ref.outside):
@@ -285,8 +283,10 @@ class Analyzer:
             problem = f"no tensor named `{ref.name}` here{suggestion(ref.name, names)}"
         message = f"{key}: {problem}; in scope: {', '.join(names)}"
         if node is None:
-            places = self.network.outputs_at
-            where = places[index] if index < len(places) else Location(self.network.source)
+            where = next(
+                (place for place in self.network.outputs_at if place.path == key),
+                Location(self.network.source, path=key),
+            )
             return self.failed(SpecError(f"{problem}; in scope: {', '.join(names)}", where))
         file, line, column, _ = node.location
         label = f"{node.spec_path} {node_kind(node)}" + (f' "{node.name}"' if node.name else "")

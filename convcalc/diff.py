@@ -131,9 +131,12 @@ def totals_of(report: Report) -> dict[str, float]:
     }
 
 
-def diff_reports(a: Report, b: Report) -> Diff:
-    """Everything that differs from ``a`` to ``b``."""
-    before, after = totals_of(a), totals_of(b)
+def diff_reports(
+    a: Report, b: Report, totals: Callable[[Report], dict[str, float]] = totals_of
+) -> Diff:
+    """Everything that differs from ``a`` to ``b``, with the ``totals`` of each (convcalc's, or
+    a convention's figures)."""
+    before, after = totals(a), totals(b)
     return Diff(
         rows=tuple(match_rows(a.rows, b.rows)),
         totals=tuple(TotalChange(key, before[key], after[key]) for key in before),

@@ -113,8 +113,18 @@ def grid(axes: Sequence[Axis]) -> list[tuple[int, ...]]:
     return list(itertools.product(*(range(len(axis.values)) for axis in axes)))
 
 
+class Counting(NamedTuple):
+    """A convention the variants' params and MACs are counted by (``--convention``), and the
+    rows the PyTorch code computes otherwise than with modules (a ``zoo:`` model's forms)."""
+
+    convention: str
+    forms: tuple[tuple[str, Any], ...] = ()
+
+
 class Sweep:
-    """The parsed spec and the axes, shared by every variant (inherited by the workers)."""
+    """The parsed spec and the axes, shared by every variant (inherited by the workers); with
+    ``counting``, each variant's params and MACs are that convention's (memory and the receptive
+    field stay convcalc's)."""
 
     def __init__(
         self,
@@ -123,11 +133,13 @@ class Sweep:
         axes: Sequence[Axis],
         fixed: Sequence[Setting],
         train: bool,
+        counting: Counting | None = None,
     ) -> None:
         self.document = apply_settings(document, fixed, TOP_LEVEL_KEYS)
         self.file = file
         self.axes = tuple(axes)
         self.train = train
+        self.counting = counting
         self.layers: dict[tuple[Any, ...], Any] = {}
         self.outcomes: dict[Any, Any] = {}
 
@@ -189,6 +201,11 @@ class Sweep:
         parser.layer_cache = self.layers
         network = parser.network(apply_settings(self.document, settings, TOP_LEVEL_KEYS))
         report = self.analyze(network)
+        totals = report.totals
+        if self.counting is not None:
+            from convcalc.conventions.counting import counted
+
+            totals = counted(report, self.counting.convention, self.counting.forms).totals
         if self.train:
             memory = training_memory(report).total
         else:
@@ -205,8 +222,8 @@ class Sweep:
         return Variant(
             index,
             texts,
-            params=report.totals.params,
-            macs=report.totals.macs,
+            params=totals.params,
+            macs=totals.macs,
             memory=memory,
             rf=None if local is None else (local.size[0], local.size[1]),
             rf_global=bool(rf is not None and rf.is_global),

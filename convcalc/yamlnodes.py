@@ -190,7 +190,13 @@ _NO_KEY = object()
 
 
 class _Builder:
-    """Consumes the event stream of one document and builds SpecMap/SpecList/scalar values."""
+    """Consumes the event stream of one document and builds SpecMap/SpecList/scalar values.
+
+    A large spec is tens of thousands of events, and the time to read it is mostly this
+    builder's Python per event: the loop in :meth:`value_of_stream` does the common cases (a
+    plain scalar seen before, an item of a list, a key's value) inline, with the parser and the
+    frame stack in local variables, and leaves the rare ones (anchors, explicit tags, merge keys,
+    errors) to the methods below it."""
 
     def __init__(self, loader: yaml.SafeLoader, file: str | None) -> None:
         # PyYAML's parser methods are untyped: the builder calls them through ``Any``.
@@ -201,11 +207,10 @@ class _Builder:
         # later walked as a tree; an alias to a collection still open would make it infinite.
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.open: set[str] = set()
-        self.total = 0
         # Scalars are immutable and built from their tag and text alone: build each once.
         self.scalars: dict[tuple[str, str], Any] = {}
-        # A plain scalar's tag depends on its text alone: resolve each distinct text once.
-        self.tags: dict[str, str] = {}
+        # A plain scalar's value depends on its text alone: resolve and build each text once.
+        self.plain: dict[str, Any] = {}
 
     def fail(self, message: str, event: Any) -> SpecError:
         """A located error at ``event``."""
@@ -226,138 +231,169 @@ class _Builder:
 
     def value_of_stream(self) -> Any:
         """Build values from events until the root value is complete."""
-        events = self.loader
+        next_event = self.loader.get_event
+        stack = self.stack
+        plain = self.plain
+        total = 0
+        value: Any
         while True:
-            event = events.get_event()
-            kind = type(event)
-            if kind is yaml.ScalarEvent:
-                done = self.add(self.scalar(event), event)
-            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-                self.begin(event, SpecMap if kind is yaml.MappingStartEvent else SpecList)
+            event = next_event()
+            kind = event.__class__
+            if kind is ScalarEvent:
+                total += 1
+                value = (
+                    plain.get(event.value, _NO_KEY)
+                    if event.implicit[0] and event.tag is None and event.anchor is None
+                    else _NO_KEY
+                )
+                if value is _NO_KEY:
+                    value = self.scalar(event)
+                start = event.start_mark
+                mark = Mark(start.line + 1, start.column + 1)
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                total += 1
+                if total > MAX_NODES:
+                    raise self.too_many(event)
+                container = SpecMap if kind is MappingStartEvent else SpecList
+                if event.tag is None and event.anchor is None and len(stack) < MAX_DEPTH:
+                    start = event.start_mark
+                    mark = Mark(start.line + 1, start.column + 1)
+                    stack.append(_Frame(container(mark=mark), None, mark, total - 1))
+                else:
+                    self.begin(event, container, total)
                 continue
-            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                frame = self.stack.pop()
-                size = self.total - frame.start
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                frame = stack.pop()
+                value, mark = frame.value, frame.mark
                 if frame.anchor is not None:
-                    self.anchors[frame.anchor] = (frame.value, size)
+                    self.anchors[frame.anchor] = (value, total - frame.start)
                     self.open.discard(frame.anchor)
-                if isinstance(frame.value, SpecMap):
-                    for source in frame.merged:
-                        merge_into(frame.value, source)
-                done = self.add(frame.value, event, frame.mark)
-            elif kind is yaml.AliasEvent:
-                done = self.add(self.alias(event), event)
+                for source in frame.merged:
+                    merge_into(value, source)
+            elif kind is AliasEvent:
+                value, size = self.alias(event)
+                total += size
+                mark = mark_of(event)
             else:
                 raise self.fail(f"unexpected YAML {kind.__name__}", event)
-            if done:
-                return done[0]
+            if total > MAX_NODES:
+                raise self.too_many(event)
+            if not stack:
+                return value
+            frame = stack[-1]
+            target: Any = frame.value
+            if value is _MERGE and not (type(target) is SpecMap and frame.key is _NO_KEY):
+                raise SpecError(
+                    "`<<` (a merge) may only be a mapping's key", mark.location(self.file)
+                )
+            if type(target) is SpecList:
+                target.append(value)
+                target.item_marks.append(mark)
+            elif frame.key is _NO_KEY:
+                if type(value) is str and value not in target:
+                    frame.key = value
+                    frame.key_mark = mark
+                else:
+                    self.key(frame, value, mark, event)
+            elif frame.merging:
+                self.merged(frame, value, mark)
+            else:
+                key = frame.key
+                target[key] = value
+                target.key_marks[key] = frame.key_mark
+                target.value_marks[key] = mark
+                frame.key = _NO_KEY
 
-    def begin(self, event: Any, container: type[SpecMap] | type[SpecList]) -> None:
-        """Open a mapping or list."""
+    def too_many(self, event: Any) -> SpecError:
+        """The error for a spec past :data:`MAX_NODES` values, at ``event``."""
+        return self.fail(
+            f"the spec has more than {MAX_NODES:,} YAML nodes once its aliases are expanded", event
+        )
+
+    def begin(self, event: Any, container: type[SpecMap] | type[SpecList], total: int) -> None:
+        """Open a mapping or list, the ``total``-th value."""
         if len(self.stack) >= MAX_DEPTH:
             raise self.fail(f"the spec nests deeper than {MAX_DEPTH} levels", event)
         if event.tag not in (None, "!", container.TAG):
             raise self.fail(f"unsupported YAML tag {short_tag(event.tag)}", event)
-        self.count(1, event)
         mark = mark_of(event)
-        self.stack.append(_Frame(container(mark=mark), event.anchor, mark, self.total - 1))
+        self.stack.append(_Frame(container(mark=mark), event.anchor, mark, total - 1))
         if event.anchor is not None:
             self.open.add(event.anchor)
 
-    def alias(self, event: Any) -> Any:
-        """The shared value of an anchor, counted again."""
+    def alias(self, event: Any) -> tuple[Any, int]:
+        """The shared value of an anchor and its size, to be counted again."""
         if event.anchor in self.open:
             raise self.fail(
                 "an alias refers to a collection that contains it (a recursive structure)", event
             )
         if event.anchor not in self.anchors:
             raise self.fail(f"undefined alias *{event.anchor}", event)
-        value, size = self.anchors[event.anchor]
-        self.count(size, event)
-        return value
+        return self.anchors[event.anchor]
 
     def scalar(self, event: Any) -> Any:
         """A scalar's value: str, int, float, bool or None."""
-        self.count(1, event)
         value = event.value
         tag = event.tag
+        plain = event.implicit[0] and (tag is None or tag == "!")
         if tag is None or tag == "!":
-            if event.implicit[0]:
-                tag = self.tags.get(value)
-                if tag is None:
-                    tag = self.tags[value] = self.loader.resolve(
-                        yaml.ScalarNode, value, event.implicit
-                    )
-            else:
-                tag = STR_TAG
+            tag = self.loader.resolve(yaml.ScalarNode, value, event.implicit) if plain else STR_TAG
         if tag == MERGE_TAG:
-            return _MERGE
-        if tag == TIMESTAMP_TAG and event.implicit[0]:
-            tag = STR_TAG  # an unquoted date is a name here, not a datetime
-        if tag not in PLAIN_TAGS:
-            raise self.fail(f"unsupported YAML tag {short_tag(tag)}", event)
-        key = (tag, value)
-        built = self.scalars.get(key, _NO_KEY)
-        if built is _NO_KEY:
-            node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark, event.style)
-            try:
-                built = self.loader.construct_object(node)
-            except Exception:  # PyYAML's constructors fail in many ways on odd explicit tags
-                raise self.fail(
-                    f"invalid value for {short_tag(tag)}: {one_line(repr(value))}", event
-                ) from None
-            self.scalars[key] = built
+            built: Any = _MERGE
+        else:
+            if tag == TIMESTAMP_TAG and event.implicit[0]:
+                tag = STR_TAG  # an unquoted date is a name here, not a datetime
+            built = self.constructed(tag, event)
+        if plain:
+            self.plain[value] = built
         if event.anchor is not None:
             self.anchors[event.anchor] = (built, 1)
         return built
 
-    def add(self, value: Any, event: Any, mark: Mark | None = None) -> tuple[Any] | None:
-        """Put a finished value into the collection being built; ``(value,)`` for the root."""
-        if not self.stack:
-            return (value,)
-        frame = self.stack[-1]
-        where = mark or mark_of(event)
-        target = frame.value
-        if value is _MERGE and not (isinstance(target, SpecMap) and frame.key is _NO_KEY):
-            raise SpecError("`<<` (a merge) may only be a mapping's key", where.location(self.file))
-        if isinstance(target, SpecList):
-            target.append(value)
-            target.item_marks.append(where)
-            return None
-        if frame.key is _NO_KEY:
-            if isinstance(value, SpecMap | SpecList):
-                raise SpecError("a key must be a plain name", where.location(self.file))
-            if value is _MERGE:
-                frame.merging = True
-            elif value in target:
-                raise self.fail(f"duplicate key {shorten(value)!r}", event)
-            frame.key = value
-            frame.key_mark = where
-            return None
-        if frame.merging:
-            sources = value if isinstance(value, SpecList) else [value]
-            if not all(isinstance(source, SpecMap) for source in sources):
-                raise SpecError(
-                    "`<<` merges a mapping or a list of mappings", where.location(self.file)
-                )
-            frame.merged.extend(sources)
-            frame.merging = False
-        else:
-            target[frame.key] = value
-            target.key_marks[frame.key] = frame.key_mark
-            target.value_marks[frame.key] = where
+    def constructed(self, tag: str, event: Any) -> Any:
+        """The value of a scalar of a plain ``tag`` (others are refused), built once per text."""
+        if tag not in PLAIN_TAGS:
+            raise self.fail(f"unsupported YAML tag {short_tag(tag)}", event)
+        key = (tag, event.value)
+        built = self.scalars.get(key, _NO_KEY)
+        if built is _NO_KEY:
+            node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+            try:
+                built = self.loader.construct_object(node)
+            except Exception:  # PyYAML's constructors fail in many ways on odd explicit tags
+                raise self.fail(
+                    f"invalid value for {short_tag(tag)}: {one_line(repr(event.value))}", event
+                ) from None
+            self.scalars[key] = built
+        return built
+
+    def key(self, frame: _Frame, value: Any, mark: Mark, event: Any) -> None:
+        """``value`` as the next key of the mapping ``frame`` builds."""
+        if isinstance(value, SpecMap | SpecList):
+            raise SpecError("a key must be a plain name", mark.location(self.file))
+        if value is _MERGE:
+            frame.merging = True
+        elif value in frame.value:
+            raise self.fail(f"duplicate key {shorten(value)!r}", event)
+        frame.key = value
+        frame.key_mark = mark
+
+    def merged(self, frame: _Frame, value: Any, mark: Mark) -> None:
+        """``value`` as what a ``<<`` key merges into the mapping ``frame`` builds."""
+        sources = value if isinstance(value, SpecList) else [value]
+        if not all(isinstance(source, SpecMap) for source in sources):
+            raise SpecError("`<<` merges a mapping or a list of mappings", mark.location(self.file))
+        frame.merged.extend(sources)
+        frame.merging = False
         frame.key = _NO_KEY
-        return None
 
-    def count(self, values: int, event: Any) -> None:
-        """Add ``values`` to the expanded size; refuse the spec past :data:`MAX_NODES`."""
-        self.total += values
-        if self.total > MAX_NODES:
-            raise self.fail(
-                f"the spec has more than {MAX_NODES:,} YAML nodes once its aliases are expanded",
-                event,
-            )
 
+ScalarEvent = yaml.ScalarEvent
+MappingStartEvent = yaml.MappingStartEvent
+MappingEndEvent = yaml.MappingEndEvent
+SequenceStartEvent = yaml.SequenceStartEvent
+SequenceEndEvent = yaml.SequenceEndEvent
+AliasEvent = yaml.AliasEvent
 
 _MERGE = object()
 """The ``<<`` merge key."""

@@ -1,5 +1,7 @@
 """Seeded random specs for the exporter's tests: every layer kind, blocks with parameters (used
-with different arguments), repeats, residuals (identity, project, layers) and concats.
+with different arguments), repeats, residuals (identity, project, layers) and concats; and
+random graphs (:func:`random_graph`): named tensors read by ``from:``, merges (add, mul,
+concat), gates, a block that reads an outside tensor (``from: $skip``) and several outputs.
 
 Items are drawn one at a time and kept only when the spec still analyzes, so every spec is
 valid whatever the shapes became; each item is YAML text written at a given indentation.
@@ -48,7 +50,76 @@ BLOCKS = """blocks:
       - repeat:
           times: $times
           layers: [{use: unit, with: {filters: $filters}}]
+  fuse:
+    params: {skip: input, filters: 4}
+    layers:
+      - conv: {filters: $filters, kernel: 1}
+        name: main
+      - conv: {filters: $filters, kernel: 1}
+        from: $skip
+        name: side
+      - add: {from: [main, side]}
+      - concat: {from: [input, add1]}
 """
+
+SAMPLES: dict[str, list[str]] = {
+    "conv": ["conv: {filters: 4, kernel: 3, pad: 1}"],
+    "deconv": ["deconv: {filters: 4, kernel: 2, stride: 2}"],
+    "maxpool": ["maxpool: {kernel: 2}"],
+    "avgpool": ["avgpool: {kernel: 3, stride: 1, pad: 1}"],
+    "adaptiveavgpool": ["adaptiveavgpool: {output: 2}"],
+    "adaptivemaxpool": ["adaptivemaxpool: {output: 3}"],
+    "globalavgpool": ["globalavgpool"],
+    "globalmaxpool": ["globalmaxpool"],
+    "flatten": ["flatten"],
+    "fc": ["fc: {out: 6}"],
+    "batchnorm": ["bn", "batchnorm: {eps: 0.001, momentum: 0.01}", "batchnorm: {affine: false}"],
+    "layernorm": [
+        "layernorm",
+        "layernorm: {over: channels}",
+        "layernorm: {over: channels, eps: 1e-6}",
+    ],
+    "groupnorm": ["groupnorm: {groups: 2}"],
+    "instancenorm": ["instancenorm: {affine: true}"],
+    "relu": ["relu"],
+    "relu6": ["relu6"],
+    "leakyrelu": ["leakyrelu: {negative_slope: 0.2}"],
+    "elu": ["elu: {alpha: 0.5}"],
+    "gelu": ["gelu"],
+    "silu": ["silu"],
+    "sigmoid": ["sigmoid"],
+    "tanh": ["tanh"],
+    "hardswish": ["hardswish"],
+    "hardsigmoid": ["hardsigmoid"],
+    "mish": ["mish"],
+    "identity": ["identity"],
+    "softmax": ["softmax"],
+    "prelu": ["prelu", "prelu: {shared: false}"],
+    "dropout": ["dropout: {p: 0.1}", "dropout"],
+    "layerscale": ["layerscale", "layerscale: {init: 0.1}"],
+    "stochasticdepth": ["stochasticdepth: {p: 0.1}", "droppath: {p: 0.2, mode: batch}"],
+    "upsample": [
+        "upsample: {scale: 2}",
+        "upsample: {scale: 1.5, mode: bilinear}",
+        "upsample: {scale: [2, 0.75], mode: bicubic, align_corners: true}",
+        "upsample: {size: [9, 7], mode: bilinear}",
+        "upsample: {size: 5}",
+    ],
+    "pixelshuffle": ["pixelshuffle: {factor: 2}"],
+    "pixelunshuffle": ["pixelunshuffle: {factor: 2}"],
+    "crop": ["crop: {size: [5, 6]}", "crop: {size: 3}", "crop: {top: 1, left: 2, right: 1}"],
+    "pad": [
+        "pad: {pad: 1}",
+        "pad: {pad: [1, 2]}",
+        "pad: {pad: [0, 1, 2, 1], mode: reflect}",
+        "pad: {pad: 1, mode: replicate}",
+        "pad: {pad: [1, 0, 2, 1], mode: circular}",
+    ],
+    "slice": ["slice: {channels: [0, 2]}", "slice: {channels: [1, 4]}"],
+    "channelshuffle": ["channelshuffle: {groups: 2}"],
+}
+"""Each layer kind's sample options, for random specs and for a spec per kind (a test checks
+that every registered kind has one)."""
 
 
 def conv_options(rng: random.Random) -> str:
@@ -99,6 +170,8 @@ def leaf(rng: random.Random) -> str:
         lambda: rng.choice(["relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish"]),
         lambda: rng.choice(["leakyrelu: {negative_slope: 0.2}", "elu: {alpha: 0.5}", "softmax"]),
         lambda: rng.choice(["prelu", "prelu: {shared: false}", "dropout: {p: 0.1}", "dropout"]),
+        lambda: rng.choice([sample for samples in SAMPLES.values() for sample in samples]),
+        lambda: rng.choice([sample for samples in SAMPLES.values() for sample in samples]),
     ]
     return rng.choice(choices)()
 
@@ -164,6 +237,80 @@ def analyzes(text: str) -> Network | None:
     except ConvcalcError:
         return None
     return network
+
+
+def graph_item(rng: random.Random, names: list[str]) -> list[str]:
+    """A random item of a graph that reads the tensors ``names`` (the earlier items' names and
+    ``input``): a leaf reading one of them, a merge of two or three, a gate, a use of the block
+    that reads an outside tensor, or any item of :func:`item`."""
+    roll = rng.random()
+    if roll < 0.25:
+        return [f"- {leaf(rng)}", f"  from: {rng.choice(names)}"]
+    if roll < 0.45:
+        merge = rng.choice(["add", "mul", "concat"])
+        chosen = rng.sample(names, min(len(names), rng.choice([2, 2, 3])))
+        return [f"- {merge}: {{from: [{', '.join(chosen)}]}}"]
+    if roll < 0.55:
+        squeeze = rng.choice(["conv: {filters: 1, kernel: 1}", "conv: {filters: 2, kernel: 1}"])
+        body = rng.choice(
+            [
+                ["globalavgpool", squeeze, "relu", "conv: {filters: 1, kernel: 1}", "sigmoid"],
+                ["{name: inner, type: sigmoid}", "mul: {from: [input, inner]}"],
+                ["hardsigmoid"],
+            ]
+        )
+        return ["- gate:", "    body:", *(f"      - {layer}" for layer in body)]
+    if roll < 0.6:
+        # Each iteration (or the body) reads its own input again after overwriting it.
+        body = [
+            "- avgpool: {kernel: 3, stride: 1, pad: 1}",
+            "- {name: inner, type: relu}",
+            f"- {rng.choice(['add', 'mul'])}: {{from: [input, inner]}}",
+        ]
+        if rng.random() < 0.5:
+            return ["- repeat:", f"    times: {rng.randint(2, 3)}", "    layers:"] + [
+                "      " + line for line in body
+            ]
+        return ["- residual:", "    body:", *("      " + line for line in body)]
+    if roll < 0.7:
+        return [
+            "- use: fuse",
+            f"  with: {{skip: {rng.choice(names)}, filters: {rng.choice([2, 4])}}}",
+        ]
+    return item(rng, 0)
+
+
+def random_graph(seed: int) -> tuple[str, Network]:
+    """A valid random graph: items drawn until 4–10 are kept, most of them named, and one to
+    three of the named tensors as ``outputs``."""
+    rng = random.Random(seed)
+    channels, size = rng.choice([2, 4, 6]), rng.randint(6, 16)
+    header = [
+        f"name: graph-{seed}",
+        f"input: {channels}x{size}x{size}",
+        f"batch: {rng.randint(1, 2)}",
+    ]
+    items: list[list[str]] = []
+    names = ["input"]
+    wanted = rng.randint(4, 10)
+    for _ in range(80):
+        candidate = graph_item(rng, names)
+        name = f"t{len(items) + 1}"
+        if rng.random() < 0.7:
+            candidate = [*candidate, f"  name: {name}"]
+        if analyzes(spec_text(header, [*items, candidate])):
+            items.append(candidate)
+            if candidate[-1] == f"  name: {name}":
+                names.append(name)
+            if len(items) == wanted:
+                break
+    text = spec_text(header, items or [["- relu"]])
+    outputs = rng.sample(names[1:], min(len(names) - 1, rng.randint(1, 3)))
+    if outputs and analyzes(text + f"outputs: [{', '.join(outputs)}]\n"):
+        text += f"outputs: [{', '.join(outputs)}]\n"
+    network = analyzes(text)
+    assert network is not None, text
+    return text, network
 
 
 def random_spec(seed: int) -> tuple[str, Network]:

@@ -21,10 +21,10 @@ from convcalc.conventions.counting import (
     compare,
     counted,
     explanations,
-    zoo_functions,
+    zoo_forms,
 )
 from convcalc.conventions.view import ConventionView
-from convcalc.layers import all_kinds
+from convcalc.layers import LAYER_KINDS, MERGE_KINDS
 from convcalc.report import Report
 from convcalc.sources import load
 
@@ -92,8 +92,8 @@ def test_functions_are_seen_as_each_tool_sees_them() -> None:
     # see them, ptflops counts only the wrapped function, fvcore traces them as the module.
     report = analyze(load("zoo:densenet121"))
     relu, pool = (row for row in report.rows if row.path in ("relu1", "globalavgpool1"))
-    functions = zoo_functions("zoo:densenet121")
-    assert functions and not zoo_functions("densenet121.yaml")
+    functions = zoo_forms("zoo:densenet121")
+    assert functions and not zoo_forms("densenet121.yaml")
     for name, relu_ops, pool_ops in [
         ("thop", 0, 0),
         ("ptflops", 1024 * 7 * 7, 1024 * 7 * 7),
@@ -133,6 +133,27 @@ def test_every_layer_kind_has_an_explanation_in_every_convention() -> None:
     for says in explained.values():
         assert list(says) == list(CONVENTIONS)
         assert all(says.values())
+
+
+def every_kind() -> set[str]:
+    """Every layer and merge kind of the vocabulary, by canonical name."""
+    kinds = {kind.type_name for kind in LAYER_KINDS.values()}
+    return kinds | {kind.type_name for kind in MERGE_KINDS.values()}
+
+
+SPECS = Path(__file__).resolve().parent
+CHECKED_BY_THE_TOOLS = [SPECS / "every-kind.yaml", SPECS / "more-kinds.yaml"]
+"""The specs the oracle runs every tool on, rebuilt in torch.nn (test_oracle_conventions)."""
+
+
+@pytest.mark.parametrize("name", list(CONVENTIONS))
+def test_every_kind_has_a_rule_in_every_convention(name: str) -> None:
+    assert set(CONVENTIONS[name].rules) == every_kind()
+
+
+def test_every_kind_is_in_a_spec_the_tools_are_run_on() -> None:
+    checked = {row.type for spec in CHECKED_BY_THE_TOOLS for row in analyze(load(str(spec))).rows}
+    assert checked == every_kind()
 
 
 def test_command_line_choices_match_the_library() -> None:
@@ -246,10 +267,121 @@ def test_markdown_and_the_folded_view_are_counted_alike() -> None:
     assert inference.totals.macs == BY_HAND["thop"][2] - 4 * 10_240  # the folded bn's
 
 
-def test_layer_refuses_all() -> None:
-    result = invoke("layer", "--in", "3x32x32", "--filters", "10x5x5", "--convention", "all")
+ALL_REFUSED = (
+    "Invalid value for --convention: all is for analyze (every convention side by side); name "
+    "one here: convcalc, torchinfo, fvcore, ptflops, thop, keras"
+)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["layer", "--in", "3x32x32", "--filters", "10x5x5"],
+        ["diff", "zoo:cs231n", "zoo:lenet5"],
+        ["sweep", "zoo:cs231n", "--set", "input=3x32x32"],
+    ],
+)
+def test_only_analyze_takes_all(command: list[str]) -> None:
+    result = invoke(*command, "--convention", "all")
     assert result.exit_code == 2
-    assert "all compares whole networks: use analyze --convention all" in result.output
+    assert ALL_REFUSED in " ".join(line.strip("│ ") for line in result.output.splitlines())
+
+
+def test_diff_compares_a_conventions_numbers_under_its_names() -> None:
+    result = invoke(
+        "diff",
+        "zoo:cs231n",
+        "zoo:cs231n",
+        "--set",
+        "layers[0].filters=16",
+        "--convention",
+        "fvcore",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "zoo:cs231n → zoo:cs231n: 6 changed, 0 inserted, 0 deleted, 0 unchanged rows — counted "
+        "as fvcore 0.1.5.post20221221\n"
+        "   layer       type       output                          params              flops"
+        "      RF               memory\n"
+        "-  ----------  ---------  -------------------  -----------------  -----------------"
+        "  ------  -------------------\n"
+        "~  conv1       conv       10×32×32 → 16×32×32        760 → 1,216  768.00 K → 1.23 M"
+        "     5×5  40.0 KiB → 64.0 KiB\n"
+        "~  batchnorm1  batchnorm  10×32×32 → 16×32×32            20 → 32  20.48 K → 32.77 K"
+        "     5×5  40.0 KiB → 64.0 KiB\n"
+        "~  relu1       relu       10×32×32 → 16×32×32                  0                  0"
+        "     5×5  40.0 KiB → 64.0 KiB\n"
+        "~  maxpool1    maxpool    10×16×16 → 16×16×16                  0                  0"
+        "     6×6  10.0 KiB → 16.0 KiB\n"
+        "~  flatten1    flatten    2560 → 4096                          0                  0"
+        "  global  10.0 KiB → 16.0 KiB\n"
+        "~  fc1         fc         10                   25.61 K → 40.97 K  25.60 K → 40.96 K"
+        "  global                 40 B\n"
+        "\n"
+        "totals\n"
+        "total                       A          B         Δ       %\n"
+        "--------------------  -------  ---------  --------  ------\n"
+        "params                 26,390     42,218   +15,828  +60.0%\n"
+        "trainable_params       26,390     42,218   +15,828  +60.0%\n"
+        "non_trainable_params        0          0         0\n"
+        "flops                 814,080  1,302,528  +488,448  +60.0%\n"
+    )
+
+
+def test_diff_json_names_the_convention_and_has_the_tools_totals() -> None:
+    result = invoke("diff", "zoo:cs231n", "zoo:cs231n", "--convention", "torchinfo", "--json")
+    document = json.loads(result.output)
+    assert (document["convention"], document["ops_label"]) == ("torchinfo", "Mult-Adds")
+    totals = {key: value["a"] for key, value in document["totals"].items()}
+    assert totals == {
+        "params": 26_390,
+        "trainable_params": 26_390,
+        "non_trainable_params": 0,
+        "Mult-Adds": BY_HAND["torchinfo"][2],
+        "input_bytes": 4 * 3 * 32 * 32 + 64,
+        "forward_backward_pass_bytes": 2 * 4 * (10_240 + 10_240 + 10),
+        "params_bytes": 4 * 26_390,
+        "estimated_total_bytes": 12_352 + 163_920 + 105_560,
+    }
+    assert "convention" not in json.loads(
+        invoke("diff", "zoo:cs231n", "zoo:cs231n", "--json").output
+    )
+
+
+def test_sweep_counts_params_and_macs_by_the_convention() -> None:
+    result = invoke(
+        "sweep",
+        "zoo:cs231n",
+        "--set",
+        "layers[0].filters=8,16",
+        "--convention",
+        "torchinfo",
+        "--where",
+        "macs < 1M",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "1 of 2 variants match --where; 1 on the Pareto front (params, macs, memory, rf) — "
+        "counted as torchinfo 1.8.0\n"
+        "#  layers[0].filters   params  Mult-Adds  peak memory   RF  output  pareto\n"
+        "-  -----------------  -------  ---------  -----------  ---  ------  ------\n"
+        "0  8                  21.11 K   643.10 K     64.0 KiB  6×6  10      *\n"
+    )
+    document = json.loads(
+        invoke(
+            "sweep",
+            "zoo:cs231n",
+            "--set",
+            "layers[0].filters=10",
+            "--convention",
+            "keras",
+            "--json",
+        ).output
+    )
+    assert document["convention"] == "keras" and "ops_label" not in document
+    # Keras's params include the batchnorm's moving mean and variance; its MACs are convcalc's.
+    variant = document["variants"][0]
+    assert (variant["params"], variant["macs"]) == BY_HAND["keras"][::2]
 
 
 def test_an_unknown_convention_is_a_usage_error() -> None:
@@ -277,8 +409,6 @@ def test_the_readme_table_is_the_rules_in_the_code() -> None:
     header = [CONVENTIONS[name].label for name in tools]
     assert rows["layer type"] == header
     # Every kind some tool has a rule for; a kind none has one for counts as each one's fallback.
-    ruled = {kind for name in tools for kind in CONVENTIONS[name].rules}
-    assert ruled <= {kind.type_name for kind in all_kinds().values()}
-    assert set(rows) - {"layer type", "---"} >= ruled
+    assert set(rows) - {"layer type", "---"} == every_kind()
     for kind in set(rows) - {"layer type", "---"}:
         assert rows[kind] == [CONVENTIONS[name].rule(kind).says for name in tools], kind

@@ -22,10 +22,10 @@ from convcalc.loader import parse_spec
 from convcalc.render import torch_probe
 from convcalc.render.code import Arg, Call, Splat, layout, literal
 from convcalc.render.pytorch import class_name, identifier, to_pytorch
-from convcalc.render.torch_layers import TORCH_MODULES, Linear, UnsupportedLayer
+from convcalc.render.torch_layers import TORCH_MODULES, Linear
 from convcalc.sources import load
 from convcalc.zoo import names
-from tests.export_specs import random_spec
+from tests.export_specs import random_graph, random_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "goldens" / "export" / "resnet-blocks.py"
@@ -42,30 +42,13 @@ def exported(text: str) -> str:
     return to_pytorch(network, analyze(network)).text
 
 
-NOT_YET_EXPORTED = {
-    "channelshuffle",
-    "crop",
-    "hardsigmoid",
-    "identity",
-    "layerscale",
-    "mish",
-    "pad",
-    "pixelshuffle",
-    "pixelunshuffle",
-    "slice",
-    "stochasticdepth",
-    "upsample",
-}
-"""The kinds that came with named tensors and have no torch module in the exporter yet: a spec
-using one is refused with one clear line (see the test below)."""
-
-
-def test_every_layer_kind_has_a_torch_module_but_the_newest() -> None:
+def test_every_layer_kind_has_a_torch_module() -> None:
     kinds = {kind.type_name for kind in all_kinds().values()}
-    assert kinds - set(TORCH_MODULES) == NOT_YET_EXPORTED
+    assert kinds == set(TORCH_MODULES)
 
 
-def test_a_kind_without_a_torch_module_is_one_clear_error() -> None:
+def test_a_kind_without_a_torch_module_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(TORCH_MODULES, "mish")
     result = runner.invoke(app, ["export", "-"], input="input: 3x8x8\nlayers: [mish]\n")
     assert result.exit_code == 1
     assert result.stderr == "export: no PyTorch module for `mish` layers\n"
@@ -192,26 +175,85 @@ def test_check_says_when_torch_is_missing(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_check_writes_one_line_per_difference() -> None:
     report = analyze(load("zoo:cs231n"))
-    measured = {"params": 26_391, "buffers": 20, "macs": 793_600, "output": [1, 11]}
+    measured = {"params": 26_391, "buffers": 20, "macs": 793_600, "outputs": [[1, 11]]}
     assert torch_probe.differences(measured, report) == [
         "check: params: convcalc 26,390, PyTorch 26,391",
         "check: output shape: convcalc (1, 10), PyTorch (1, 11)",
     ]
 
 
+def test_check_compares_each_output_by_name() -> None:
+    report = analyze(load("zoo:small_fpn"))
+    measured = {
+        "params": report.totals.params,
+        "buffers": 0,
+        "macs": report.totals.macs,
+        "outputs": [[1, 18, 64, 64], [1, 18, 16, 16]],
+    }
+    assert torch_probe.differences(measured, report) == [
+        "check: output `head4` shape: convcalc (1, 18, 32, 32), PyTorch (1, 18, 16, 16)"
+    ]
+    assert torch_probe.differences({**measured, "outputs": [[1, 18, 64, 64]]}, report) == [
+        "check: outputs: convcalc 2, PyTorch 1"
+    ]
+
+
+def test_graphs_have_named_tensors_and_several_outputs() -> None:
+    text = exported(
+        "input: 3x16x16\n"
+        "layers:\n"
+        "  - {name: c2, conv: {filters: 4, kernel: 3, stride: 2, pad: 1}}\n"
+        "  - {name: c3, conv: {filters: 8, kernel: 3, stride: 2, pad: 1}}\n"
+        "  - {name: up, upsample: {scale: 2}}\n"
+        "  - {name: lat, conv: {filters: 8, kernel: 1}, from: c2}\n"
+        "  - {name: p2, add: {from: [lat, up]}}\n"
+        "  - gate:\n"
+        "      body: [gap, {conv: {filters: 8, kernel: 1}}, sigmoid]\n"
+        "outputs: [gate1, c3]\n"
+    )
+    assert "    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:\n" in text
+    assert "        c2 = self.c2(x)  # 4×8×8\n        c3 = self.c3(c2)  # 8×4×4\n" in text
+    assert "        lat = self.lat(c2)  # 8×8×8\n        x = lat + up  # 8×8×8\n" in text
+    assert "        scale = self.gate1(x)  # 8×1×1\n        gate1 = x * scale  # 8×8×8\n" in text
+    assert "        return gate1, c3\n" in text
+    assert "    for output in outputs:\n        print(output.shape)\n" in text
+
+
+def test_a_block_reads_an_outside_tensor_as_an_argument_of_forward() -> None:
+    text = exported(
+        "input: 3x8x8\n"
+        "blocks:\n"
+        "  fuse:\n"
+        "    params: {skip: input}\n"
+        "    layers:\n"
+        "      - {name: side, conv: {filters: 4, kernel: 1}, from: $skip}\n"
+        "      - concat: {from: [input, side]}\n"
+        "layers:\n"
+        "  - {name: stem, conv: {filters: 4, kernel: 1}}\n"
+        "  - relu\n"
+        "  - {use: fuse, with: {skip: stem}}\n"
+    )
+    assert "def __init__(self, skip_channels: int) -> None:" in text
+    assert "self.side = nn.Conv2d(skip_channels, 4, 1)" in text
+    assert "def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:" in text
+    assert "        side = self.side(skip)  # 4×8×8\n" in text
+    # `x` stays the block's input, which it reads again.
+    assert "        out = torch.cat([x, side], dim=1)  # 8×8×8\n        return out\n" in text
+    assert "        x = self.fuse1(x, stem)  # 8×8×8\n" in text
+    assert "self.fuse1 = Fuse(4)" in text
+
+
 def test_exported_modules_pass_ruff_with_default_settings(tmp_path: Path) -> None:
-    """Every zoo model, every example and 40 random specs; ruff runs once on them all with
-    ``--isolated`` (no project configuration: the defaults a user has)."""
+    """Every zoo model, every example, 40 random specs and 40 random graphs; ruff runs once on
+    them all with ``--isolated`` (no project configuration: the defaults a user has)."""
     for number, source in enumerate(SOURCES):
         network = load(source)
-        try:
-            text = to_pytorch(network, analyze(network)).text
-        except UnsupportedLayer:  # a kind in NOT_YET_EXPORTED
-            continue
-        (tmp_path / f"source{number}.py").write_text(text)
+        (tmp_path / f"source{number}.py").write_text(to_pytorch(network, analyze(network)).text)
     for seed in range(40):
-        _, network = random_spec(seed)
-        (tmp_path / f"random{seed}.py").write_text(to_pytorch(network, analyze(network)).text)
+        for kind, spec in (("random", random_spec), ("graph", random_graph)):
+            _, network = spec(seed)
+            text = to_pytorch(network, analyze(network)).text
+            (tmp_path / f"{kind}{seed}.py").write_text(text)
     for command in (["check"], ["format", "--check"]):
         result = subprocess.run(
             [sys.executable, "-m", "ruff", *command, "--isolated", "--quiet", str(tmp_path)],

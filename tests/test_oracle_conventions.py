@@ -1,12 +1,13 @@
 """Each convention against the real tool: torchinfo, fvcore, ptflops and thop run on
-torchvision's model of every zoo spec torchvision has (and on LeNet-5 and the notes' small net
-rebuilt in torch.nn); their totals must equal ``analyze zoo:NAME --convention NAME`` to the unit,
-and torchinfo's printed MB figures to its own rounding. Keras's params are checked on the small
-examples rebuilt in Keras 3 (torch backend).
+torchvision's model of every zoo spec torchvision has (and on LeNet-5, the notes' small net and
+two specs with every layer and merge kind, rebuilt in torch.nn); their totals must equal
+``analyze zoo:NAME --convention NAME`` to the unit, and torchinfo's printed MB figures to its own
+rounding. Keras's params are checked on the small examples rebuilt in Keras 3 (torch backend).
 
-Models are built on the meta device and then given uninitialised CPU memory (``to_empty``): the
-tools read shapes, never values, and skipping the initialisation of VGG's 138 M weights saves
-seconds. Each model is built once and every tool runs on it in turn.
+Each model is built once, on the meta device, and every tool runs on it in turn: torchinfo and
+thop read only shapes, so they run on meta tensors (free); then the model gets uninitialised CPU
+memory (``to_empty``) for ptflops (whose counts change on meta tensors) and fvcore (whose tracer
+cannot run meta convolutions). The input is each zoo spec's own, as for convcalc.
 """
 
 from __future__ import annotations
@@ -14,19 +15,25 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import operator
 import os
 import re
 import warnings
-from functools import cache
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache, partial, reduce
 from math import prod
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 
 from convcalc.analysis import analyze
-from convcalc.conventions.counting import counted, zoo_functions
+from convcalc.conventions.counting import Forms, counted, zoo_forms
+from convcalc.conventions.rules import Form
 from convcalc.conventions.view import ConventionTotals, ConventionView
+from convcalc.layers import merge
 from convcalc.report import Report
 from convcalc.sources import load
 
@@ -36,12 +43,18 @@ torch = pytest.importorskip(
 torchvision = pytest.importorskip(
     "torchvision", reason="PyTorch oracle not installed: pip install -e '.[oracle]'"
 )
-from tests.test_oracle_zoo import HAND_BUILT, STAGES  # noqa: E402
+from tests import torch_build  # noqa: E402
+from tests.test_oracle_zoo import HAND_BUILT, STAGES, build  # noqa: E402
 
-pytestmark = pytest.mark.oracle
+pytestmark = [pytest.mark.oracle, pytest.mark.usefixtures("one_torch_thread")]
 
-EVERY_KIND = Path(__file__).resolve().parent / "every-kind.yaml"
-"""A spec with every layer kind the tables have a rule for (and the odd adaptive pool 5 → 3)."""
+Module: Any = torch.nn.Module
+
+SPECS = Path(__file__).resolve().parent
+EVERY_KIND = SPECS / "every-kind.yaml"
+"""A spec with the classic layer kinds (and the odd adaptive pool 5 → 3)."""
+MORE_KINDS = SPECS / "more-kinds.yaml"
+"""A spec with every other layer kind, and a residual add, a gate's multiply and a concat."""
 
 
 def torch_every_kind() -> Any:
@@ -73,53 +86,82 @@ def torch_every_kind() -> Any:
     )
 
 
-CHECKED_ZOO = [
-    name
-    for name in STAGES
-    if name.startswith(("alexnet", "vgg", "resnet", "squeezenet", "googlenet", "densenet"))
-    or name == "mobilenet_v2"
-]
-"""The zoo models each tool's rules have been written and checked for (the 2012–2018 classics);
-the newer families (grouped and SE convs, ConvNeXt's nn.Linear on a channels-last map,
-ShuffleNet's chunk, segmentation's interpolate) still need each tool's rules for their layers."""
+class LayerScale(Module):  # type: ignore[misc]
+    """γ per channel, named as timm's ``LayerScale2d`` names it."""
 
-MODELS = [*HAND_BUILT, *CHECKED_ZOO, "every-kind"]
-"""LeNet-5 and the small net (rebuilt in torch.nn), the checked zoo models, and every layer
-kind."""
+    def __init__(self, channels: int, init: float) -> None:
+        super().__init__()
+        self.gamma = torch.nn.Parameter(torch.full((channels, 1, 1), init))
+
+    def forward(self, x: Any) -> Any:
+        return x * self.gamma
 
 
-def tool(name: str) -> Any:
-    """The peer tool's module, or a skip naming how to install it."""
-    return pytest.importorskip(name, reason=f"{name} not installed: pip install -e '.[oracle]'")
+class Sliced(Module):  # type: ignore[misc]
+    """A crop or a channel slice: torch has no module for either."""
+
+    def __init__(self, cut: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.cut = cut
+
+    def forward(self, x: Any) -> Any:
+        return self.cut(x)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    """One intra-op thread: the test machine's cores are shared (see test_oracle_zoo)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+class MoreKinds(Module):  # type: ignore[misc]
+    """``more-kinds.yaml`` in torch.nn: each layer its kind's module (a module of its own where
+    torch has none), merges as the operators ``+``, ``*`` and ``torch.cat``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.layers = nn.Sequential(
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.ReLU6(),
+            nn.MaxPool2d(3, 1, 1),
+            nn.Hardsigmoid(),
+            nn.Mish(),
+            nn.Identity(),
+            LayerScale(8, 0.1),
+            torchvision.ops.StochasticDepth(0.1, "row"),
+            nn.Upsample(scale_factor=2),
+            nn.Upsample(size=(20, 20), mode="bilinear"),
+            nn.Upsample(scale_factor=1.5, mode="bicubic"),
+            nn.PixelUnshuffle(2),
+            nn.PixelShuffle(2),
+            Sliced(lambda x: x[..., 3:27, 3:27]),
+            Sliced(lambda x: x[..., 1:23, 2:24]),
+            nn.ZeroPad2d(1),
+            nn.ReflectionPad2d(2),
+            nn.ChannelShuffle(2),
+            Sliced(lambda x: x[:, 0:6]),
+        )
+        self.body = nn.Conv2d(6, 6, 3, padding=1)
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(6, 6, 1), nn.Sigmoid())
+        self.branch = nn.Conv2d(6, 2, 1)
+
+    def forward(self, x: Any) -> Any:
+        x = self.layers(x)
+        x = x + self.body(x)
+        x = x * self.gate(x)
+        return torch.cat([x, self.branch(x)], 1)
 
 
-@cache
-def model(name: str) -> Any:
-    """The reference model in eval mode, in uninitialised CPU memory."""
-    with torch.device("meta"):
-        if name == "every-kind":
-            built = torch_every_kind()
-        elif name in HAND_BUILT:
-            built = HAND_BUILT[name][0]()
-        else:
-            options: dict[str, Any] = {"weights": None}
-            if name == "googlenet":
-                options |= {"aux_logits": False, "init_weights": False}
-            built = getattr(torchvision.models, name)(**options)
-    return built.to_empty(device="cpu").eval()
+SPEC_BUILT = {"every-kind": (EVERY_KIND, torch_every_kind), "more-kinds": (MORE_KINDS, MoreKinds)}
+
+TRANSLATED = ("unet", "small_fpn")
+"""Zoo models torchvision lacks, built by the shared translator (tests/torch_build.py)."""
+
+MODELS = [*HAND_BUILT, *STAGES, *TRANSLATED, *SPEC_BUILT]
+"""LeNet-5 and the small net (rebuilt in torch.nn), every zoo model torchvision has, the
+translated ones, and the specs of every kind."""
+
+TOOLS = ("torchinfo", "fvcore", "ptflops", "thop")
 
 
 def source(name: str) -> str:
-    return str(EVERY_KIND) if name == "every-kind" else f"zoo:{name}"
+    return str(SPEC_BUILT[name][0]) if name in SPEC_BUILT else f"zoo:{name}"
 
 
 @cache
@@ -127,34 +169,137 @@ def report(name: str) -> Report:
     return analyze(load(source(name)))
 
 
+def reference_model(name: str) -> Any:
+    """The reference model in eval mode on the meta device."""
+    with torch.device("meta"):
+        if name in SPEC_BUILT:
+            return SPEC_BUILT[name][1]().eval()
+        if name in TRANSLATED:
+            return with_static_crops(torch_build.Graph(report(name))).eval()
+    return build(name)[0]
+
+
+def with_static_crops(graph: Any) -> Any:
+    """The translated graph with each centre crop as slicing at the offsets torchvision's
+    ``center_crop`` computes (round((in − out)/2)): fvcore's tracer hands ``center_crop`` its
+    sizes as tensors, which it cannot round. Slicing counts nothing in any tool, as the crop."""
+    for row in graph.report.rows:
+        if row.type == "crop":
+            (_, height, width), (_, rows, columns) = row.input, row.output
+            top, left = round((height - rows) / 2), round((width - columns) / 2)
+            window = (..., slice(top, top + rows), slice(left, left + columns))
+            graph.layers[row.index] = Sliced(operator.itemgetter(window))
+    return graph
+
+
+def run_torchinfo(model: Any, x: Any) -> dict[str, Any]:
+    statistics = pytest.importorskip("torchinfo").summary(model, input_data=x, verbose=0)
+    return {
+        "params": (statistics.total_params, statistics.trainable_params),
+        "ops": statistics.total_mult_adds,
+        "pass_bytes": statistics.total_output_bytes,
+        "param_bytes": statistics.total_param_bytes,
+        "input_bytes": statistics.total_input,
+        "printed": dict(re.findall(r"^(.+ \(MB\)): ([\d.]+)$", str(statistics), re.MULTILINE)),
+    }
+
+
+def run_thop(model: Any, x: Any) -> dict[str, Any]:
+    thop = pytest.importorskip("thop")
+    # thop's PReLU hook calls a helper that warns it is deprecated.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ops, params = thop.profile(model, inputs=(x,), verbose=False)
+    return {"ops": ops, "params": params}
+
+
+def run_ptflops(model: Any, x: Any) -> dict[str, Any]:
+    ptflops = pytest.importorskip("ptflops")
+    with contextlib.redirect_stdout(io.StringIO()):
+        macs, params = ptflops.get_model_complexity_info(
+            model, tuple(x.shape[1:]), as_strings=False, print_per_layer_stat=False
+        )
+    return {"ops": macs, "params": params}
+
+
+def run_fvcore(model: Any, x: Any) -> dict[str, Any]:
+    nn = pytest.importorskip("fvcore.nn")
+    analysis = nn.FlopCountAnalysis(model, x)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    return {"ops": analysis.total(), "params": nn.parameter_count(model)[""]}
+
+
+RUNS = {"torchinfo": run_torchinfo, "thop": run_thop, "ptflops": run_ptflops, "fvcore": run_fvcore}
+ON_META = ("torchinfo", "thop")
+
+
+@cache
+def measured(name: str) -> dict[str, Any]:
+    """What each tool reports for model ``name`` (or why it could not), the model built once."""
+    results: dict[str, Any] = {}
+    model = reference_model(name)
+    shape = (1, *report(name).input)
+    with torch.no_grad(), operator_merges():
+        for tool in (*ON_META, *(tool for tool in TOOLS if tool not in ON_META)):
+            if tool not in ON_META and next(model.parameters()).is_meta:
+                model = model.to_empty(device="cpu")
+            device = "meta" if tool in ON_META else "cpu"
+            try:
+                results[tool] = RUNS[tool](model, torch.zeros(shape, device=device))
+            except (Exception, pytest.skip.Exception) as problem:  # its own test reports it
+                results[tool] = problem
+    return results
+
+
+@contextmanager
+def operator_merges() -> Iterator[None]:
+    """The translator's merges as the operators ``x + y`` and ``x * y``, as PyTorch code (and
+    the conventions) write them: the translator calls ``torch.add`` and ``torch.mul``, which
+    ptflops wraps and counts."""
+    operators = {merge.Add: operator.add, merge.Mul: operator.mul}
+    merges = {kind: partial(reduce, function) for kind, function in operators.items()}
+    with patch.dict(torch_build.TRANSLATED_MERGES, merges):
+        yield
+
+
+def figures(name: str, tool: str) -> dict[str, Any]:
+    """Tool ``tool``'s figures for model ``name`` (skips when the tool is not installed)."""
+    result = measured(name)[tool]
+    if isinstance(result, BaseException):
+        raise result
+    return dict(result)
+
+
+def forms(name: str) -> Forms:
+    """How the reference model computes the rows that are not modules: as torchvision does for
+    its models; the translator upsamples with ``F.interpolate``."""
+    if name in TRANSLATED:
+        return tuple(
+            (row.path, Form.FUNCTION) for row in report(name).rows if row.type == "upsample"
+        )
+    return zoo_forms(source(name))
+
+
 def convention_totals(name: str, convention: str) -> ConventionTotals:
-    """``analyze zoo:NAME --convention CONVENTION``'s totals, as the CLI counts them."""
-    view = counted(report(name), convention, zoo_functions(source(name))).extra(ConventionView)
+    """``analyze zoo:NAME --convention CONVENTION``'s totals, as the CLI counts them (for the
+    translated models, with the translator's forms)."""
+    view = counted(report(name), convention, forms(name)).extra(ConventionView)
     assert view is not None
     return view.totals
 
 
-def example_input(name: str) -> Any:
-    return torch.zeros(1, *report(name).input)
-
-
 @pytest.mark.parametrize("name", MODELS)
 def test_torchinfo(name: str) -> None:
-    torchinfo = tool("torchinfo")
-    with torch.no_grad():
-        statistics = torchinfo.summary(model(name), input_data=example_input(name), verbose=0)
+    theirs = figures(name, "torchinfo")
     ours = convention_totals(name, "torchinfo")
-    assert (ours.params, ours.trainable_params) == (
-        statistics.total_params,
-        statistics.trainable_params,
-    )
-    assert ours.ops == statistics.total_mult_adds
-    assert ours.pass_bytes == statistics.total_output_bytes
-    assert ours.param_bytes == statistics.total_param_bytes
-    assert ours.input_bytes == statistics.total_input
+    assert (ours.params, ours.trainable_params) == theirs["params"]
+    assert ours.ops == theirs["ops"]
+    assert ours.pass_bytes == theirs["pass_bytes"]
+    assert ours.param_bytes == theirs["param_bytes"]
+    assert ours.input_bytes == theirs["input_bytes"]
     # What it prints: the MB lines to its own two decimals.
-    printed = dict(re.findall(r"^(.+ \(MB\)): ([\d.]+)$", str(statistics), re.MULTILINE))
-    assert printed == {
+    assert theirs["printed"] == {
         "Input size (MB)": f"{ours.input_bytes / 1e6:0.2f}",
         "Forward/backward pass size (MB)": f"{ours.pass_bytes / 1e6:0.2f}",
         "Params size (MB)": f"{ours.param_bytes / 1e6:0.2f}",
@@ -162,42 +307,12 @@ def test_torchinfo(name: str) -> None:
     }
 
 
+@pytest.mark.parametrize("tool", ["fvcore", "ptflops", "thop"])
 @pytest.mark.parametrize("name", MODELS)
-def test_fvcore(name: str) -> None:
-    nn = tool("fvcore.nn")
-    with torch.no_grad():
-        analysis = nn.FlopCountAnalysis(model(name), example_input(name))
-        analysis.unsupported_ops_warnings(False)
-        analysis.uncalled_modules_warnings(False)
-        flops = analysis.total()
-    ours = convention_totals(name, "fvcore")
-    assert ours.ops == flops
-    assert ours.params == nn.parameter_count(model(name))[""]
-
-
-@pytest.mark.parametrize("name", MODELS)
-def test_ptflops(name: str) -> None:
-    ptflops = tool("ptflops")
-    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-        macs, params = ptflops.get_model_complexity_info(
-            model(name),
-            tuple(report(name).input),
-            as_strings=False,
-            print_per_layer_stat=False,
-        )
-    ours = convention_totals(name, "ptflops")
-    assert (ours.ops, ours.params) == (macs, params)
-
-
-@pytest.mark.parametrize("name", MODELS)
-def test_thop(name: str) -> None:
-    thop = tool("thop")
-    # thop's PReLU hook calls a helper that warns it is deprecated.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        ops, params = thop.profile(model(name), inputs=(example_input(name),), verbose=False)
-    ours = convention_totals(name, "thop")
-    assert (ours.ops, ours.params) == (ops, params)
+def test_ops_and_params(name: str, tool: str) -> None:
+    theirs = figures(name, tool)
+    ours = convention_totals(name, tool)
+    assert (ours.ops, ours.params) == (theirs["ops"], theirs["params"])
 
 
 @cache
@@ -242,10 +357,48 @@ def keras_models() -> dict[str, Any]:
         stages.append(layers.MaxPooling2D(2))
     stages += [layers.Flatten(), layers.Dense(256, activation="relu"), layers.Dropout(0.5)]
     vgg_style = keras.Sequential([*stages, layers.Dense(10)])
-    return {"zoo:cs231n": cs231n, "zoo:lenet5": lenet5, "examples/vgg-style.yaml": vgg_style}
+    return {
+        "zoo:cs231n": cs231n,
+        "zoo:lenet5": lenet5,
+        "examples/vgg-style.yaml": vgg_style,
+        str(KERAS_KINDS): keras_kinds(keras),
+    }
 
 
-@pytest.mark.parametrize("source", ["zoo:cs231n", "zoo:lenet5", "examples/vgg-style.yaml"])
+KERAS_KINDS = SPECS / "keras-kinds.yaml"
+"""A spec of the kinds Keras has a layer for, merges included."""
+
+
+def keras_kinds(keras: Any) -> Any:
+    """``keras-kinds.yaml`` in Keras 3 (channels last), layer for layer."""
+    layers = keras.layers
+    x = inputs = keras.Input((16, 16, 3))
+    for layer in [
+        layers.Conv2D(8, 3, padding="same"),
+        layers.BatchNormalization(),
+        layers.GroupNormalization(2),
+        layers.PReLU(shared_axes=[1, 2]),
+        layers.Conv2DTranspose(6, 2, strides=2),
+        layers.LayerNormalization(),
+        layers.ZeroPadding2D(1),
+        layers.Cropping2D(1),
+        layers.UpSampling2D(2),
+        layers.MaxPooling2D(4),
+        layers.DepthwiseConv2D(3, padding="same"),
+    ]:
+        x = layer(x)
+    x = layers.Add()([x, layers.Conv2D(6, 1, use_bias=False)(x)])
+    squeezed = layers.GlobalAveragePooling2D(keepdims=True)(x)
+    x = layers.Multiply()([x, layers.Conv2D(6, 1, activation="sigmoid")(squeezed)])
+    x = layers.Concatenate()([x, layers.Conv2D(2, 1)(x)])
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(5)(layers.Dropout(0.5)(layers.Flatten()(x)))
+    return keras.Model(inputs, x)
+
+
+@pytest.mark.parametrize(
+    "source", ["zoo:cs231n", "zoo:lenet5", "examples/vgg-style.yaml", str(KERAS_KINDS)]
+)
 def test_keras(source: str) -> None:
     keras_model = keras_models()[source]
     trainable = sum(prod(weight.shape) for weight in keras_model.trainable_weights)

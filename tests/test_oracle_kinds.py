@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,81 +28,13 @@ from convcalc.receptive import ReceptiveField
 torch = pytest.importorskip(
     "torch", reason="PyTorch oracle not installed: pip install -e '.[oracle]'"
 )
-torchvision = pytest.importorskip("torchvision", reason="torchvision not installed")
 flop_counter = pytest.importorskip("torch.utils.flop_counter")
+
+from tests.torch_build import module_of  # noqa: E402
 
 pytestmark = pytest.mark.oracle
 
 nn = torch.nn
-F = torch.nn.functional
-Module: Any = torch.nn.Module
-
-
-class Forward(Module):  # type: ignore[misc]
-    """A module around a function, with optional parameters."""
-
-    def __init__(self, function: Callable[..., Any], **parameters: Any) -> None:
-        super().__init__()
-        self.function = function
-        for name, value in parameters.items():
-            self.register_parameter(name, nn.Parameter(value))
-
-    def forward(self, x: Any) -> Any:
-        return self.function(self, x)
-
-
-def module_of(layer: Layer, shape: Shape) -> Any:
-    """The torch computation of ``layer`` on one sample of ``shape``."""
-    channels = shape[0]
-    match layer:
-        case Upsample():
-            options: dict[str, Any] = {"mode": layer.mode}
-            if layer.mode != "nearest":
-                options["align_corners"] = layer.align_corners
-            if layer.size is not None:
-                options["size"] = pair(layer.size)
-            else:
-                scale = layer.scale
-                options["scale_factor"] = scale if isinstance(scale, float) else tuple(scale)  # type: ignore[arg-type]
-            return Forward(lambda _, x: F.interpolate(x, **options))
-        case PixelShuffle():
-            return nn.PixelShuffle(layer.factor)
-        case PixelUnshuffle():
-            return nn.PixelUnshuffle(layer.factor)
-        case Crop() if layer.size is not None:
-            size = list(pair(layer.size))
-            return Forward(lambda _, x: torchvision.transforms.functional.center_crop(x, size))
-        case Crop():
-            top, bottom, left, right = layer.top, layer.bottom, layer.left, layer.right
-            return Forward(
-                lambda _, x: x[..., top : x.shape[2] - bottom, left : x.shape[3] - right]
-            )
-        case Pad():
-            top, bottom, left, right = layer.sides()
-            mode = "constant" if layer.mode == "zeros" else layer.mode
-            return Forward(lambda _, x: F.pad(x, (left, right, top, bottom), mode=mode))
-        case Slice():
-            start, end = layer.channels
-            return Forward(lambda _, x: x[:, start:end])
-        case ChannelShuffle():
-            return nn.ChannelShuffle(layer.groups)
-        case Hardsigmoid():
-            return nn.Hardsigmoid()
-        case Mish():
-            return nn.Mish()
-        case Identity():
-            return nn.Identity()
-        case LayerScale():
-            gamma = torch.rand(channels, 1, 1, dtype=torch.float64) + 0.5
-            return Forward(lambda self, x: x * self.gamma, gamma=gamma)
-        case StochasticDepth():
-            return torchvision.ops.StochasticDepth(layer.p, layer.mode)
-        case LayerNorm() if layer.over == "channels":
-            norm = nn.LayerNorm(channels, dtype=torch.float64)
-            module = Forward(lambda self, x: self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
-            module.norm = norm
-            return module
-    raise AssertionError(f"no torch module for {layer!r}")
 
 
 def scale_value(rng: random.Random) -> float | tuple[float, float]:
@@ -160,7 +91,7 @@ def random_layer(rng: random.Random, name: str, shape: Shape) -> Layer | None:
             case "channelshuffle":
                 return ChannelShuffle(groups=rng.randint(1, 4))
             case "layerscale":
-                return LayerScale()
+                return LayerScale(init=rng.uniform(0.5, 1.5))
             case "stochasticdepth":
                 return StochasticDepth(
                     p=rng.choice([0.0, 0.2, 0.5]), mode=rng.choice(["row", "batch"])

@@ -9,7 +9,6 @@ one PyTorch refuses too, and the other way round.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from functools import partial
@@ -31,7 +30,7 @@ torch = pytest.importorskip(
 )
 flop_counter = pytest.importorskip("torch.utils.flop_counter")
 
-from tests.torch_build import module_of  # noqa: E402
+from tests.torch_build import module_of, tf_same_padding  # noqa: E402
 
 pytestmark = pytest.mark.oracle
 
@@ -72,14 +71,6 @@ def meta(shape: Shape) -> Any:
 def count(tensors: Any) -> int:
     """Total elements of an iterable of tensors (parameters or buffers)."""
     return sum(int(tensor.numel()) for tensor in tensors)
-
-
-def tf_same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
-    """TensorFlow's `SAME`: out = ⌈W/S⌉, total padding max((out − 1)·S + K_eff − W, 0), the odd
-    cell after (tf.nn.convolution's documented rule, written out independently of convcalc)."""
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
-    return total // 2, total - total // 2
 
 
 def maybe_pair(rng: random.Random, low: int, high: int) -> int | tuple[int, int]:

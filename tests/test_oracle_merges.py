@@ -5,34 +5,21 @@ backward keeps (``saved_tensors_hooks``) and the Jacobian's non-zeros
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from convcalc.errors import ShapeError
-from convcalc.layers.base import Merge, Shape
+from convcalc.layers.base import Merge, Shape, elements
 from convcalc.layers.merge import Add, Concat, Mul
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch oracle not installed: pip install -e '.[oracle]'"
 )
 
+from tests.torch_build import TRANSLATED_MERGES  # noqa: E402
+
 pytestmark = pytest.mark.oracle
-
-
-def _product(xs: list[Any]) -> Any:
-    result = xs[0]
-    for x in xs[1:]:
-        result = result * x
-    return result
-
-
-FORWARD: dict[type[Merge], Callable[[list[Any]], Any]] = {
-    Add: lambda xs: sum(xs[1:], xs[0]),
-    Mul: _product,
-    Concat: lambda xs: torch.cat(xs, dim=1),
-}
 
 
 def random_shapes(rng: random.Random, kind: type[Merge]) -> tuple[Shape, ...]:
@@ -55,13 +42,14 @@ def random_shapes(rng: random.Random, kind: type[Merge]) -> tuple[Shape, ...]:
 def test_merge_shapes_saved_tensors_and_jacobian_match_torch(kind: type[Merge]) -> None:
     rng = random.Random(f"merge-{kind.type_name}")
     merge = kind()
+    forward = TRANSLATED_MERGES[kind]
     for _ in range(150):
         shapes = random_shapes(rng, kind)
         batch = rng.randint(1, 3)
         needs = tuple(rng.random() < 0.6 for _ in shapes)
         xs = [torch.randn(batch, *shape, dtype=torch.float64) for shape in shapes]
         try:
-            expected = tuple(FORWARD[kind](xs).shape[1:])
+            expected = tuple(forward(xs).shape[1:])
         except RuntimeError:
             with pytest.raises(ShapeError):
                 merge.output_of(shapes)
@@ -77,10 +65,10 @@ def test_merge_shapes_saved_tensors_and_jacobian_match_torch(kind: type[Merge]) 
             return tensor
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-            FORWARD[kind](inputs)
+            forward(inputs)
         positions, extra = merge.saved_tensors(shapes, needs, batch)
         ours = sorted(
-            [batch * _numel(shapes[p]) for p in positions]
+            [batch * elements(shapes[p]) for p in positions]
             + ([extra.values] if extra is not None else [])
         )
         if extra is not None:
@@ -89,13 +77,6 @@ def test_merge_shapes_saved_tensors_and_jacobian_match_torch(kind: type[Merge]) 
         else:
             assert ours == sorted(kept_values), (shapes, needs)
         one = [x[:1] for x in xs]
-        jacobian = torch.autograd.functional.jacobian(lambda *t: FORWARD[kind](list(t)), tuple(one))
+        jacobian = torch.autograd.functional.jacobian(lambda *t: forward(list(t)), tuple(one))
         nonzeros = sum(int((block != 0).sum()) for block in jacobian)
         assert merge.jacobian_nonzeros(shapes, expected) == nonzeros, shapes
-
-
-def _numel(shape: Shape) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count

@@ -11,6 +11,14 @@ constant positive weights, zero biases, max pooling replaced by average pooling,
 BN as identity. Back-propagating one central output unit then gives a non-zero gradient exactly
 on the input pixels that unit can see; its span must equal the field convcalc reports, clipped
 to the input.
+
+Why this file builds its torch models itself instead of through ``tests.torch_build``: the
+shared translator builds a network from convcalc's own rows and their ``sources``, so it runs
+whatever wiring the loader produced and cannot notice a wrong one (a shortcut reading the wrong
+tensor, a branch dropped from a concat, rows out of order). Here both sides are written from one
+independent description, the torch side as nested ``nn.Module`` containers that never see
+convcalc's rows; torch's forward hooks then give the order and shapes to compare the rows with.
+This checks the loader's expansion of residual and concat containers, which no other oracle does.
 """
 
 from __future__ import annotations

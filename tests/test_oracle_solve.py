@@ -18,7 +18,7 @@ torch = pytest.importorskip(
     "torch", reason="PyTorch oracle not installed: pip install -e '.[oracle]'"
 )
 
-from tests.test_oracle_graphs import module_of  # noqa: E402
+from tests.torch_build import module_of  # noqa: E402
 
 pytestmark = pytest.mark.oracle
 nn = torch.nn

@@ -31,17 +31,7 @@ torchvision = pytest.importorskip(
 )
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-pytestmark = pytest.mark.oracle
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    """One intra-op thread: on the shared 2-core test machine, torch's default of one thread per
-    core made the small CPU probes below 40× slower (contention), not faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.oracle, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def vgg_stages(convs: list[int], bn: bool) -> dict[str, str]:

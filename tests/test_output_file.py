@@ -202,3 +202,26 @@ def test_a_signal_while_writing_leaves_no_temporary_file(tmp_path: Path, signum:
     assert result.stderr == b""
     assert target.read_text() == "previous"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["report.json"]
+
+
+@pytest.mark.parametrize("command", [["analyze", "-", "--json"], ["draw", "-", "--format", "dot"]])
+def test_dash_as_output_is_stdout(tmp_path: Path, command: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "convcalc", *command, "-o", "-"],
+        input=SMALL.encode(),
+        capture_output=True,
+        env=ENV,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    expected = subprocess.run(
+        [sys.executable, "-m", "convcalc", *command],
+        input=SMALL.encode(),
+        capture_output=True,
+        env=ENV,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.stdout == expected.stdout != b""
+    assert list(tmp_path.iterdir()) == []

@@ -241,8 +241,11 @@ def test_notebook_reprs() -> None:
 
 @needs_graphviz
 def test_notebook_draw_is_svg() -> None:
-    drawing = analyzed("zoo:cs231n").draw(depth=1)
-    ElementTree.fromstring(drawing._repr_svg_().encode())
+    report = analyzed("zoo:cs231n")
+    tree = ElementTree.fromstring(report.draw(depth=1)._repr_svg_().encode())
+    assert tree.tag == "{http://www.w3.org/2000/svg}svg"
+    texts = " ".join(tree.itertext())
+    assert all(row.path in texts for row in report.rows)
 
 
 def test_to_pandas() -> None:

@@ -92,6 +92,24 @@ def test_conventions_are_imported_only_when_asked_for() -> None:
     assert not modules & {"torch", "thop", "rich"}
 
 
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("diff", "zoo:lenet5", "zoo:lenet5", "--set", "batch=2", "--json"),
+        ("sweep", "zoo:lenet5", "--set", "batch=1,2", "--json"),
+    ],
+)
+def test_diff_and_sweep_import_the_conventions_only_when_asked_for(
+    arguments: tuple[str, ...],
+) -> None:
+    modules, _output = loaded_modules(*arguments)
+    assert not {name for name in modules if name.startswith("convcalc.conventions")}
+    modules, output = loaded_modules(*arguments, "--convention", "fvcore")
+    assert json.loads(output)["convention"] == "fvcore"
+    assert "convcalc.conventions.fvcore" in modules
+    assert not modules & {"torch", "fvcore", "rich"}
+
+
 def test_a_piped_table_imports_only_the_cell_widths_of_rich() -> None:
     # A table is laid out without rich's console, table or text (see convcalc.render.layout);
     # only rich.cells measures the cells. A terminal still gets rich, to paint the styles.

@@ -6,6 +6,10 @@ stdout and stderr, as a terminal would show them — replaces the block's old ou
 than ``--lines`` keeps its head and tail around a ``…`` line. Blocks fenced as anything else are
 left alone, so examples that must not run (a long fuzz run) use ``bash``.
 
+A file shown whole (an exported module) is the output of the command in the HTML comment before
+its fenced block, ``<!-- file: convcalc export … -->``: the block is refreshed like a console
+block, but never cut.
+
 A picture is made by the command in the HTML comment before it,
 ``<!-- picture: convcalc draw … -o docs/images/NAME.png -->``, run the same way.
 
@@ -26,6 +30,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^```console\n\$ (?P<command>.*?)\n(?P<output>.*?)^```$", re.M | re.S)
+FILE = re.compile(
+    r"^<!-- file: (?P<command>.+?) -->\n(?P<fence>(?:<!-- fmt: off -->\n)?```\w*\n)"
+    r"(?P<output>.*?)^```$",
+    re.M | re.S,
+)
 PICTURE = re.compile(r"^<!-- picture: (?P<command>.+?) -->$", re.M)
 
 
@@ -73,7 +82,14 @@ def main() -> None:
             stale.append(stale_report(command, match.group("output"), output))
         return f"```console\n$ {command}\n{output}\n```"
 
-    refreshed = BLOCK.sub(refresh, text)
+    def refresh_file(match: re.Match[str]) -> str:
+        command = match.group("command")
+        output = run(command)
+        if output != match.group("output"):
+            stale.append(stale_report(command, match.group("output"), output))
+        return f"<!-- file: {command} -->\n{match.group('fence')}{output}```"
+
+    refreshed = FILE.sub(refresh_file, BLOCK.sub(refresh, text))
     if arguments.check:
         if stale:
             sys.stderr.write("".join(stale))

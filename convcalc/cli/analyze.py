@@ -243,9 +243,9 @@ def emit_conventions(
 ) -> None:
     """``--convention all`` (every convention's totals) and ``--explain`` (what each counts
     per layer type), as a table or JSON."""
-    from convcalc.conventions.counting import compare, explanations, zoo_functions
+    from convcalc.conventions.counting import compare, explanations, zoo_forms
 
-    comparison = compare(report, zoo_functions(source)) if every else None
+    comparison = compare(report, zoo_forms(source)) if every else None
     explained = explanations(report) if explain else None
     if as_json or fmt is OutputFormat.JSON:
         from convcalc.render.conventions import conventions_json

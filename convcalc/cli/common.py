@@ -113,7 +113,9 @@ FormatOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 OutputOption = Annotated[
     Path | None,
-    typer.Option("--output", "-o", metavar="FILE", help="Write to this file instead of stdout."),
+    typer.Option(
+        "--output", "-o", metavar="FILE", help="Write to this file instead of stdout (- is stdout)."
+    ),
 ]
 BatchOption = Annotated[
     int | None,
@@ -277,18 +279,25 @@ def load_spec(
     return load_network(source, chosen, input_shape, **given)
 
 
+def refuse_all(convention: str) -> None:
+    """``--convention all`` is a usage error outside ``analyze``: one set of numbers at a time."""
+    if convention == ConventionName.ALL:
+        names = ", ".join(name.value for name in ConventionName if name != ConventionName.ALL)
+        raise typer.BadParameter(
+            f"all is for analyze (every convention side by side); name one here: {names}",
+            param_hint="--convention",
+        )
+
+
 def with_convention(report: "Report", convention: str, source: str) -> "Report":
     """``report`` counted by ``convention`` (``convcalc``: as it is); for a ``zoo:`` source, the
     layers torchvision computes with functions are counted as the tools see them."""
     if convention == ConventionName.CONVCALC:
         return report
-    if convention == ConventionName.ALL:
-        raise typer.BadParameter(
-            "all compares whole networks: use analyze --convention all", param_hint="--convention"
-        )
-    from convcalc.conventions.counting import counted, zoo_functions
+    refuse_all(convention)
+    from convcalc.conventions.counting import counted, zoo_forms
 
-    return counted(report, convention, zoo_functions(source))
+    return counted(report, convention, zoo_forms(source))
 
 
 def with_flag(flag: str, parse: Callable[[str], Any], value: str) -> Any:

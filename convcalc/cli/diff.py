@@ -1,10 +1,12 @@
 """``convcalc diff``: two networks compared row by row, and their totals."""
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
 from convcalc.cli.common import (
+    ConventionName,
+    ConventionOption,
     FormatOption,
     JsonOption,
     OutputOption,
@@ -14,6 +16,7 @@ from convcalc.cli.common import (
     chosen_format,
     load_spec,
     reported,
+    with_convention,
 )
 from convcalc.errors import ExitCode
 
@@ -21,9 +24,28 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from convcalc.diff import Diff, RowChange, TotalChange
-    from convcalc.report import Row
+    from convcalc.report import Report, Row
 
 MARKS = {"same": " ", "changed": "~", "inserted": "+", "deleted": "-"}
+
+
+class Counting(NamedTuple):
+    """Whose numbers the diff shows: convcalc's, or a convention's (its name, the tool and
+    version, and its word for the operation count)."""
+
+    name: str = "convcalc"
+    label: str = ""
+    ops_label: str = "MACs"
+
+    @classmethod
+    def of(cls, report: "Report") -> "Counting":
+        """The counting of a report counted by a convention."""
+        from convcalc.conventions.view import ConventionView
+
+        view = report.extra(ConventionView)
+        assert view is not None, "counted by a convention"
+        convention = view.totals.convention
+        return cls(convention.name, convention.label, convention.ops_label or "MACs")
 
 
 @app.command()
@@ -37,29 +59,37 @@ def diff(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit with status 1 when A and B differ.")
     ] = False,
+    convention: ConventionOption = ConventionName.CONVCALC,
     fmt: FormatOption = None,
     as_json: JsonOption = False,
     output: OutputOption = None,
     traceback: TracebackOption = False,
 ) -> None:
     """Compare two networks (--set changes B): rows matched by path, then by type and position;
-    changed shapes, params, MACs, receptive fields and memory per row, and the totals' deltas."""
+    changed shapes, params, MACs, receptive fields and memory per row, and the totals' deltas
+    (with --convention, the tool's params, operation count and figures)."""
     from convcalc.analysis import analyze
     from convcalc.cli.records import emit_records
     from convcalc.diff import diff_reports
 
     fmt = chosen_format(fmt, as_json)
     with reported(traceback):
-        first = analyze(load_spec(spec_a, None))
-        second = analyze(load_spec(spec_b, settings))
-        result = diff_reports(first, second)
+        first = with_convention(analyze(load_spec(spec_a, None)), convention, spec_a)
+        second = with_convention(analyze(load_spec(spec_b, settings)), convention, spec_b)
+        if convention is ConventionName.CONVCALC:
+            counting, result = Counting(), diff_reports(first, second)
+        else:
+            from convcalc.conventions.view import convention_figures
+
+            counting = Counting.of(first)
+            result = diff_reports(first, second, convention_figures)
         shown = [row for row in result.rows if show_all or row.change != "same"]
         emit_records(
             fmt,
             as_json,
             output,
-            diff_document(spec_a, spec_b, result),
-            sections(spec_a, spec_b, result, shown),
+            diff_document(spec_a, spec_b, result, counting),
+            sections(spec_a, spec_b, result, shown, counting),
             csv_table(result, shown),
             notes=[] if result.differs else ["A and B are the same network"],
         )
@@ -67,8 +97,10 @@ def diff(
         raise typer.Exit(ExitCode.ERROR)
 
 
-def sections(a: str, b: str, result: "Diff", shown: "list[RowChange]") -> list[Any]:
-    """The rows table and the totals table."""
+def sections(
+    a: str, b: str, result: "Diff", shown: "list[RowChange]", counting: Counting
+) -> list[Any]:
+    """The rows table and the totals table (a convention's numbers under its own names)."""
     from convcalc.render.records import Column
 
     counts = {kind: sum(row.change == kind for row in result.rows) for kind in MARKS}
@@ -76,13 +108,15 @@ def sections(a: str, b: str, result: "Diff", shown: "list[RowChange]") -> list[A
         f"{a} → {b}: {counts['changed']} changed, {counts['inserted']} inserted, "
         f"{counts['deleted']} deleted, {counts['same']} unchanged rows"
     )
+    if counting.label:
+        title += f" — counted as {counting.label}"
     row_columns = [
         Column("mark", ""),
         Column("path", "layer"),
         Column("type", "type"),
         Column("output", "output"),
         Column("params", "params", True),
-        Column("macs", "MACs", True),
+        Column("macs", counting.ops_label, True),
         Column("rf", "RF", True),
         Column("memory", "memory", True),
     ]
@@ -194,9 +228,9 @@ def total_record(total: "TotalChange") -> dict[str, str]:
     }
 
 
-def diff_document(a: str, b: str, result: "Diff") -> dict[str, Any]:
+def diff_document(a: str, b: str, result: "Diff", counting: Counting) -> dict[str, Any]:
     """The diff as JSON: every row (``change``, both sides' values, ``fields`` that differ) and
-    every total."""
+    every total; counted by a convention, its name and its word for the rows' ``macs``."""
     import json
 
     from convcalc.report import field_json
@@ -215,9 +249,11 @@ def diff_document(a: str, b: str, result: "Diff") -> dict[str, Any]:
             "activation_bytes": row.activation_bytes,
         }
 
+    convention = {"convention": counting.name, "ops_label": counting.ops_label}
     return {
         "a": a,
         "b": b,
+        **(convention if counting.label else {}),
         "differs": result.differs,
         "rows": [
             {"change": row.change, "a": side(row.a), "b": side(row.b), "fields": list(row.fields)}

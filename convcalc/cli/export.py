@@ -40,7 +40,7 @@ def export(
         typer.Option(
             "--check",
             help="Build the module with PyTorch and compare its params, buffers, MACs and "
-            "output shape with convcalc's (exit 1 on any difference).",
+            "output shape(s) with convcalc's (exit 1 on any difference).",
         ),
     ] = False,
     input_shape: Annotated[
@@ -52,8 +52,9 @@ def export(
     traceback: TracebackOption = False,
 ) -> None:
     """Write the network as a PyTorch module: a class per block, nn.Sequential for straight
-    runs, the output shape of every stage in a comment; `python net.py` builds it and prints its
-    output shape and parameter count."""
+    runs, named tensors in forward for graphs (several outputs: a tuple, in the spec's order),
+    the output shape of every stage in a comment; `python net.py` builds it and prints its
+    output shape(s) and parameter count."""
     from convcalc.analysis import analyze
     from convcalc.render.pytorch import to_pytorch
     from convcalc.tensors import parse_shape
@@ -77,4 +78,5 @@ def export(
                 sys.stderr.write(problem + "\n")
             if problems:
                 raise typer.Exit(ExitCode.ERROR)
-            sys.stderr.write("check: PyTorch's params, buffers, MACs and output shape match\n")
+            shapes = "shapes" if len(report.outputs) > 1 else "shape"
+            sys.stderr.write(f"check: PyTorch's params, buffers, MACs and output {shapes} match\n")

@@ -286,6 +286,7 @@ def with_counted_form(report: "Report") -> "Report":
     for this layer type and the numbers that gives."""
     from dataclasses import replace
 
+    from convcalc.conventions.rules import kind_of
     from convcalc.conventions.view import ConventionView
     from convcalc.layers.base import Derivation
 
@@ -294,7 +295,7 @@ def with_counted_form(report: "Report") -> "Report":
         return report
     convention = view.totals.convention
     row = report.rows[0]
-    rule = convention.rule(row.type)
+    rule = convention.rule(kind_of(row))
     tool = convention.label
     batch = f", batch {report.batch}" if report.batch > 1 else ""
     counts = [Derivation(f"params ({tool})", "", f"{row.params:,}")]

@@ -85,7 +85,11 @@ def write_file(path: Path, blocks: Iterable[bytes], to_stdout: Callable[[], None
     replaces it in one rename, keeping its mode and owner. Where a rename would lose what ``>``
     keeps (a file with several hard links, an owner the process cannot give the new file, a
     directory it cannot write), the finished output is copied into the file instead. A file
-    without write permission is refused, as ``>`` refuses it."""
+    without write permission is refused, as ``>`` refuses it. ``-o -`` is stdout, as in most
+    tools (a file named ``-`` is written with a longer path to it, ``-o "$PWD/-"``)."""
+    if str(path) == "-":
+        to_stdout()
+        return
     try:
         status: os.stat_result | None = path.stat()
     except FileNotFoundError:

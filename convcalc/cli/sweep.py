@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from convcalc.cli.common import (
+    ConventionName,
+    ConventionOption,
     FormatOption,
     JsonOption,
     OutputOption,
     TracebackOption,
     app,
     chosen_format,
+    refuse_all,
     reported,
 )
 from convcalc.errors import UsageError
@@ -21,7 +24,7 @@ from convcalc.render import OutputFormat
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from convcalc.sweep import Axis, Variant
+    from convcalc.sweep import Axis, Counting, Variant
 
 
 @app.command()
@@ -65,6 +68,7 @@ def sweep(
         bool,
         typer.Option("--train", help="Memory for training (SGD) instead of inference peak."),
     ] = False,
+    convention: ConventionOption = ConventionName.CONVCALC,
     fmt: FormatOption = None,
     as_json: JsonOption = False,
     output: OutputOption = None,
@@ -72,7 +76,8 @@ def sweep(
 ) -> None:
     """Analyse every combination of the --set values: params, MACs, peak memory, receptive
     field and output of each variant, the Pareto front marked (*), invalid variants with their
-    first error."""
+    first error. With --convention, params and MACs (columns, --where, --sort, --pareto) are
+    that tool's."""
     from convcalc.sources import spec_text
     from convcalc.sweep import Sweep, parse_axis, parse_keys, run_sweep
     from convcalc.yamlnodes import parse_yaml
@@ -94,10 +99,22 @@ def sweep(
             order = sort_key(sort, axes)
         accept = where_filter(where, axes)
         text, name = spec_text(spec)
-        study = Sweep(parse_yaml(text, name), name, axes, [], train)
+        counting = sweep_counting(convention, spec)
+        study = Sweep(parse_yaml(text, name), name, axes, [], train, counting)
         study.check_paths()
         variants = run_sweep(study, progress_bar())
-        emit_sweep(variants, axes, accept, order, keys, train, fmt, as_json, output)
+        emit_sweep(variants, axes, accept, order, keys, train, counting, fmt, as_json, output)
+
+
+def sweep_counting(convention: ConventionName, spec: str) -> "Counting | None":
+    """The convention the variants are counted by (``None``: convcalc's own numbers)."""
+    if convention is ConventionName.CONVCALC:
+        return None
+    refuse_all(convention)
+    from convcalc.conventions.counting import zoo_forms
+    from convcalc.sweep import Counting
+
+    return Counting(convention.value, zoo_forms(spec))
 
 
 def where_filter(where: str | None, axes: "list[Axis]") -> "Callable[[Variant], bool]":
@@ -151,16 +168,23 @@ def emit_sweep(
     order: "Callable[[Variant], Any] | None",
     keys: tuple[str, ...],
     train: bool,
+    counting: "Counting | None",
     fmt: OutputFormat,
     as_json: bool,
     output: Any,
 ) -> None:
-    """The valid variants (filtered, sorted, Pareto marked), then the invalid ones."""
+    """The valid variants (filtered, sorted, Pareto marked), then the invalid ones; counted by
+    a convention, the MACs column has the tool's name for its count and the title names it."""
     from convcalc.cli.records import emit_records
     from convcalc.render import units
     from convcalc.render.records import Column
     from convcalc.sweep import pareto_front
 
+    convention = None
+    if counting is not None:
+        from convcalc.conventions.counting import CONVENTIONS
+
+        convention = CONVENTIONS[counting.convention]
     valid = [variant for variant in variants if variant.valid and accept(variant)]
     invalid = [variant for variant in variants if not variant.valid]
     if order is not None:
@@ -171,7 +195,7 @@ def emit_sweep(
         Column("index", "#", True),
         *(Column(axis.path, axis.path) for axis in axes),
         Column("params", "params", True),
-        Column("macs", "MACs", True),
+        Column("macs", (convention and convention.ops_label) or "MACs", True),
         Column("memory", memory_title, True),
         Column("rf", "RF", True),
         Column("outputs", "output"),
@@ -194,6 +218,7 @@ def emit_sweep(
         f"{len(valid)} of {len(variants)} variants"
         + (" match --where" if len(valid) != len(variants) - len(invalid) else "")
         + f"; {len(front)} on the Pareto front ({', '.join(keys)})"
+        + ("" if convention is None else f" — counted as {convention.label}")
     )
     sections = [(title, columns, records)]
     if invalid:
@@ -211,7 +236,11 @@ def emit_sweep(
             for variant in invalid
         ]
         sections.append((f"{len(invalid)} invalid variants", error_columns, error_records))
+    counted_by = {} if convention is None else {"convention": convention.name}
+    if convention is not None and convention.ops_label is not None:
+        counted_by["ops_label"] = convention.ops_label
     document = {
+        **counted_by,
         "settings": [axis.path for axis in axes],
         "memory": "training" if train else "inference_peak",
         "pareto_keys": list(keys),

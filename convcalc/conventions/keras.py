@@ -9,7 +9,17 @@ the MACs stay convcalc's.
 
 from __future__ import annotations
 
-from convcalc.conventions.rules import Convention, Rule, own_macs
+from convcalc.conventions.rules import (
+    ACTIVATIONS,
+    MERGES,
+    NORMS,
+    PASS_THROUGH,
+    POOLS,
+    REARRANGEMENTS,
+    Convention,
+    Rule,
+    own_macs,
+)
 from convcalc.report import Row
 
 
@@ -23,7 +33,13 @@ def with_moving_statistics(row: Row, batch: int) -> int:
     return row.params + moving_statistics(row, batch)
 
 
+AS_PYTORCH = Rule("params as PyTorch's (Keras counts no MACs)", own_macs)
+
 RULES = {
+    **dict.fromkeys((*ACTIVATIONS, *PASS_THROUGH, "layerscale"), AS_PYTORCH),
+    **dict.fromkeys(("conv", "deconv", "fc", *NORMS, *POOLS), AS_PYTORCH),
+    **dict.fromkeys(("upsample", *REARRANGEMENTS), AS_PYTORCH),
+    **dict.fromkeys(MERGES, Rule("no parameters")),
     "batchnorm": Rule(
         "γ, β trainable + moving mean, variance (2C) non-trainable",
         own_macs,
@@ -38,5 +54,5 @@ KERAS = Convention(
     version="3.15.1",
     ops_label=None,
     rules=RULES,
-    other=Rule("params as PyTorch's (Keras counts no MACs)", own_macs),
+    unknown=AS_PYTORCH,
 )

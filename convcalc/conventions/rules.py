@@ -1,5 +1,6 @@
-"""What a convention is: one rule per layer kind — what the tool counts for it — and how the tool
-sees layers that PyTorch code computes with a function instead of a module.
+"""What a convention is: one rule per layer and merge kind — what the tool counts for it — and
+how the tool sees layers that PyTorch code computes otherwise than with the kind's own module (a
+function, ``x.mean``, ``nn.Linear`` for a 1×1 conv, a subclass, a parameter of the parent).
 
 A rule's ``says`` is the text ``--explain`` prints, so the table in the code and the explanation
 cannot drift apart. Counts cover the whole batch, as the row's own numbers do.
@@ -49,6 +50,20 @@ def positions(row: Row, batch: int) -> int:
     return batch * prod(row.output[1:])
 
 
+def input_area_ratio(row: Row) -> float:
+    """H_in·W_in / (H_out·W_out), in floating point (an upsampling's is below 1)."""
+    ratio = 1.0
+    for size_in, size_out in zip(row.input[1:], row.output[1:], strict=True):
+        ratio *= size_in / size_out
+    return ratio
+
+
+def kind_of(row: Row) -> str:
+    """The registered kind of a row's layer (an imported op's row is typed by its op but is of
+    the one kind for them all), or the merge's type."""
+    return row.type if row.layer is None else type(row.layer).type_name
+
+
 def has(row: Row, option: str) -> bool:
     """Whether the row's layer has the boolean option ``option`` (bias, affine) switched on."""
     return bool(getattr(row.layer, option, False))
@@ -57,6 +72,42 @@ def has(row: Row, option: str) -> bool:
 def bias_count(row: Row) -> int:
     """The bias's length: the output channels (or features) when the layer has a bias."""
     return row.output[0] if has(row, "bias") else 0
+
+
+ACTIVATIONS = (
+    "relu",
+    "relu6",
+    "leakyrelu",
+    "elu",
+    "gelu",
+    "silu",
+    "sigmoid",
+    "tanh",
+    "hardswish",
+    "hardsigmoid",
+    "mish",
+    "softmax",
+    "prelu",
+)
+"""The activation kinds, in the vocabulary's order."""
+
+REARRANGEMENTS = ("pixelshuffle", "pixelunshuffle", "crop", "pad", "slice", "channelshuffle")
+"""Kinds that move values without arithmetic."""
+
+PASS_THROUGH = ("identity", "dropout", "stochasticdepth", "flatten")
+"""Kinds that are the identity at inference (or a view)."""
+
+POOLS = (
+    "maxpool",
+    "avgpool",
+    "adaptiveavgpool",
+    "adaptivemaxpool",
+    "globalavgpool",
+    "globalmaxpool",
+)
+NORMS = ("batchnorm", "layernorm", "groupnorm", "instancenorm")
+MERGES = ("add", "mul", "concat")
+"""The merge kinds: ``x + y``, ``x * y`` and ``torch.cat`` in PyTorch code."""
 
 
 class Rule(NamedTuple):
@@ -86,13 +137,52 @@ class Functions(StrEnum):
     """It hooks modules only: a function counts nothing (torchinfo, thop)."""
 
 
+class Form(StrEnum):
+    """How the PyTorch code computes a row: the tools see each form differently. A spec's
+    layers are taken to be their kinds' own modules, and its merges operators; torchvision
+    writes some layers in the other forms (see ``TORCHVISION_FORMS`` in counting.py)."""
+
+    MODULE = "module"
+    """The kind's own ``torch.nn`` module: ``nn.Conv2d``, ``nn.ReLU``, ``nn.Upsample``…"""
+    FUNCTION = "function"
+    """Its functional twin, the same operator: ``F.relu``, ``F.max_pool2d``, ``F.interpolate``,
+    ``F.adaptive_avg_pool2d``; a merge's ``x + y``, ``x * y``, ``torch.cat``."""
+    MEAN = "mean"
+    """Global average pooling as ``x.mean((2, 3))``: no tool hooks, wraps or handles it."""
+    LINEAR = "linear"
+    """A 1×1 conv as ``nn.Linear`` on a channels-last map (ConvNeXt's blocks)."""
+    SUBCLASS = "subclass"
+    """A subclass of the kind's module (torchvision's ``LayerNorm2d``): the tools that look
+    modules up by exact type treat it as a module they do not know."""
+    PARAMETER = "parameter"
+    """A learned scale held by the enclosing module as an ``nn.Parameter`` and applied with
+    ``*`` (ConvNeXt's ``layer_scale``): parameters without a module of their own."""
+
+
+class Tally(NamedTuple):
+    """One row as a tool counts it: params, how many of them are not trainable, operations, and
+    whether a module of its own holds its parameters (torchinfo's pass size counts those)."""
+
+    params: int
+    frozen: int
+    ops: int
+    module_params: bool
+
+
+NOTHING = Tally(0, 0, 0, False)
+
+
 @dataclass(frozen=True)
 class Convention:
     """One tool's way of counting.
 
-    ``ops_label`` is the tool's own word for its operation count (``None`` when it has none and
-    convcalc's MACs stay); ``per_sample_hooks`` is ptflops's division of its module counts by the
-    batch (its wrapped functions' counts are not divided).
+    ``rules`` has a rule for every layer and merge kind; ``unknown`` is what the tool counts for a
+    module it does not know (a subclass, when ``exact_types``: it looks modules up by their exact
+    type); ``linear`` what it counts for a 1×1 conv written as ``nn.Linear`` when that differs
+    from the conv's rule. ``ops_label`` is the tool's own word for its operation count (``None``
+    when it has none and convcalc's MACs stay); ``per_sample_hooks`` is ptflops's division of its
+    module counts by the batch (its wrapped functions' counts are not divided);
+    ``module_parameters_only`` that it counts only the parameters of the modules it knows.
     """
 
     name: str
@@ -100,10 +190,13 @@ class Convention:
     version: str
     ops_label: str | None
     rules: Mapping[str, Rule]
-    other: Rule
+    unknown: Rule
+    linear: Rule | None = None
     functions: Functions = Functions.UNSEEN
     per_sample_hooks: bool = False
     memory: bool = False
+    exact_types: bool = False
+    module_parameters_only: bool = False
 
     @property
     def label(self) -> str:
@@ -111,17 +204,29 @@ class Convention:
         return f"{self.tool} {self.version}".strip()
 
     def rule(self, kind: str) -> Rule:
-        """The rule for layer kind ``kind`` (the convention's fallback for kinds it lacks)."""
-        return self.rules.get(kind, self.other)
+        """The rule for layer or merge kind ``kind`` (what the tool counts for a module it does
+        not know, for a kind outside the vocabulary)."""
+        return self.rules.get(kind, self.unknown)
 
-    def counts(self, row: Row, batch: int, functional: bool) -> tuple[int, int, int]:
-        """``row``'s params, non-trainable params and operations under this convention;
-        ``functional`` says the PyTorch code computes the row with a function."""
-        rule = self.rule(row.type)
-        if functional and self.functions is not Functions.TRACED:
-            patched = rule.patched(row, batch) if self.functions is Functions.PATCHED else 0
-            return 0, 0, patched
+    def counts(self, row: Row, batch: int, form: Form = Form.MODULE) -> Tally:
+        """``row`` as this convention counts it when the PyTorch code computes it in ``form``."""
+        rule = self.rule(kind_of(row))
+        match form:
+            case Form.MEAN:
+                return NOTHING
+            case Form.PARAMETER:
+                params = 0 if self.module_parameters_only else row.params
+                return Tally(params, 0, 0, False)
+            case Form.FUNCTION if self.functions is not Functions.TRACED:
+                patched = rule.patched(row, batch) if self.functions is Functions.PATCHED else 0
+                return Tally(0, 0, patched, False)
+            case Form.SUBCLASS if self.exact_types:
+                rule = self.unknown
+            case Form.LINEAR if self.linear is not None:
+                rule = self.linear
         hooked = rule.ops(row, batch)
         if self.per_sample_hooks:
             hooked //= batch
-        return rule.params(row, batch), rule.frozen(row, batch), hooked + rule.patched(row, batch)
+        params = rule.params(row, batch)
+        ops = hooked + rule.patched(row, batch)
+        return Tally(params, rule.frozen(row, batch), ops, params > 0)

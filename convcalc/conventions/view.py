@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convcalc.conventions.rules import Convention
+from convcalc.report import Report
 
 
 @dataclass(eq=False)
@@ -26,26 +27,36 @@ class ConventionTotals:
         """torchinfo's "Estimated Total Size": input + forward/backward pass + params."""
         return self.input_bytes + self.pass_bytes + self.param_bytes
 
-    def to_document(self) -> dict[str, Any]:
-        """The tool's figures under its own names (bytes, as everywhere in convcalc's JSON)."""
+    def figures(self) -> dict[str, int]:
+        """The tool's figures: params (all, trainable, non-trainable), its operation count under
+        its own name (``flops``, ``Mult-Adds``, ``MACs``; none for Keras) and torchinfo's memory
+        estimate in bytes."""
         convention = self.convention
-        document: dict[str, Any] = {
-            "tool": convention.tool,
-            "version": convention.version,
+        figures = {
             "params": self.params,
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.params - self.trainable_params,
         }
         if convention.ops_label is not None:
-            document["ops_label"] = convention.ops_label
-            document["ops"] = self.ops
+            figures[convention.ops_label] = self.ops
         if convention.memory:
-            document |= {
+            figures |= {
                 "input_bytes": self.input_bytes,
                 "forward_backward_pass_bytes": self.pass_bytes,
                 "params_bytes": self.param_bytes,
                 "estimated_total_bytes": self.total_bytes,
             }
+        return figures
+
+    def to_document(self) -> dict[str, Any]:
+        """The tool's figures under its own names (bytes, as everywhere in convcalc's JSON)."""
+        convention = self.convention
+        document: dict[str, Any] = {"tool": convention.tool, "version": convention.version}
+        for key, value in self.figures().items():
+            if key == convention.ops_label:
+                document |= {"ops_label": key, "ops": value}
+            else:
+                document[key] = value
         return document
 
 
@@ -62,3 +73,12 @@ class ConventionView:
         """``"convention": name`` and ``"convention_totals"``, the tool's own figures."""
         document["convention"] = self.totals.convention.name
         document["convention_totals"] = self.totals.to_document()
+
+
+def convention_figures(report: Report) -> dict[str, float]:
+    """The figures of the convention ``report`` was counted by (see
+    :meth:`ConventionTotals.figures`)."""
+    view = report.extra(ConventionView)
+    if view is None:
+        raise ValueError(f"{report.name} is not counted by a convention")
+    return dict(view.totals.figures())

@@ -15,8 +15,8 @@ from convcalc.layers.base import (
     Outcome,
     Saved,
     Shape,
-    derive,
     elements,
+    shape_kept,
 )
 
 
@@ -155,18 +155,9 @@ class PReLU(Layer):
     shared: bool = True
 
     def output_of(self, shape: Shape) -> Outcome:
-        params = 1 if self.shared else shape[0]
-        return Outcome(
-            output=shape,
-            params=params,
-            derivations=(
-                derive(
-                    "params",
-                    "1 (shared slope)" if self.shared else f"{shape[0]} (one per channel)",
-                    params,
-                ),
-            ),
-        )
+        if self.shared:
+            return shape_kept(shape, 1, "1 (shared slope)")
+        return shape_kept(shape, shape[0], f"{shape[0]} (one per channel)")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -207,12 +198,7 @@ class LayerScale(Layer):
     init: float = 1e-6
 
     def output_of(self, shape: Shape) -> Outcome:
-        channels = shape[0]
-        return Outcome(
-            output=shape,
-            params=channels,
-            derivations=(derive("params", f"{channels} (γ per channel)", channels),),
-        )
+        return shape_kept(shape, shape[0], f"{shape[0]} (γ per channel)")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)

@@ -288,6 +288,12 @@ def derive(quantity: str, formula: str, value: object) -> Derivation:
     return Derivation(quantity, formula, f"{value:,}" if isinstance(value, int) else str(value))
 
 
+def shape_kept(shape: Shape, params: int, formula: str) -> Outcome:
+    """The outcome of a layer that keeps the shape and learns ``params`` values, worked out as
+    ``formula`` (a norm's γ and β, a PReLU's slopes)."""
+    return Outcome(output=shape, params=params, derivations=(derive("params", formula, params),))
+
+
 @dataclass(frozen=True, kw_only=True, repr=False)
 class Merge(ABC):
     """A merge kind: joins two or more tensors of one sample into one (add, mul, concat).

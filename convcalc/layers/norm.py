@@ -22,6 +22,7 @@ from convcalc.layers.base import (
     derive,
     elements,
     require_at_least,
+    shape_kept,
 )
 
 
@@ -173,12 +174,7 @@ class LayerNorm(PerSampleNorm):
             size, per = shape[0], "per channel"
         else:
             size, per = elements(shape), "per value"
-        params = 2 * size if self.affine else 0
-        return Outcome(
-            output=shape,
-            params=params,
-            derivations=(derive("params", f"2 × {size} (γ, β {per})", params),),
-        )
+        return shape_kept(shape, 2 * size if self.affine else 0, f"2 × {size} (γ, β {per})")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -208,12 +204,7 @@ class GroupNorm(PerSampleNorm):
         channels = shape[0]
         if channels % self.groups:
             raise ShapeError(f"groups: {channels} channels do not split into {self.groups} groups")
-        params = 2 * channels if self.affine else 0
-        return Outcome(
-            output=shape,
-            params=params,
-            derivations=(derive("params", f"2 × {channels} (γ, β)", params),),
-        )
+        return shape_kept(shape, 2 * channels if self.affine else 0, f"2 × {channels} (γ, β)")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -247,11 +238,6 @@ class InstanceNorm(PerSampleNorm):
         channels, height, width = shape
         if height * width == 1:
             raise ShapeError("instancenorm on a 1×1 map: each channel has one value to normalise")
-        params = 2 * channels if self.affine else 0
-        return Outcome(
-            output=shape,
-            params=params,
-            derivations=(
-                derive("params", f"2 × {channels} (γ, β)" if self.affine else "0", params),
-            ),
-        )
+        if not self.affine:
+            return shape_kept(shape, 0, "0")
+        return shape_kept(shape, 2 * channels, f"2 × {channels} (γ, β)")

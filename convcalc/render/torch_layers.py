@@ -50,6 +50,15 @@ class Linear:
             self.constant * factor,
         )
 
+    def divided(self, divisor: int) -> Linear | None:
+        """This expression divided by ``divisor`` when every term divides, else ``None``."""
+        if self.constant % divisor or any(coefficient % divisor for _, coefficient in self.terms):
+            return None
+        return Linear(
+            tuple((name, coefficient // divisor) for name, coefficient in self.terms),
+            self.constant // divisor,
+        )
+
     def names(self) -> set[str]:
         """The parameters it reads."""
         return {name for name, coefficient in self.terms if coefficient}
@@ -126,10 +135,12 @@ class Site:
 
 
 class Built(NamedTuple):
-    """The modules of one layer, in order, and its output channels."""
+    """The modules of one layer, in order, its output channels and the helper classes (of
+    :data:`HELPERS`) its modules are."""
 
     modules: tuple[Code, ...]
     channels: Linear
+    helpers: tuple[str, ...] = ()
 
 
 class UnsupportedLayer(ConvcalcError):
@@ -284,8 +295,18 @@ def batchnorm(site: Site) -> Built:
 
 
 def layernorm(site: Site) -> Built:
-    """nn.LayerNorm over every value of a sample (elementwise γ and β)."""
-    if len(site.input) == 3:
+    """nn.LayerNorm over every value of a sample (elementwise γ and β), or over the channels at
+    each position (ConvNeXt's LayerNorm2d, a helper: nn.LayerNorm on channels-last)."""
+    layer: Any = site.layer
+    if layer.over == "channels" and len(site.input) == 3:
+        module = call(
+            "LayerNorm2d",
+            site.in_channels(),
+            *site.keyword("eps", default=1e-5),
+            *site.keyword("affine", "elementwise_affine", default=True),
+        )
+        return Built((module,), site.channels, ("LayerNorm2d",))
+    if len(site.input) == 3 and layer.over == "all":
         _, height, width = site.input
         shape = f"[{site.in_channels()}, {height}, {width}]"
     else:
@@ -342,6 +363,84 @@ def elementwise(torch_name: str, *options: tuple[str, str, object]) -> Builder:
     return build
 
 
+def upsample(site: Site) -> Built:
+    """nn.Upsample to ``size`` or by ``scale_factor``; ``mode`` and ``align_corners`` are
+    written as values (torch refuses align_corners for nearest), align_corners always for the
+    interpolating modes."""
+    layer: Any = site.layer
+    target = (
+        f"size={site.value('size')}"
+        if layer.size is not None
+        else f"scale_factor={site.value('scale')}"
+    )
+    keywords = [] if layer.mode == "nearest" else [f"mode={literal(layer.mode)}"]
+    if layer.mode != "nearest":
+        keywords.append(f"align_corners={literal(layer.align_corners)}")
+    return same(site, call("nn.Upsample", target, *keywords))
+
+
+def pixel_shuffle(site: Site) -> Built:
+    """nn.PixelShuffle(r): C/r² channels."""
+    layer: Any = site.layer
+    channels = site.channels.divided(layer.factor**2) or Linear.of(site.output[0])
+    return Built((call("nn.PixelShuffle", site.value("factor")),), channels)
+
+
+def pixel_unshuffle(site: Site) -> Built:
+    """nn.PixelUnshuffle(r): C·r² channels."""
+    layer: Any = site.layer
+    module = call("nn.PixelUnshuffle", site.value("factor"))
+    return Built((module,), site.channels.times(layer.factor**2))
+
+
+def crop(site: Site) -> Built:
+    """The helper CenterCrop(size) (offsets at run time, as torchvision's), or Crop(top, bottom,
+    left, right) for margins."""
+    layer: Any = site.layer
+    if layer.size is not None:
+        return Built((call("CenterCrop", site.value("size")),), site.channels, ("CenterCrop",))
+    margins = (site.value(side) for side in ("top", "bottom", "left", "right"))
+    return Built((call("Crop", *margins),), site.channels, ("Crop",))
+
+
+PAD_MODULES = {
+    "zeros": "nn.ZeroPad2d",
+    "reflect": "nn.ReflectionPad2d",
+    "replicate": "nn.ReplicationPad2d",
+    "circular": "nn.CircularPad2d",
+}
+"""Each padding mode's module (torch's sides: left, right, top, bottom)."""
+
+
+def pad(site: Site) -> Built:
+    """nn.ZeroPad2d / ReflectionPad2d / ReplicationPad2d / CircularPad2d, one number when the
+    four sides are equal."""
+    layer: Any = site.layer
+    top, bottom, left, right = layer.sides()
+    sides = literal(top) if top == bottom == left == right else literal((left, right, top, bottom))
+    return same(site, call(PAD_MODULES[layer.mode], sides))
+
+
+def channel_slice(site: Site) -> Built:
+    """The helper ChannelSlice(start, end)."""
+    layer: Any = site.layer
+    start, end = layer.channels
+    module = call("ChannelSlice", literal(start), literal(end))
+    return Built((module,), Linear.of(end - start), ("ChannelSlice",))
+
+
+def layer_scale(site: Site) -> Built:
+    """The helper LayerScale(C, init): one γ per channel."""
+    module = call("LayerScale", site.in_channels(), *site.keyword("init", default=1e-6))
+    return Built((module,), site.channels, ("LayerScale",))
+
+
+def stochastic_depth(site: Site) -> Built:
+    """The helper StochasticDepth(p, mode), written with torch alone."""
+    module = call("StochasticDepth", site.value("p"), *site.keyword("mode", default="row"))
+    return Built((module,), site.channels, ("StochasticDepth",))
+
+
 def prelu(site: Site) -> Built:
     """nn.PReLU(): one shared slope, or one per channel."""
     layer: Any = site.layer
@@ -375,9 +474,21 @@ TORCH_MODULES: dict[str, Builder] = {
     "sigmoid": elementwise("nn.Sigmoid"),
     "tanh": elementwise("nn.Tanh"),
     "hardswish": elementwise("nn.Hardswish"),
+    "hardsigmoid": elementwise("nn.Hardsigmoid"),
+    "mish": elementwise("nn.Mish"),
+    "identity": elementwise("nn.Identity"),
     "softmax": lambda site: same(site, call("nn.Softmax", "dim=1")),
     "prelu": prelu,
     "dropout": elementwise("nn.Dropout", ("p", "p", 0.5)),
+    "stochasticdepth": stochastic_depth,
+    "layerscale": layer_scale,
+    "upsample": upsample,
+    "pixelshuffle": pixel_shuffle,
+    "pixelunshuffle": pixel_unshuffle,
+    "crop": crop,
+    "pad": pad,
+    "slice": channel_slice,
+    "channelshuffle": lambda site: same(site, call("nn.ChannelShuffle", site.value("groups"))),
 }
 """Each layer kind (by its canonical name) → the builder of its torch modules."""
 

@@ -4,7 +4,8 @@ convcalc never imports torch: :func:`check` runs this file as a script in a fres
 which builds the network on the ``meta`` device (shapes without memory or compute), counts its
 parameters and buffers (without BatchNorm's ``num_batches_tracked`` counter, which convcalc
 does not count), runs a zero batch of the spec's input under ``FlopCounterMode`` (MACs =
-FLOPs / 2) and prints what it measured as JSON.
+FLOPs / 2) and prints what it measured as JSON: a network with several outputs returns a tuple,
+whose shapes are compared one by one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def measure(path: str, class_name: str, shape: list[int]) -> dict[str, Any]:
-    """Params, buffers, MACs and output shape of the class ``class_name`` in the module file
+    """Params, buffers, MACs and output shapes of the class ``class_name`` in the module file
     ``path`` on a batch of ``shape`` (batch first)."""
     import importlib.util
 
@@ -38,11 +39,12 @@ def measure(path: str, class_name: str, shape: list[int]) -> dict[str, Any]:
     )
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         output = model(torch.zeros(shape, device="meta"))
+    outputs = output if isinstance(output, tuple) else (output,)
     return {
         "params": sum(parameter.numel() for parameter in model.parameters()),
         "buffers": buffers,
         "macs": counter.get_total_flops() // 2,
-        "output": list(output.shape),
+        "outputs": [list(tensor.shape) for tensor in outputs],
     }
 
 
@@ -60,11 +62,13 @@ def differences(measured: dict[str, Any], report: Report) -> list[str]:
         for what, value in expected.items()
         if found[what] != value
     ]
-    output = [report.batch, *report.rows[-1].output]
-    if measured["output"] != output:
-        lines.append(
-            f"check: output shape: convcalc {tuple(output)}, PyTorch {tuple(measured['output'])}"
-        )
+    shapes = [[report.batch, *output.shape] for output in report.outputs]
+    if len(measured["outputs"]) != len(shapes):
+        lines.append(f"check: outputs: convcalc {len(shapes)}, PyTorch {len(measured['outputs'])}")
+    for output, ours, theirs in zip(report.outputs, shapes, measured["outputs"], strict=False):
+        if ours != theirs:
+            what = "output shape" if len(shapes) == 1 else f"output `{output.name}` shape"
+            lines.append(f"check: {what}: convcalc {tuple(ours)}, PyTorch {tuple(theirs)}")
     return lines
 
 

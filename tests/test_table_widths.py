@@ -87,11 +87,10 @@ def test_narrow_terminals_drop_whole_columns_and_say_which() -> None:
     text = at_terminal(report_of("zoo:resnet50"), 80)
     header = [cell.strip() for cell in text.splitlines()[1].split("┃")]
     assert header == ["layer", "output", "params", "MACs", "RF", "memory"]
-    assert "hidden to fit 80 columns: index, type, input, live, peak" in text
+    # Named as the table heads them, which is also what --columns takes.
+    assert "hidden to fit 80 columns: #, type, input, live, peak" in text
     words = " ".join(text.split())
-    assert (
-        "(--wide or --columns all shows them; --columns picks, e.g. --columns layer,index," in words
-    )
+    assert "(--wide or --columns all shows them; --columns picks, e.g. --columns layer,#," in words
     wide = at_terminal(report_of("zoo:resnet50"), 200)
     assert "hidden" not in wide
     assert [cell.strip() for cell in wide.splitlines()[1].split("┃")][-2:] == ["live", "peak"]

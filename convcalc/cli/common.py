@@ -283,13 +283,23 @@ def lazy_table(name: str, **options: Any) -> "Callable[[Report, int | None], Any
     return render
 
 
-def load_spec(source: str, settings: list[str] | None, strict: bool = False) -> "Network":
+def load_spec(
+    source: str,
+    settings: list[str] | None,
+    input_shape: tuple[int, ...] | None = None,
+    strict: bool = False,
+    **overrides: Any,
+) -> "Network":
     """The spec at ``source`` with each ``--set PATH=VALUE`` applied (a path it does not have is
-    a usage error); ``strict`` refuses an ONNX model's unsupported ops."""
+    a usage error), then ``overrides`` (network fields from the command's own options);
+    ``input_shape`` also fixes an ONNX model's symbolic sizes; ``strict`` refuses an ONNX
+    model's unsupported ops. Every problem at once."""
+    from convcalc.api import load_network
     from convcalc.overrides import parse_setting
-    from convcalc.sources import load
 
-    return load(source, [parse_setting(text) for text in settings or ()], strict=strict)
+    chosen = [parse_setting(text) for text in settings or ()]
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return load_network(source, chosen, input_shape, strict, **given)
 
 
 def refuse_all(convention: str) -> None:

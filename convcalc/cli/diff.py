@@ -76,8 +76,8 @@ def diff(
 
     fmt = chosen_format(fmt, as_json)
     with reported(traceback):
-        first = analyze(load_spec(spec_a, None, strict), strict=strict)
-        second = analyze(load_spec(spec_b, settings, strict), strict=strict)
+        first = analyze(load_spec(spec_a, None, strict=strict), strict=strict)
+        second = analyze(load_spec(spec_b, settings, strict=strict), strict=strict)
         first = with_convention(first, convention, spec_a)
         second = with_convention(second, convention, spec_b)
         if convention is ConventionName.CONVCALC:

@@ -168,18 +168,23 @@ class Analyzer:
         entry = Flow(self.network.input, start)
         top = Scope("", entry=entry)
         final = self.sequence(self.network.layers, entry, top)
+        if self.network.outputs:
+            self.outputs = [
+                (ref.name, self.resolve(ref, top, None, f"outputs[{index}]"))
+                for index, ref in enumerate(self.network.outputs)
+            ]
+        else:
+            self.outputs = [(self.rows[-1].path if self.rows else "input", final)]
         if len(self.errors) == 1:
             raise self.errors[0]
         if self.errors:
             raise SpecErrors(self.errors)
-        if self.network.outputs:
-            self.outputs = [
-                (ref.name, self.resolve(ref, top, None, "outputs")) for ref in self.network.outputs
-            ]
-        else:
-            self.outputs = [(self.rows[-1].path if self.rows else "input", final)]
         self.mark_dead()
         return self.rows
+
+    def returned(self) -> tuple[Output, ...]:
+        """The tensors the network returns, once :meth:`run` has analyzed it."""
+        return tuple(Output(name, flow.source, flow.shape, flow.rf) for name, flow in self.outputs)
 
     def failed(self, error: ConvcalcError) -> Flow:
         """Note ``error`` and go on: the tensor it leaves is unknown, and only what reads it is
@@ -253,8 +258,10 @@ class Analyzer:
         raise AssertionError(f"unknown node {node!r}")
 
     def resolve(self, ref: TensorRef, scope: Scope, node: Node | None, key: str) -> Flow:
-        """The tensor ``ref`` names, seen from ``scope`` (see :class:`Scope`); an unknown or
-        later name is a spec error located at ``node`` that lists the names in scope."""
+        """The tensor ``ref`` names, seen from ``scope`` (see :class:`Scope`). An unknown or
+        later name is a spec error located at ``node`` (else at the entry of ``outputs`` that
+        ``key`` names) that lists the names in scope, noted
+        (:meth:`failed`) so that every such name is reported at once: it reads as unknown."""
         start: Scope | None = scope
         for _ in range(ref.outside):
             while start is not None and not start.block:
@@ -276,10 +283,14 @@ class Analyzer:
             problem = f"no tensor named `{ref.name}` here{suggestion(ref.name, names)}"
         message = f"{key}: {problem}; in scope: {', '.join(names)}"
         if node is None:
-            raise SpecError(message, Location(self.network.source, path="outputs"))
+            where = next(
+                (place for place in self.network.outputs_at if place.path == key),
+                Location(self.network.source, path=key),
+            )
+            return self.failed(SpecError(f"{problem}; in scope: {', '.join(names)}", where))
         file, line, column, _ = node.location
         label = f"{node.spec_path} {node_kind(node)}" + (f' "{node.name}"' if node.name else "")
-        raise SpecError(message, Location(file, line, column, label))
+        return self.failed(SpecError(message, Location(file, line, column, label)))
 
     def mark_dead(self) -> None:
         """Warn on every row whose output reaches no network output (it is still counted)."""
@@ -601,9 +612,7 @@ def analyze(
     """
     analyzer = Analyzer(network, strict=strict, extent=extent)
     rows = tuple(analyzer.run(start))
-    outputs = tuple(
-        Output(name, flow.source, flow.shape, flow.rf) for name, flow in analyzer.outputs
-    )
+    outputs = analyzer.returned()
     totals = totals_of(rows, dtype_bytes(network.dtype))
     totals.rf = outputs[0].rf
     return Report(

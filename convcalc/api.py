@@ -6,43 +6,86 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convcalc.errors import SpecError
+from convcalc.errors import ConvcalcError, SpecError
 from convcalc.spec import Network
 from convcalc.tensors import DTYPE_BYTES, MAX_DIMENSION, parse_shape
 
 if TYPE_CHECKING:
+    from convcalc.overrides import Setting
     from convcalc.render.notebook import NotebookReport
+
+Settings = Mapping[str, Any] | Iterable[tuple[str, Any]]
+"""Values to change in a spec before it is checked: ``{PATH: VALUE}``, or ``(PATH, VALUE)``
+pairs applied in order (a later one wins), each ``PATH`` as for ``--set``."""
 
 OVERRIDES = ("input", "batch", "dtype", "name")
 """What :func:`analyze` may change in a network before analyzing it."""
 
 
-def load(source: str | Path, *, strict: bool = False) -> Network:
+def load(source: str | Path, *, settings: Settings = (), strict: bool = False) -> Network:
     """The validated network a spec describes: a path (a spec or an ONNX model), ``"-"`` for
     stdin, or ``"zoo:NAME"``.
 
-    Raises :class:`convcalc.errors.ConvcalcError` (``SpecErrors`` with every problem, each
-    located) when the spec is wrong; with ``strict``, also for each op of an ONNX model that
-    convcalc does not compute."""
+    ``settings`` change values of the spec before it is checked, as ``--set PATH=VALUE`` does:
+    ``{"width": 96, "layers[3].stride": 1, "input": "3x512x512"}``; a value is a Python value
+    as YAML would give it (numbers, text, lists, dicts). A path the spec does not have raises
+    :class:`convcalc.errors.UsageError` listing what is there. Raises
+    :class:`convcalc.errors.ConvcalcError` (``SpecErrors`` with every problem, each located)
+    when the spec is wrong; with ``strict``, also for each op of an ONNX model that convcalc
+    does not compute."""
+    return load_network(source, python_settings(settings), strict=strict)
+
+
+def python_settings(settings: Settings) -> list[Setting]:
+    """``settings`` as :class:`~convcalc.overrides.Setting` s, in order."""
+    from convcalc.overrides import setting
+
+    pairs = settings.items() if isinstance(settings, Mapping) else settings
+    return [setting(path, value) for path, value in pairs]
+
+
+def load_network(
+    source: str | Path,
+    settings: Sequence[Setting] = (),
+    input_shape: tuple[int, ...] | None = None,
+    strict: bool = False,
+    **overrides: Any,
+) -> Network:
+    """The network at ``source`` with ``settings`` applied, then ``overrides`` (checked network
+    fields); ``input_shape`` also fixes an ONNX model's symbolic sizes, ``strict`` refuses its
+    unsupported ops. Every command and :func:`load` read a spec through here. When the spec
+    could be read in part, the problems the analysis finds in that part are raised with the
+    spec's own, all at once."""
     from convcalc.sources import load as load_source
 
-    return load_source(str(source), strict=strict)
+    try:
+        network = load_source(str(source), settings, input_shape, strict)
+    except ConvcalcError as error:
+        if error.partial is None:
+            raise
+        from convcalc.analysis import with_analysis_problems
+
+        raise with_analysis_problems(error, replace(error.partial, **overrides)) from None
+    return replace(network, **overrides) if overrides else network
 
 
 def analyze(
     source_or_network: str | Path | Network,
     *,
+    settings: Settings = (),
     strict: bool = False,
     fold_bn: bool = False,
     train: bool = False,
     optimizer: str = "sgd",
     **overrides: Any,
 ) -> NotebookReport:
-    """The report of a network, given as a source (as for :func:`load`) or a loaded network.
+    """The report of a network, given as a source (as for :func:`load`, with its ``settings``)
+    or a loaded network.
 
     ``overrides`` replace the network's ``input`` (``"3x64x64"``, ``[3, 64, 64]`` or ``4096``),
     ``batch``, ``dtype`` (``"float16"``…) or ``name`` before it is analyzed, as the command's
@@ -56,13 +99,17 @@ def analyze(
     from convcalc.render.notebook import for_notebook
     from convcalc.views import with_views
 
-    network = (
-        source_or_network
-        if isinstance(source_or_network, Network)
-        else load(source_or_network, strict=strict)
+    given = checked_overrides(
+        {name: value for name, value in overrides.items() if value is not None}
     )
-    given = {name: value for name, value in overrides.items() if value is not None}
-    report = run_analysis(replace(network, **checked_overrides(given)), strict=strict)
+    chosen = python_settings(settings)
+    if isinstance(source_or_network, Network):
+        if chosen:
+            raise TypeError("analyze() takes settings with a source, not a loaded network")
+        network = replace(source_or_network, **given)
+    else:
+        network = load_network(source_or_network, chosen, given.get("input"), strict, **given)
+    report = run_analysis(network, strict=strict)
     if fold_bn:
         from convcalc.folding import fold_network
 

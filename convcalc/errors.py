@@ -105,6 +105,20 @@ class UsageError(ConvcalcError):
         return ""
 
 
+class PointedUsageError(UsageError):
+    """A usage error in a piece of command-line text, shown under the message with a caret at
+    ``column`` (0-based)."""
+
+    def __init__(self, message: str, text: str, column: int) -> None:
+        super().__init__(message)
+        self.text = text
+        self.column = column
+
+    def detail(self) -> str:
+        """The text with a caret under the problem."""
+        return f"  {self.text}\n  {' ' * self.column}^"
+
+
 MAX_ERRORS = 100
 """A spec with more problems shows this many and counts the rest (`… and N more problems`):
 the first ones are what to fix first, and a flood would take long to word and to read."""

@@ -226,11 +226,12 @@ class SpecParser:
         if "layers" in document and not layers and not self.errors:
             self.error("layers: the network has no layers", document.value_mark("layers"))
         self.check_unused_blocks()
-        outputs = self.outputs(document)
+        outputs, outputs_at = self.outputs(document)
         network = Network(
             input=shape or (1,),
             layers=layers,
             outputs=outputs,
+            outputs_at=outputs_at,
             name=None if name is None else str(name),
             batch=batch,
             dtype=dtype,
@@ -290,11 +291,11 @@ class SpecParser:
                 copy[key] = [value_of(item) for item in value] if isinstance(value, list) else value
         return copy
 
-    def outputs(self, document: SpecMap) -> tuple[TensorRef, ...]:
+    def outputs(self, document: SpecMap) -> tuple[tuple[TensorRef, ...], tuple[Location, ...]]:
         """``outputs``: the names of the tensors the network returns (default: the last
-        layer's)."""
+        layer's), and where each is written."""
         if "outputs" not in document:
-            return ()
+            return (), ()
         value = document["outputs"]
         names = [value] if isinstance(value, str) else value
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
@@ -302,8 +303,16 @@ class SpecParser:
                 f"outputs: expected a list of tensor names, got {show(value)}",
                 document.value_mark("outputs"),
             )
-            return ()
-        return tuple(TensorRef(str(name)) for name in names)
+            return (), ()
+        marks = (
+            [value.item_mark(index) for index in range(len(value))]
+            if isinstance(value, SpecList)
+            else [document.value_mark("outputs")]
+        )
+        places = tuple(
+            mark.location(self.file, f"outputs[{index}]") for index, mark in enumerate(marks)
+        )
+        return tuple(TensorRef(str(name)) for name in names), places
 
     def input_shape(self, document: SpecMap) -> tuple[int, ...] | None:
         """The required ``input``: one sample's shape."""
@@ -536,8 +545,10 @@ class SpecParser:
         if name is UNRESOLVED:
             return None
         if not isinstance(name, str) or not name or "." in name:
+            # Dots separate a row path's parts; a number would read as text only by chance.
+            wanted = "a name without dots" if isinstance(name, str) and name else "a name (text)"
             self.error(
-                f"name: expected a name without dots, got {shorten(show(name))}",
+                f"name: expected {wanted}, got {shorten(show(name))}",
                 item.value_mark("name"),
                 path,
             )

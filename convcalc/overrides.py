@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from convcalc.errors import ConvcalcError, UsageError, suggestion
+from convcalc.errors import ConvcalcError, PointedUsageError, UsageError, suggestion
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
 
 Step = str | int
@@ -59,6 +59,26 @@ def parse_setting(text: str) -> Setting:
     return Setting(path, parse_path(path, text), value)
 
 
+def setting(path: str, value: Any) -> Setting:
+    """A setting given from Python: ``path`` as in ``--set``, ``value`` a Python value as YAML
+    would give it (a ``TypeError`` for one a spec cannot hold)."""
+    return Setting(path, parse_path(path, f"{path}=…"), spec_value(value, path))
+
+
+def spec_value(value: Any, path: str) -> Any:
+    """``value`` as the loader reads values: mappings and lists as :class:`SpecMap` and
+    :class:`SpecList` (tuples as lists), scalars as they are."""
+    if isinstance(value, Mapping):
+        if not all(isinstance(key, str) for key in value):
+            raise TypeError(f"setting {path}: the keys of a mapping must be text")
+        return SpecMap({key: spec_value(item, path) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return SpecList([spec_value(item, path) for item in value])
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"setting {path}: a spec cannot hold {type(value).__name__} {value!r}")
+
+
 def split_setting(text: str, form: str, nothing: str) -> tuple[str, str]:
     """``PATH=TEXT`` → (path, text); a missing path or text is a usage error."""
     path, equals, value_text = text.partition("=")
@@ -77,7 +97,12 @@ def parse_path(path: str, text: str) -> tuple[Step, ...]:
     while position < len(path):
         match = _STEP.match(path, position)
         if match is None or (match.group(2) is not None and position and path[position] != "."):
-            raise UsageError(f"--set {text}: cannot read the path at `{path[position:]}`")
+            # The caret points into the whole setting as typed (the path starts it).
+            raise PointedUsageError(
+                f"--set {text}: cannot read the path at `{path[position:]}`",
+                text,
+                text.index(path) + position,
+            )
         index, key = match.groups()
         steps.append(int(index) if index is not None else key)
         position = match.end()

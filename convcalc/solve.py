@@ -164,17 +164,17 @@ class SizeResult(NamedTuple):
 
 def solve_size(network: Network, size: tuple[int, int]) -> SizeResult:
     """Run ``network`` on an input of ``size`` (its channels kept), unread rows counting as a
-    failure (``--strict``)."""
+    failure (``--strict``); the shapes of every tensor it returns (``outputs:``)."""
     from convcalc.analysis import Analyzer
 
-    sized = replace(network, input=(network.input[0], *size))
+    analyzer = Analyzer(replace(network, input=(network.input[0], *size)), strict=True)
     try:
-        rows = Analyzer(sized, strict=True).run()
+        analyzer.run()
     except ConvcalcError as error:
         # The analysis reports every problem; the first is where the size fails.
         first = error.errors[0] if isinstance(error, SpecErrors) else error
         return SizeResult(size, where=first.location.path or "", problem=first.message)
-    return SizeResult(size, outputs=(rows[-1].output,))
+    return SizeResult(size, outputs=tuple(output.shape for output in analyzer.returned()))
 
 
 def check_image(network: Network) -> None:

@@ -138,6 +138,8 @@ class Network:
     input: Shape
     layers: tuple[Node, ...]
     outputs: tuple[TensorRef, ...] = ()
+    outputs_at: tuple[Location, ...] = ()
+    """Where each of ``outputs`` is written."""
     name: str | None = None
     batch: int = 1
     dtype: str = "float32"

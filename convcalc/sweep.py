@@ -189,6 +189,7 @@ class Sweep:
             rows=rows,
             totals=totals,
             folding=unfolded,
+            outputs=analyzer.returned(),
         )
 
     def summary(self, index: int, texts: tuple[str, ...], settings: list[Setting]) -> Variant:
@@ -226,7 +227,7 @@ class Sweep:
             memory=memory,
             rf=None if local is None else (local.size[0], local.size[1]),
             rf_global=bool(rf is not None and rf.is_global),
-            outputs=(report.rows[-1].output,),
+            outputs=tuple(output.shape for output in report.outputs),
         )
 
 

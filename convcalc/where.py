@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from typing import NamedTuple
 
-from convcalc.errors import UsageError, suggestion
+from convcalc.errors import PointedUsageError, suggestion
 
 SUFFIXES = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -34,17 +34,11 @@ _TOKEN = re.compile(
 )
 
 
-class GrammarError(UsageError):
+class GrammarError(PointedUsageError):
     """A ``--where`` expression that does not parse: the message, the text, the column."""
 
     def __init__(self, message: str, text: str, column: int) -> None:
-        super().__init__(f"--where: {message}")
-        self.text = text
-        self.column = column
-
-    def detail(self) -> str:
-        """The expression with a caret under the problem."""
-        return f"  {self.text}\n  {' ' * self.column}^"
+        super().__init__(f"--where: {message}", text, column)
 
 
 class Token(NamedTuple):

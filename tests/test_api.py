@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import convcalc
 from convcalc.cli import app
-from convcalc.errors import SpecError, SpecErrors
+from convcalc.errors import SpecError, SpecErrors, UsageError
 from convcalc.report import Report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,3 +66,39 @@ def test_a_wrong_spec_raises_every_problem(tmp_path: Path) -> None:
 def test_the_package_names_only_its_api() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         _ = convcalc.nothing
+
+
+def test_settings_change_the_spec_before_it_is_checked() -> None:
+    plain = convcalc.analyze("zoo:resnet18")
+    changed = convcalc.analyze("zoo:resnet18", settings={"input": "3x64x64", "fc.out": 10})
+    assert changed.input == (3, 64, 64)
+    assert changed.rows[-1].output == (10,)
+    assert plain.totals.params - changed.totals.params == 513 * (1000 - 10)
+    small_stem = {"conv1.kernel": (3, 3), "conv1.stride": 1, "conv1.pad": 1}
+    first = convcalc.analyze(convcalc.load("zoo:resnet18", settings=small_stem)).rows[0]
+    assert (first.output, first.params) == ((64, 224, 224), 3 * 3 * 3 * 64)
+
+
+def test_settings_apply_in_order_and_are_the_commands() -> None:
+    pairs = [("fc.out", 10), ("layer4.width", 256), ("fc.out", 12)]
+    report = convcalc.analyze("zoo:resnet18", settings=pairs)
+    assert report.rows[-1].output == (12,)
+    flags = [flag for path, value in pairs for flag in ("--set", f"{path}={value}")]
+    result = CliRunner().invoke(app, ["analyze", "zoo:resnet18", "--json", *flags])
+    assert result.exit_code == 0, result.output
+    assert report.to_json() == result.stdout
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(UsageError, match=r"no `layr1` \(did you mean `layer1`\?\)"):
+        convcalc.load("zoo:resnet18", settings={"layr1.width": 3})
+    with pytest.raises(TypeError, match="a spec cannot hold object"):
+        convcalc.load("zoo:resnet18", settings={"conv1.filters": object()})
+    with pytest.raises(TypeError, match="with a source, not a loaded network"):
+        convcalc.analyze(convcalc.load("zoo:lenet5"), settings={"batch": 2})
+    with pytest.raises(SpecErrors) as caught:
+        convcalc.load("zoo:lenet5", settings={"c1.filters": 0, "c3.kernel": 0})
+    assert [str(error) for error in caught.value.errors] == [
+        "zoo:lenet5:13:21: layers[0] conv: filters: must be ≥ 1, got 0",
+        "zoo:lenet5:18:33: layers[3] conv: kernel: must be ≥ 1, got 0",
+    ]

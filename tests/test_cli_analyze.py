@@ -344,3 +344,14 @@ def test_names_with_control_characters_stay_on_one_line() -> None:
     assert "\x1b" not in result.stdout
     assert result.stdout.startswith("net\\tone — input 2×4×4")
     assert "│ a\\nb\\x1b[31m │ conv" in result.stdout
+
+
+def test_columns_are_chosen_by_their_names_or_their_headers() -> None:
+    by_header = runner.invoke(app, ["analyze", "zoo:lenet5", "--columns", "#,Layer,MACs,rf"])
+    by_name = runner.invoke(app, ["analyze", "zoo:lenet5", "--columns", "index,layer,macs,RF"])
+    assert by_header.exit_code == by_name.exit_code == 0, by_header.stderr
+    assert by_header.stdout == by_name.stdout
+    assert "  # ┃ layer    ┃     MACs ┃     RF\n" in by_header.stdout
+    jacobian = ["analyze", "zoo:lenet5", "--jacobian", "--format", "csv", "--columns"]
+    result = runner.invoke(app, [*jacobian, "layer,non-zeros"])
+    assert result.stdout.startswith("path,jacobian_nonzeros,warnings\nc1,117600,\n")

@@ -66,6 +66,86 @@ def test_analyze_with_an_unknown_path_is_a_usage_error(family: str) -> None:
     )
 
 
+# --- --set on every command that reads a spec --------------------------------------------------
+
+UNKNOWN_PATH = (
+    "--set widht: the spec has no `widht` (did you mean `width`?); at the top level: name, "
+    "input, batch, dtype, layers, blocks, outputs, width, conv1, relu1, maxpool1, conv2, "
+    "globalavgpool1, flatten1, fc1\n"
+)
+
+READERS = {
+    "analyze": ["SPEC"],
+    "draw": ["SPEC", "--format", "dot"],
+    "report": ["SPEC"],
+    "export": ["SPEC"],
+    "diff": ["zoo:lenet5", "SPEC"],
+    "solve": ["SPEC", "--sizes", "32"],
+    "sweep": ["SPEC"],
+}
+"""Every command that reads a spec, with what it needs besides it (SPEC stands for it)."""
+
+
+def refused_setting(command: str, spec: str, setting: str) -> str:
+    """What ``command`` on ``spec`` with ``--set setting`` prints, a usage error."""
+    args = [spec if arg == "SPEC" else arg for arg in READERS[command]]
+    result = invoke(command, *args, "--set", setting)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    return result.stderr
+
+
+@pytest.mark.parametrize("command", READERS)
+def test_an_unknown_path_is_a_usage_error_on_every_command(command: str, family: str) -> None:
+    assert refused_setting(command, family, "widht=3") == UNKNOWN_PATH
+
+
+@pytest.mark.parametrize("command", READERS)
+def test_a_path_that_does_not_parse_is_pointed_at(command: str, family: str) -> None:
+    assert refused_setting(command, family, "layers[3]stride=1") == (
+        "--set layers[3]stride=1: cannot read the path at `stride`\n"
+        "  layers[3]stride=1\n"
+        "           ^\n"
+    )
+
+
+def test_draw_draws_the_set_network(family: str) -> None:
+    plain = invoke("draw", family, "--format", "dot")
+    wider = invoke("draw", family, "--format", "dot", "--set", "width=32", "--set", "batch=2")
+    assert plain.exit_code == wider.exit_code == 0
+    assert 'tooltip="conv1\\n448 params, 442.37 K MACs"' in plain.stdout
+    assert 'tooltip="conv1\\n896 params, 1.77 M MACs"' in wider.stdout
+    assert "conv1 → 32×32×32" in wider.stdout
+
+
+def test_report_reports_the_set_network(family: str, tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    result = invoke("report", family, "-o", str(page), "--set", "fc1.out=7")
+    assert result.exit_code == 0, result.stderr
+    text = page.read_text()
+    # 448 + 1,160 + (8·7 + 7) params instead of 448 + 1,160 + (8·10 + 10)
+    assert "<dt>params</dt><dd>1,671</dd>" in text
+    assert "fc1 → 7</text>" in text
+    assert "<dt>params</dt><dd>1,698</dd>" in invoke("report", family).stdout
+
+
+def test_export_writes_the_set_network(family: str) -> None:
+    result = invoke("export", family, "--set", "layers[3].filters=12", "--set", "input=3x64x64")
+    assert result.exit_code == 0, result.stderr
+    assert "            nn.Conv2d(width, 12, 3, stride=2, padding=1),  # 12×16×16\n" in (
+        result.stdout
+    )
+    assert "nn.Linear(12, 10),  # 10\n" in result.stdout
+    assert "Input 3×64×64, batch 1:" in result.stdout
+
+
+def test_a_set_value_is_located_in_the_spec(family: str) -> None:
+    result = invoke("draw", family, "--set", "layers[3].kernel=0")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{family}:8:")
+    assert "kernel" in result.stderr
+
+
 # --- solve ------------------------------------------------------------------------------------
 
 
@@ -149,6 +229,49 @@ def test_solve_a_network(tmp_path: Path) -> None:
     ]
 
 
+def test_solve_the_unet_example() -> None:
+    result = invoke("solve", "examples/unet.yaml", "--sizes", "500..600")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # Its skips are cropped to fixed sizes (56, 104, 200, 392): only 572 meets them all.
+    assert lines[0] == "unet: 1 of 101 input sizes accepted"
+    assert [line for line in lines if not line.startswith(("5", "6"))][1:] == [
+        "input size  output / first failing layer",
+        "-" * 10 + "  " + "-" * 159,
+    ]
+    by_size = {line.split()[0]: line for line in lines[3:]}
+    assert len(by_size) == 101
+    assert by_size["572×572"] == "572×572     2×388×388"
+    assert by_size["571×571"] == (
+        '571×571     fails at layers[1] maxpool "maxpool1": stride 2 does not fit the height: '
+        "(567 + 0 − 2) is not a multiple of 2, so the last 1 input row is never read (--strict)"
+    )
+    assert by_size["556×556"] == (
+        '556×556     fails at blocks.up.layers[2] concat "dec4.concat1": concat: the inputs\' '
+        "H×W differ (512×56×56, 512×54×54)"
+    )
+    assert by_size["500×500"].startswith('500×500     fails at layers[7] maxpool "maxpool4"')
+
+
+def test_solve_lists_every_output_of_a_network() -> None:
+    result = invoke("solve", "examples/fpn.yaml", "--sizes", "252..257")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[:4] == [
+        "small-fpn: 4 of 6 input sizes accepted",
+        "input size  output / first failing layer",
+        "-" * 10 + "  " + "-" * 127,
+        '252×252     fails at layers[9] add "p3": add: the inputs\' shapes 64×63×63, 64×64×64 do '
+        "not broadcast (each axis must have equal sizes or 1)",
+    ]
+    assert result.stdout.splitlines()[4:8] == [
+        f"{size}×{size}     18×64×64, 18×32×32" for size in range(253, 257)
+    ]
+    document = as_json("sweep", "examples/fpn.yaml", "--set", "c2.filters=16,32")
+    assert [variant["outputs"] for variant in document["variants"]] == [
+        [[18, 64, 64], [18, 32, 32]]
+    ] * 2
+
+
 def test_solve_a_network_groups_failures_at_one_layer(tmp_path: Path) -> None:
     spec = tmp_path / "unet.yaml"
     spec.write_text(UNET_LIKE)
@@ -199,6 +322,7 @@ def test_solve_a_network_with_rectangles_and_settings(tmp_path: Path) -> None:
             "--in/--out solve one layer; with SPEC, give --sizes",
         ),
         (["--in", "8", "--out", "4", "--sizes", "3"], "--sizes and --set need a SPEC"),
+        (["zoo:lenet5", "--sizes", ""], "--sizes: `` is not a size or a range A..B[:STEP]"),
         (
             ["zoo:lenet5", "--sizes", "32", "--set", "input=400"],
             "--sizes: the network's input is a vector, not an image",
@@ -400,3 +524,48 @@ def test_sweep_bad_usage(family: str, args: list[str], message: str) -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == message + "\n"
+
+
+def test_a_terminal_table_hides_columns_by_rank_and_names_them() -> None:
+    from convcalc.render.records import Column, to_text
+
+    columns = [
+        Column("name", "name"),
+        Column("size", "size", True, hide_rank=2),
+        Column("note", "note", hide_rank=1),
+    ]
+    records = [{"name": "conv1", "size": "1,024", "note": "a long note here"}]
+    assert to_text(columns, records, width=40) == to_text(columns, records)
+    assert to_text(columns, records, width=20) == (
+        "name    size\n"
+        "-----  -----\n"
+        "conv1  1,024\n"
+        "hidden to fit 20 columns: note (pipe it or -o FILE for every column)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "hidden"),
+    [
+        (["diff", "zoo:resnet18", "zoo:resnet34"], "type, memory, RF"),
+        (
+            [
+                "sweep",
+                "zoo:resnet18",
+                "--set",
+                "layer4.width=256,512",
+                "--set",
+                "input=3x160x160,3x224x224",
+            ],
+            "output",
+        ),
+    ],
+)
+def test_design_tables_fit_an_80_column_terminal(arguments: list[str], hidden: str) -> None:
+    import os
+
+    from tests.terminal import run_in_terminal
+
+    shown = run_in_terminal(arguments, 80, dict(os.environ)).splitlines()
+    assert max(len(line) for line in shown) <= 80
+    assert f"hidden to fit 80 columns: {hidden} (pipe it or -o FILE for every column)" in shown

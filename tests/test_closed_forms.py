@@ -6,6 +6,7 @@ exactly, and on huge sizes they must answer at once.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 
 from convcalc.cli import app
 from convcalc.errors import ShapeError
-from convcalc.layers.conv import transposed_taps
+from convcalc.layers.conv import transposed_cells, transposed_taps
 from convcalc.layers.pooling import adaptive_cells
 from convcalc.layers.window import Window, floor_sum, taps_in_range
 from tests.profiles import examples
@@ -178,3 +179,19 @@ def test_analyze_jacobian_with_a_huge_pad_is_counted_at_once() -> None:
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["layers"][0]["jacobian"]["nonzeros"] == 1
     assert time.perf_counter() - began < 2
+
+
+def test_the_inputs_of_each_transposed_conv_phase_in_closed_form() -> None:
+    for kernel, stride, pad, dilation in itertools.product(
+        range(1, 9), range(1, 9), range(9), range(1, 6)
+    ):
+        cells = []
+        for output in range(stride):
+            inputs = [
+                (output + pad - tap * dilation) // stride
+                for tap in range(kernel)
+                if (output + pad - tap * dilation) % stride == 0
+            ]
+            cells.append((min(inputs), max(inputs)) if inputs else None)
+        expected = () if None in cells else tuple(cells)
+        assert transposed_cells(kernel, stride, pad, dilation) == expected

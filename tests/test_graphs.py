@@ -109,8 +109,8 @@ def test_unknown_and_later_names_list_the_names_in_scope() -> None:
         "net.yaml:4:5: layers[1] relu: from: `late` is defined later; only earlier layers can "
         "be read; in scope: input, stem"
     )
-    assert "outputs: no tensor named `nope`" in problem(
-        text.replace("stme", "stem") + "outputs: [nope]\n"
+    assert problem(text.replace("stme", "stem") + "outputs: [late, nope]\n") == (
+        "net.yaml:6:17: outputs[1]: no tensor named `nope` here; in scope: input, late, relu1, stem"
     )
 
 

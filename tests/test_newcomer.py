@@ -179,10 +179,24 @@ def test_options_that_agree_are_fine() -> None:
     assert invoke("analyze", "zoo:cs231n", "--memory", "1GiB", "--optimizer", "adam").exit_code == 0
 
 
-def test_the_usage_line_names_the_spec_plainly() -> None:
-    result = invoke("analyze")
-    assert result.exit_code == 2
-    assert "analyze [OPTIONS] SPEC\n" in result.stderr
+@pytest.mark.parametrize(
+    "usage",
+    [
+        "analyze [OPTIONS] SPEC",
+        "solve [OPTIONS] [SPEC]",
+        "zoo [OPTIONS] [NAME]",
+        "diff [OPTIONS] A B",
+        "sweep [OPTIONS] SPEC",
+        "draw [OPTIONS] SPEC",
+        "report [OPTIONS] SPEC",
+        "export [OPTIONS] SPEC",
+        "import [OPTIONS] MODEL",
+    ],
+)
+def test_the_usage_line_names_the_arguments_plainly(usage: str) -> None:
+    result = invoke(usage.split()[0], "--help")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0].endswith(f" {usage}")
 
 
 def test_version() -> None:
@@ -278,3 +292,63 @@ def test_strict_reports_every_warning() -> None:
     result = invoke("analyze", "-", "--strict", stdin=spec)
     assert result.exit_code == 1
     assert [line.endswith("(--strict)") for line in result.stderr.splitlines()] == [True, True]
+
+
+def test_a_narrow_table_keeps_its_title_on_one_line() -> None:
+    result = invoke("analyze", "zoo:cs231n", "--columns", "layer,output")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[:3] == [
+        "cs231n-example — input 3×32×32, batch 1, float32",
+        " layer      ┃ output",
+        "━━━━━━━━━━━━╇━━━━━━━━━━",
+    ]
+
+
+def problems(path: str) -> list[str]:
+    """The lines ``analyze`` prints on stderr for the spec at ``path``, a wrong one."""
+    result = invoke("analyze", path)
+    assert result.exit_code == 1
+    return result.stderr.splitlines()
+
+
+def test_every_unknown_tensor_name_is_reported_at_once(tmp_path: Path) -> None:
+    path = spec_file(
+        tmp_path,
+        "input: 3x8x8\nlayers:\n"
+        "  - {conv: {filters: 4, kernel: 3, pad: 1}, name: a}\n"
+        "  - {conv: {filters: 4, kernel: 3, pad: 1}, from: nope1}\n"
+        "  - {conv: {filters: 4, kernel: 3, pad: 1}, from: nope2}\n"
+        "  - {conv: {filters: 0, kernel: 3}}\n"  # after an unknown input: its own option error
+        "  - add: {from: [a, nope3]}\n"
+        "outputs: [a, nope4]\n",
+    )
+    # The spec's own problems first, then those the analysis finds.
+    assert problems(path) == [
+        f"{path}:6:22: layers[3] conv: filters: must be ≥ 1, got 0",
+        f"{path}:4:5: layers[1] conv: from: no tensor named `nope1` here; in scope: input, a",
+        f"{path}:5:5: layers[2] conv: from: no tensor named `nope2` here; in scope: input, "
+        "conv2, a",
+        f"{path}:7:5: layers[4] add: from: no tensor named `nope3` here; in scope: input, conv3, "
+        "conv2, a",
+        f"{path}:8:14: outputs[1]: no tensor named `nope4` here; in scope: input, add1, conv3, "
+        "conv2, a",
+    ]
+
+
+def test_every_bad_name_is_reported_at_once(tmp_path: Path) -> None:
+    path = spec_file(
+        tmp_path,
+        "input: 3x8x8\nlayers:\n"
+        "  - {relu: {}, name: x.y}\n"
+        "  - {relu: {}, name: 12}\n"
+        "  - {relu: {}, name: ''}\n"
+        "  - {relu: {}, name: a}\n"
+        "  - {relu: {}, name: a}\n",
+    )
+    assert problems(path) == [
+        f"{path}:3:22: layers[0]: name: expected a name without dots, got 'x.y'",
+        f"{path}:4:22: layers[1]: name: expected a name (text), got 12",
+        f"{path}:5:22: layers[2]: name: expected a name (text), got ''",
+        f"{path}:7:5: layers[4]: name: `a` is already the name of layers[3] in this list; each "
+        "name may be given once",
+    ]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import convcalc
 from convcalc.analysis import analyze
 from convcalc.loader import parse_spec
 from convcalc.report import Report
@@ -59,9 +60,13 @@ class Generator:
     scales through upsampling and lateral 1×1 convs, upsample + concat decoders,
     squeeze-and-excitation gates, and two outputs."""
 
-    def __init__(self, seed: int, *, resample: bool = True) -> None:
+    def __init__(
+        self, seed: int, *, resample: bool = True, mode: str = "bilinear", gates: bool = True
+    ) -> None:
         self.rng = random.Random(seed)
         self.resample = resample
+        self.mode = mode
+        self.gates = gates
         self.lines: list[str] = []
         self.tensors: dict[str, tuple[int, int]] = {}
         self.count = 0
@@ -113,7 +118,7 @@ class Generator:
             elif choice < 0.55:
                 others = [n for n, (_, s) in self.tensors.items() if s == spatial * 2]
                 up = self.emit(
-                    "upsample: {scale: 2, mode: bilinear}", source, (channels, spatial * 2)
+                    f"upsample: {{scale: 2, mode: {self.mode}}}", source, (channels, spatial * 2)
                 )
                 if others:
                     other = rng.choice(others)
@@ -129,7 +134,7 @@ class Generator:
                         self.emit(
                             f"add: {{from: [{up}, {lateral}]}}", None, (channels, spatial * 2)
                         )
-            elif choice < 0.75:
+            elif choice < 0.75 and self.gates:
                 squeeze = max(1, channels // 4)
                 self.emit(
                     f"gate: {{body: [gap, {{conv: {{filters: {squeeze}, kernel: 1}}}}, relu, "
@@ -203,3 +208,85 @@ def test_random_dag_fields_agree_with_the_gradient_probe(seed: int) -> None:
                 high = centre + (field.size[axis] - 1) / 2
                 expected = (max(0, int(low)), min(size - 1, int(high)))
             assert probed[axis] == expected, (output.name, axis)
+
+
+def exact_spans(report: Report, output_row: int, units: list[int]) -> list[tuple[int, int]]:
+    """For each unit (u, u) of one output, its first and last input row seen by the gradient
+    (``(-1, -1)``: none), with max pooling probed as average pooling of the same windows (max
+    pooling's gradient reaches one cell per window) and every weight a small positive constant
+    so that no path cancels."""
+    graph = Graph(report).double().eval()
+    for index, module in enumerate(graph.layers):
+        if isinstance(module, torch.nn.MaxPool2d):
+            graph.layers[index] = torch.nn.AvgPool2d(
+                module.kernel_size, module.stride, module.padding
+            )
+    x = torch.ones(1, *report.input, dtype=torch.float64)
+    with torch.no_grad():
+        for parameter in graph.parameters():
+            parameter.fill_(0.01)
+    spans = []
+    for unit in units:
+        image = x.clone().requires_grad_(True)
+        graph.run(image)[output_row][0, :, unit, unit].sum().backward()
+        assert image.grad is not None
+        rows = torch.nonzero(image.grad[0].abs().sum(dim=(0, 2))).flatten().tolist()
+        spans.append((rows[0], rows[-1]) if rows else (-1, -1))
+    return spans
+
+
+def assert_fields_are_exact(report: Report) -> None:
+    """Every output's field, for the units of one period and the central one: the span of input
+    rows its gradient reaches is the unit's span (clipped to the input: the rest is padding),
+    and no unit sees more than the field's size."""
+    for output in report.outputs:
+        field = output.rf
+        assert field is not None and not field.is_global
+        phases = field.phases[0] if field.phases is not None else None
+        period = phases.period if phases is not None else 1
+        last = min(output.shape[1], output.shape[2]) - 1
+        units = sorted({*range(min(period, last + 1)), last // 2})
+        for unit, probed in zip(units, exact_spans(report, output.row, units), strict=True):
+            if phases is not None:
+                low, high = phases.at(unit)
+            else:
+                centre = field.start[0] + unit * field.jump[0]
+                low, high = centre - (field.size[0] - 1) / 2, centre + (field.size[0] - 1) / 2
+            assert high - low + 1 <= field.size[0]
+            expected = (max(0, int(low)), min(report.input[1] - 1, int(high)))
+            assert probed == expected, (output.name, unit)
+        sizes = [phases.at(u)[1] - phases.at(u)[0] + 1 for u in range(period)] if phases else []
+        assert not sizes or max(sizes) == field.size[0]
+
+
+UNET_NARROW = {
+    f"{use}.filters": 1
+    for use in ("enc1", "enc2", "enc3", "enc4", "bottom", "dec4", "dec3", "dec2", "dec1")
+}
+
+
+def test_the_unet_examples_field_is_exact_per_unit() -> None:
+    report = analyze(convcalc.load(EXAMPLES / "unet.yaml", settings=UNET_NARROW))
+    field = report.outputs[0].rf
+    assert field is not None and field.phases is not None
+    # Units see 188 or 204 input pixels by their position modulo 16; the first sees 0 … 187.
+    assert (field.size, field.jump, field.start) == ((204, 204), (1, 1), (93.5, 93.5))
+    assert field.phases[0].period == 16
+    assert_fields_are_exact(report)
+
+
+@pytest.mark.parametrize(
+    "path", [EXAMPLES / "fpn.yaml", Path(__file__).parent / "specs" / "unet-like.yaml"]
+)
+def test_upsampling_networks_fields_are_exact_per_unit(path: Path) -> None:
+    assert_fields_are_exact(analyze(load(str(path))))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_resampling_dag_fields_are_exact_per_unit(seed: int) -> None:
+    """Random graphs with nearest upsampling and pixel shuffles, skips across scales (no
+    gates: their global pooling makes every field global)."""
+    text = Generator(seed, mode="nearest", gates=False).spec()
+    if text.count("\n  - ") == 0:
+        pytest.skip("the generator drew no layers")
+    assert_fields_are_exact(analyze(parse_spec(text, f"dag{seed}.yaml")))

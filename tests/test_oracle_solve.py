@@ -1,20 +1,27 @@
 """``solve`` against PyTorch: every setting in the bounds run through torch's own 1-D ops, and a
-U-Net-like network's accepted sizes through a torch model with a gradient probe."""
+U-Net-like network's and the U-Net example's accepted and refused sizes through torch models
+with a gradient probe."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import convcalc
 from convcalc.loader import parse_spec
+from convcalc.report import NETWORK_INPUT, Report
 from convcalc.solve import bounds, pads_allowed, solve_axis, solve_sizes
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch oracle not installed: pip install -e '.[oracle]'"
 )
 
+from tests.torch_build import module_of  # noqa: E402
+
 pytestmark = pytest.mark.oracle
+nn = torch.nn
 
 F = torch.nn.functional
 
@@ -165,3 +172,63 @@ def test_accepted_sizes_match_torch() -> None:
             assert probe == (result.outputs[0][-1], True), size
         else:
             assert probe is None or not probe[1], size
+
+
+UNET = Path(__file__).parent.parent / "examples" / "unet.yaml"
+NARROW = {
+    **{f"{use}.filters": 2 for use in ("enc1", "enc2", "enc3", "enc4", "bottom")},
+    **{f"{use}.filters": 2 for use in ("dec4", "dec3", "dec2", "dec1")},
+}
+"""Two channels per stage: the sizes are the same, torch runs it in milliseconds."""
+
+
+def torch_rows(report: Report, size: int) -> tuple[list[Any], str | None, Any]:
+    """The example's rows built in torch from ``report`` and run on a ``size``² image of ones:
+    each row's output until the first that torch refuses (its path), and the image's gradient
+    (``None`` on a refusal). Max pools become average pools of the same windows (max pooling's
+    gradient reaches one cell per window) and every weight is positive, so a zero gradient means
+    an input pixel nothing reads."""
+    modules = [
+        nn.Identity() if row.layer is None else module_of(row.layer, row.input)
+        for row in report.rows
+    ]
+    for index, module in enumerate(modules):
+        if isinstance(module, nn.MaxPool2d):
+            modules[index] = nn.AvgPool2d(module.kernel_size, module.stride)
+        for parameter in module.parameters():
+            parameter.data.fill_(0.1)
+    image = torch.ones(1, *report.input[:1], size, size, requires_grad=True)
+    outputs: list[Any] = []
+    for row, module in zip(report.rows, modules, strict=True):
+        inputs = [image if source == NETWORK_INPUT else outputs[source] for source in row.sources]
+        try:
+            outputs.append(torch.cat(inputs, 1) if row.type == "concat" else module(*inputs))
+        except RuntimeError:
+            return outputs, row.path, None
+    outputs[-1].sum().backward()
+    return outputs, None, image.grad
+
+
+def test_the_unet_examples_sizes_match_torch() -> None:
+    network = convcalc.load(UNET, settings=NARROW)
+    report = convcalc.analyze(network)
+    sizes = [556, 568, 571, 572, 588]
+    for size, result in zip(sizes, solve_sizes(network, [(s, s) for s in sizes]), strict=True):
+        outputs, refused_at, gradient = torch_rows(report, size)
+        if result.accepted:
+            assert refused_at is None, size
+            assert (tuple(outputs[-1].shape[1:]),) == result.outputs, size
+            assert bool((gradient != 0).all()), size
+            continue
+        failing = result.where.split('"')[1]
+        # The first pool whose input height its windows do not tile leaves rows unread.
+        untiled = [
+            row.path
+            for row in report.rows[: len(outputs)]
+            if row.type == "maxpool" and outputs[row.sources[0]].shape[-1] % 2
+        ]
+        if untiled:
+            assert untiled[0] == failing, size
+            assert gradient is None or not bool((gradient != 0).all()), size
+        else:  # torch refuses the concat of a skip and the decoder
+            assert refused_at == failing, size

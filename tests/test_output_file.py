@@ -4,6 +4,7 @@ what ``>`` refuses is refused; an interrupted write leaves nothing behind."""
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import signal
@@ -30,14 +31,37 @@ def shared(tmp_path: Path) -> Iterator[Path]:
     shutil.rmtree(path)
 
 
+def lazy_imports(module: Path) -> list[str]:
+    """The modules ``module``'s functions import when called (start-up speed keeps them out of
+    its top level)."""
+    tree = ast.parse(module.read_text())
+    functions = [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)]
+    return sorted(
+        {
+            alias.name if isinstance(node, ast.Import) else str(node.module)
+            for function in functions
+            for node in ast.walk(function)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+        }
+    )
+
+
+OUTPUT_IMPORTS = lazy_imports(ROOT / "convcalc" / "cli" / "output.py")
+
+
 def write_as(user: int, target: Path, text: str = "new\n") -> subprocess.CompletedProcess[str]:
-    """``write_output(target, [text])`` in a child process running as ``user`` (root switches to
-    it once the module is loaded: the interpreter itself may not be readable by that user)."""
+    """``write_output(target, [text])`` in a child process running as ``user``. Root switches to
+    it once every module writing may need is loaded, those ``write_output`` imports when called
+    too: the interpreter itself may not be readable by that user (one under /root), and only a
+    site hook that happened to import them first would hide it."""
     code = (
-        "import os, sys\n"
+        "import importlib, os, sys\n"
         "from pathlib import Path\n"
         "from convcalc.cli.output import write_output\n"
         "from convcalc.errors import OutputError\n"
+        f"for name in {OUTPUT_IMPORTS!r}:\n"
+        "    importlib.import_module(name)\n"
         f"if os.geteuid() != {user}:\n"
         "    os.setgroups([]); os.setgid({user}); os.setuid({user})\n".replace("{user}", str(user))
         + "try:\n"
@@ -48,6 +72,10 @@ def write_as(user: int, target: Path, text: str = "new\n") -> subprocess.Complet
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=ENV, check=False
     )
+
+
+def test_the_lazy_imports_of_writing_are_found() -> None:
+    assert {"shutil", "tempfile"} <= set(OUTPUT_IMPORTS)
 
 
 def test_a_file_without_write_permission_is_refused_as_a_shell_would(shared: Path) -> None:

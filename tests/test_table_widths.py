@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
 import sys
 from itertools import pairwise
 from pathlib import Path
@@ -27,7 +26,7 @@ from convcalc.render.table import network_table
 from convcalc.report import Report
 from convcalc.sources import load
 from convcalc.views import with_views
-from tests.terminal import read_until_closed
+from tests.terminal import run_in_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDENS = Path(__file__).resolve().parent / "goldens" / "tables"
@@ -88,11 +87,10 @@ def test_narrow_terminals_drop_whole_columns_and_say_which() -> None:
     text = at_terminal(report_of("zoo:resnet50"), 80)
     header = [cell.strip() for cell in text.splitlines()[1].split("┃")]
     assert header == ["layer", "output", "params", "MACs", "RF", "memory"]
-    assert "hidden to fit 80 columns: index, type, input, live, peak" in text
+    # Named as the table heads them, which is also what --columns takes.
+    assert "hidden to fit 80 columns: #, type, input, live, peak" in text
     words = " ".join(text.split())
-    assert (
-        "(--wide or --columns all shows them; --columns picks, e.g. --columns layer,index," in words
-    )
+    assert "(--wide or --columns all shows them; --columns picks, e.g. --columns layer,#," in words
     wide = at_terminal(report_of("zoo:resnet50"), 200)
     assert "hidden" not in wide
     assert [cell.strip() for cell in wide.splitlines()[1].split("┃")][-2:] == ["live", "peak"]
@@ -191,29 +189,8 @@ def test_training_and_jacobian_columns_reach_csv_and_markdown() -> None:
 @pytest.mark.parametrize("width", WIDTHS)
 def test_real_terminal_shows_the_golden(width: int) -> None:
     """``convcalc analyze zoo:resnet50`` in a real pseudo-terminal ``width`` columns wide."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, width, 0, 0))
-    env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm", "PYTHONPATH": str(ROOT)}
-    env.pop("COLUMNS", None)
-    env.pop("LINES", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "convcalc", "analyze", "zoo:resnet50"],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-        cwd=ROOT,
-    )
-    os.close(follower)
-    written = read_until_closed(leader)
-    os.close(leader)
-    assert process.wait(timeout=60) == 0
-    shown = written.decode("utf-8").replace("\r\n", "\n")
+    env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm"}
+    shown = run_in_terminal(["analyze", "zoo:resnet50"], width, env)
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
     lines = [line.rstrip() for line in shown.splitlines()]
     assert lines == (GOLDENS / f"resnet50-{width}.txt").read_text(encoding="utf-8").splitlines()

@@ -23,6 +23,7 @@ from convcalc.errors import SpecError
 from convcalc.loader import parse_spec
 from convcalc.report import Report
 from convcalc.sources import load
+from tests.terminal import run_in_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO_DIR = ROOT / "convcalc" / "zoo"
@@ -430,3 +431,36 @@ def test_zoo_name_as_json() -> None:
     spec = json.loads(run("zoo", "cs231n", "--json").stdout)
     assert spec["input"] == "3x32x32"
     assert spec["layers"][0] == {"conv": {"filters": 10, "kernel": 5, "stride": 1, "pad": 2}}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+@pytest.mark.parametrize(
+    ("family", "expected"),
+    [
+        (
+            "resnet",
+            [
+                "family  name       input       params     MACs  note",
+                "resnet  resnet18   3×224×224  11.69 M   1.81 G  ResNet-18 (He et al., 2015): ba…",
+                "        resnet34   3×224×224  21.80 M   3.66 G  ResNet-34 (He et al., 2015): ba…",
+                "        resnet50   3×224×224  25.56 M   4.09 G  ResNet-50 (He et al., 2015), to…",
+                "        resnet101  3×224×224  44.55 M   7.80 G  ResNet-101 (He et al., 2015), t…",
+                "        resnet152  3×224×224  60.19 M  11.51 G  ResNet-152 (He et al., 2015), t…",
+                "notes cut to fit 80 columns: convcalc zoo NAME prints a model's in full",
+            ],
+        ),
+        (
+            "deeplabv3",
+            [
+                "family     name                          input       params      MACs",
+                "deeplabv3  deeplabv3_mobilenet_v3_large  3×520×520  11.03 M   10.44 G",
+                "           deeplabv3_resnet50            3×520×520  39.64 M  168.73 G",
+                "           deeplabv3_resnet101           3×520×520  58.63 M  248.75 G",
+                "notes left out to fit 80 columns: convcalc zoo NAME prints a model's in full",
+            ],
+        ),
+    ],
+)
+def test_zoo_listing_fits_an_80_column_terminal(family: str, expected: list[str]) -> None:
+    shown = run_in_terminal(["zoo", "--family", family], 80, dict(os.environ))
+    assert shown.splitlines() == expected

@@ -8,7 +8,6 @@ import typer
 
 from convcalc.cli.common import (
     BatchOption,
-    Command,
     ConventionName,
     ConventionOption,
     DtypeOption,
@@ -23,6 +22,7 @@ from convcalc.cli.common import (
     chosen_format,
     emit,
     lazy_table,
+    load_spec,
     note,
     reported,
     warn,
@@ -31,14 +31,14 @@ from convcalc.cli.common import (
     with_flag,
 )
 from convcalc.cli.output import same_file, write_output, write_stdout
-from convcalc.errors import ConvcalcError, OutputError
+from convcalc.errors import OutputError
 from convcalc.render import OutputFormat
 
 if TYPE_CHECKING:
     from convcalc.report import Report
 
 
-@app.command(cls=Command)
+@app.command()
 def analyze(
     spec: Annotated[
         str, typer.Argument(metavar="SPEC", help="A spec file, - for stdin, or zoo:NAME.")
@@ -115,13 +115,9 @@ def analyze(
     traceback: TracebackOption = False,
 ) -> None:
     """Analyze a network spec layer by layer: shapes, params, MACs, receptive field, memory."""
-    from dataclasses import replace
     from functools import partial
 
     from convcalc.analysis import analyze as run_analysis
-    from convcalc.analysis import with_analysis_problems
-    from convcalc.overrides import parse_setting
-    from convcalc.sources import load
     from convcalc.tensors import parse_shape
 
     fmt = chosen_format(fmt, as_json)
@@ -135,23 +131,11 @@ def analyze(
     )
     with reported(traceback):
         shape = None if input_shape is None else with_flag("--input", parse_shape, input_shape)
-        overrides: dict[str, Any] = {}
-        if shape is not None:
-            overrides["input"] = shape
-        if batch is not None:
-            overrides["batch"] = batch
-        if dtype is not None:
-            overrides["dtype"] = dtype.value
-        try:
-            network = load(spec, [parse_setting(text) for text in settings or ()], shape, strict)
-        except ConvcalcError as error:
-            if error.partial is None:
-                raise
-            # Every problem at once: the spec's, then those the analysis finds beyond them.
-            raise with_analysis_problems(error, replace(error.partial, **overrides)) from None
+        network = load_spec(
+            spec, settings, shape, strict, input=shape, batch=batch, dtype=dtype and dtype.value
+        )
         if output is not None and same_file(output, spec):
             raise OutputError(f"--output {output} would overwrite the spec it reads")
-        network = replace(network, **overrides)
         note(spec, network.notes)
         warn_channels_last(
             network.input,
@@ -227,16 +211,18 @@ def refuse_idle_options(
 
 
 def chosen_columns(report: "Report", asked: str) -> list[str]:
-    """The column names of ``--columns``: ``all``, or a comma-separated list of known names."""
+    """The column names of ``--columns``: ``all``, or a comma-separated list of columns, each by
+    its name or by its header as the table shows it (``#``, ``MACs``), in any case."""
     from convcalc.errors import suggestion
-    from convcalc.render.table import column_names
+    from convcalc.render.table import column_lookup, column_names
 
     known = column_names(report)
     if asked.strip() == "all":
         return known
+    lookup = column_lookup(report)
     names = [name.strip() for name in asked.split(",") if name.strip()]
     for name in names:
-        if name not in known:
+        if name.lower() not in lookup:
             raise typer.BadParameter(
                 f"no column `{name}`{suggestion(name, known)}; the columns are "
                 f"{', '.join(known)} (or all)",
@@ -244,7 +230,7 @@ def chosen_columns(report: "Report", asked: str) -> list[str]:
             )
     if not names:
         raise typer.BadParameter("name at least one column, or all", param_hint="'--columns'")
-    return names
+    return [lookup[name.lower()] for name in names]
 
 
 def emit_conventions(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperCommand
+from typer.models import CommandFunctionType
 
 from convcalc import fastcoerce
 from convcalc.cli.output import StdoutClosed, write_output, write_stderr, write_stdout
@@ -63,15 +64,6 @@ if TYPE_CHECKING:
     from convcalc.report import Report
     from convcalc.spec import Network
 
-app = typer.Typer(
-    name="convcalc",
-    help="Shapes, parameters, MACs, receptive fields and BN folding of CNNs, from a YAML spec.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
 
 class Command(TyperCommand):
     """A command whose usage line names a required argument plainly, ``SPEC`` (typer writes
@@ -83,6 +75,25 @@ class Command(TyperCommand):
             piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
             for piece in pieces
         ]
+
+
+class App(typer.Typer):
+    """The typer app whose commands are :class:`Command` unless they name their own class."""
+
+    def command(
+        self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **options: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        return super().command(name, cls=cls or Command, **options)
+
+
+app = App(
+    name="convcalc",
+    help="Shapes, parameters, MACs, receptive fields and BN folding of CNNs, from a YAML spec.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
 
 
 def show_version(asked: bool) -> None:
@@ -272,13 +283,23 @@ def lazy_table(name: str, **options: Any) -> "Callable[[Report, int | None], Any
     return render
 
 
-def load_spec(source: str, settings: list[str] | None, strict: bool = False) -> "Network":
+def load_spec(
+    source: str,
+    settings: list[str] | None,
+    input_shape: tuple[int, ...] | None = None,
+    strict: bool = False,
+    **overrides: Any,
+) -> "Network":
     """The spec at ``source`` with each ``--set PATH=VALUE`` applied (a path it does not have is
-    a usage error); ``strict`` refuses an ONNX model's unsupported ops."""
+    a usage error), then ``overrides`` (network fields from the command's own options);
+    ``input_shape`` also fixes an ONNX model's symbolic sizes; ``strict`` refuses an ONNX
+    model's unsupported ops. Every problem at once."""
+    from convcalc.api import load_network
     from convcalc.overrides import parse_setting
-    from convcalc.sources import load
 
-    return load(source, [parse_setting(text) for text in settings or ()], strict=strict)
+    chosen = [parse_setting(text) for text in settings or ()]
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return load_network(source, chosen, input_shape, strict, **given)
 
 
 def refuse_all(convention: str) -> None:

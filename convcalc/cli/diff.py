@@ -76,8 +76,8 @@ def diff(
 
     fmt = chosen_format(fmt, as_json)
     with reported(traceback):
-        first = analyze(load_spec(spec_a, None, strict), strict=strict)
-        second = analyze(load_spec(spec_b, settings, strict), strict=strict)
+        first = analyze(load_spec(spec_a, None, strict=strict), strict=strict)
+        second = analyze(load_spec(spec_b, settings, strict=strict), strict=strict)
         first = with_convention(first, convention, spec_a)
         second = with_convention(second, convention, spec_b)
         if convention is ConventionName.CONVCALC:
@@ -117,12 +117,12 @@ def sections(
     row_columns = [
         Column("mark", ""),
         Column("path", "layer"),
-        Column("type", "type"),
-        Column("output", "output"),
+        Column("type", "type", hide_rank=1),
+        Column("output", "output", hide_rank=4),
         Column("params", "params", True),
         Column("macs", counting.ops_label, True),
-        Column("rf", "RF", True),
-        Column("memory", "memory", True),
+        Column("rf", "RF", True, hide_rank=3),
+        Column("memory", "memory", True, hide_rank=2),
     ]
     total_columns = [
         Column("total", "total"),

@@ -10,9 +10,11 @@ from convcalc.cli.common import (
     BatchOption,
     DtypeOption,
     OutputOption,
+    SetOption,
     StrictOption,
     TracebackOption,
     app,
+    load_spec,
     reported,
     warn,
     with_flag,
@@ -61,6 +63,7 @@ SpecArgument = Annotated[
 
 def analyzed(
     spec: str,
+    settings: list[str] | None,
     output: Path | None,
     input_shape: str | None,
     batch: int | None,
@@ -70,8 +73,8 @@ def analyzed(
     train: bool = False,
     optimizer: str = "sgd",
 ) -> "Report":
-    """The report to draw, its warnings printed on stderr; an ``output`` that is the spec itself
-    is refused before anything is analyzed."""
+    """The report to draw of the spec with its ``--set`` ``settings``, its warnings printed on
+    stderr; an ``output`` that is the spec itself is refused before anything is analyzed."""
     import convcalc
     from convcalc.tensors import parse_shape
 
@@ -79,10 +82,7 @@ def analyzed(
         raise OutputError(f"--output {output} would overwrite the spec it reads")
     shape = None if input_shape is None else with_flag("--input", parse_shape, input_shape)
     report = convcalc.analyze(
-        spec,
-        input=shape,
-        batch=batch,
-        dtype=dtype,
+        load_spec(spec, settings, shape, strict, input=shape, batch=batch, dtype=dtype),
         strict=strict,
         fold_bn=fold_bn,
         train=train,
@@ -134,13 +134,16 @@ def draw(
     input_shape: InputOption = None,
     batch: BatchOption = None,
     dtype: DtypeOption = None,
+    settings: SetOption = None,
     strict: StrictOption = False,
     traceback: TracebackOption = False,
 ) -> None:
     """Draw the network as a graph: a box per layer, containers as nested boxes with totals."""
     fmt = chosen_format(fmt, output)
     with reported(traceback):
-        report = analyzed(spec, output, input_shape, batch, dtype and dtype.value, strict, fold_bn)
+        report = analyzed(
+            spec, settings, output, input_shape, batch, dtype and dtype.value, strict, fold_bn
+        )
         from convcalc.render.dot import to_dot
 
         dot = to_dot(report, depth)

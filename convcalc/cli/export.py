@@ -2,11 +2,20 @@
 
 import sys
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from convcalc.cli.common import BatchOption, OutputOption, TracebackOption, app, reported, with_flag
+from convcalc.cli.common import (
+    BatchOption,
+    OutputOption,
+    SetOption,
+    TracebackOption,
+    app,
+    load_spec,
+    reported,
+    with_flag,
+)
 from convcalc.cli.output import same_file, write_output, write_stdout
 from convcalc.errors import ExitCode, OutputError
 
@@ -39,29 +48,22 @@ def export(
         typer.Option("--input", metavar="CxHxW", help="Override the input shape, e.g. 3x224x224."),
     ] = None,
     batch: BatchOption = None,
+    settings: SetOption = None,
     traceback: TracebackOption = False,
 ) -> None:
     """Write the network as a PyTorch module: a class per block, nn.Sequential for straight
     runs, named tensors in forward for graphs (several outputs: a tuple, in the spec's order),
     the output shape of every stage in a comment; `python net.py` builds it and prints its
     output shape(s) and parameter count."""
-    from dataclasses import replace
-
     from convcalc.analysis import analyze
     from convcalc.render.pytorch import to_pytorch
-    from convcalc.sources import load
     from convcalc.tensors import parse_shape
 
     with reported(traceback):
-        network = load(spec)
-        overrides: dict[str, Any] = {}
-        if input_shape is not None:
-            overrides["input"] = with_flag("--input", parse_shape, input_shape)
-        if batch is not None:
-            overrides["batch"] = batch
+        shape = None if input_shape is None else with_flag("--input", parse_shape, input_shape)
+        network = load_spec(spec, settings, shape, input=shape, batch=batch)
         if output is not None and same_file(output, spec):
             raise OutputError(f"--output {output} would overwrite the spec it reads")
-        network = replace(network, **overrides)
         report = analyze(network)
         module = to_pytorch(network, report)
         if output is None:

@@ -11,7 +11,7 @@ from convcalc.cli.output import write_output, write_stdout
 
 @app.command("import")
 def import_model(
-    model: Annotated[str, typer.Argument(help="An ONNX model file.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="An ONNX model file.")],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the spec to this file.")
     ] = None,

@@ -1,6 +1,8 @@
 """Output of the design tools' records (``solve``, ``diff``, ``sweep``) in the chosen format."""
 
 import json
+import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,10 +31,23 @@ def emit_records(
     elif fmt is OutputFormat.CSV:
         text = to_csv(*table)
     else:
-        render = to_markdown if fmt is OutputFormat.MARKDOWN else to_text
-        blocks = [render(columns, records, title) for title, columns, records in sections]
+        width = terminal_width() if output is None else None
+
+        def block(title: str, columns: Sequence[Column], records: Sequence[dict[str, str]]) -> str:
+            if fmt is OutputFormat.MARKDOWN:
+                return to_markdown(columns, records, title)
+            return to_text(columns, records, title, width)
+
+        blocks = [block(*section) for section in sections]
         text = "\n".join(blocks) + "".join(f"\n{note}\n" for note in notes)
     if output is None:
         write_stdout([text])
     else:
         write_output(output, [text])
+
+
+def terminal_width() -> int | None:
+    """The width of the terminal stdout is, None when it is piped (tables are then whole)."""
+    if sys.stdout is None or not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns

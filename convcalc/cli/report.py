@@ -9,6 +9,7 @@ from convcalc.cli.common import (
     BatchOption,
     DtypeOption,
     Optimizer,
+    SetOption,
     StrictOption,
     TracebackOption,
     app,
@@ -44,6 +45,7 @@ def report(
     input_shape: InputOption = None,
     batch: BatchOption = None,
     dtype: DtypeOption = None,
+    settings: SetOption = None,
     strict: StrictOption = False,
     traceback: TracebackOption = False,
 ) -> None:
@@ -51,6 +53,7 @@ def report(
     with reported(traceback):
         analysis = analyzed(
             spec,
+            settings,
             output,
             input_shape,
             batch,

@@ -31,7 +31,7 @@ def solve(
     spec: Annotated[
         str | None,
         typer.Argument(
-            metavar="[SPEC]",
+            metavar="SPEC",
             help="A network (file, - or zoo:NAME) whose accepted input sizes to list (--sizes).",
         ),
     ] = None,

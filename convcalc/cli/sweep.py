@@ -74,7 +74,7 @@ def sweep(
     output: OutputOption = None,
     traceback: TracebackOption = False,
 ) -> None:
-    """Analyse every combination of the --set values: params, MACs, peak memory, receptive
+    """Analyze every combination of the --set values: params, MACs, peak memory, receptive
     field and output of each variant, the Pareto front marked (*), invalid variants with their
     first error. With --convention, params and MACs (columns, --where, --sort, --pareto) are
     that tool's."""
@@ -196,9 +196,9 @@ def emit_sweep(
         *(Column(axis.path, axis.path) for axis in axes),
         Column("params", "params", True),
         Column("macs", (convention and convention.ops_label) or "MACs", True),
-        Column("memory", memory_title, True),
-        Column("rf", "RF", True),
-        Column("outputs", "output"),
+        Column("memory", memory_title, True, hide_rank=3),
+        Column("rf", "RF", True, hide_rank=2),
+        Column("outputs", "output", hide_rank=1),
         Column("pareto", "pareto"),
     ]
     records = [

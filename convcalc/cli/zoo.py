@@ -1,6 +1,9 @@
 """``convcalc zoo``: the built-in architectures."""
 
 import re
+import shutil
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,9 +32,19 @@ def parse_count(text: str) -> int:
     return int(float(value) * 1000 ** " kmgt".index(prefix.lower() or " "))
 
 
+def terminal_width(output: Path | None) -> int | None:
+    """The width of the terminal the listing is printed on; None when it goes to a file or a
+    pipe, which get every note on one line."""
+    if output is not None or sys.stdout is None or not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
 @app.command()
 def zoo(
-    name: Annotated[str | None, typer.Argument(help="A model to print as YAML.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="A model to print as YAML.")
+    ] = None,
     family: Annotated[
         str | None, typer.Option(help="List only this family (e.g. efficientnet, resnet).")
     ] = None,
@@ -62,7 +75,7 @@ def zoo(
                 raise typer.BadParameter(str(error), param_hint="--family") from None
             if max_params is not None:
                 entries = [entry for entry in entries if entry.params <= max_params]
-            text = zoo_listing(entries, fmt.value)
+            text = zoo_listing(entries, fmt.value, terminal_width(output))
         elif fmt is OutputFormat.JSON:
             import json
 

@@ -46,7 +46,32 @@ class AxisStep(NamedTuple):
     span: float
     stride: float
     offset: float
+    cells: tuple[tuple[int, int], ...] = ()
+    """For a step whose outputs do not all read alike (a fractional stride: upsampling, a
+    transposed conv, adaptive pooling), exactly: the first and last input cell that outputs
+    0 … q − 1 read, output u + q reading ``advance`` cells further than output u. Empty: every
+    output reads ``span`` + 1 cells, ``stride`` apart (a sliding window)."""
+    advance: int = 0
 
+    @property
+    def is_window(self) -> bool:
+        """Whether every output reads alike, a whole number of cells apart."""
+        return not self.cells and float(self.stride).is_integer()
+
+    def phases(self) -> tuple[tuple[tuple[float, float], ...], float] | None:
+        """The cells outputs 0 … q − 1 read and the advance per q outputs, exactly; ``None``
+        when the step only knows its average (interpolation)."""
+        if self.cells:
+            return tuple((float(low), float(high)) for low, high in self.cells), self.advance
+        if float(self.stride).is_integer():
+            first = self.offset - self.span / 2
+            return ((first, first + self.span),), self.stride
+        return None
+
+
+MAX_PERIOD = 4096
+"""The most output phases a step or a field lists exactly (see :attr:`AxisStep.cells`); beyond,
+the average step stands for them."""
 
 IDENTITY_AXIS = AxisStep(0.0, 1.0, 0.0)
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from convcalc.errors import OptionError, ShapeError
 from convcalc.layers.base import (
+    MAX_PERIOD,
     AxisStep,
     Derivation,
     IntPair,
@@ -254,7 +255,41 @@ def transposed_rf_step(kernel: int, stride: int, pad: int, dilation: int) -> Axi
         centre = ((pad - first_tap * dilation) / stride + (pad - last_tap * dilation) / stride) / 2
     else:
         centre = pad / stride
-    return AxisStep(span=float(spread), stride=1 / stride, offset=centre)
+    return AxisStep(
+        span=float(spread),
+        stride=1 / stride,
+        offset=centre,
+        cells=transposed_cells(kernel, stride, pad, dilation),
+        advance=1,
+    )
+
+
+def transposed_cells(
+    kernel: int, stride: int, pad: int, dilation: int
+) -> tuple[tuple[int, int], ...]:
+    """The first and last input of each of the S output phases: output o receives input
+    i = (o + P − k·D)/S through the taps k where that is whole, k ≡ k₀ (mod S/gcd(D, S)), the
+    last input through the first such tap (closed form: a huge kernel costs no loop). Empty
+    when some phase receives none (it sees only the bias), or S is too large to list."""
+    if stride > MAX_PERIOD:
+        return ()
+    common = math.gcd(dilation, stride)
+    period = stride // common
+    cells = []
+    for output in range(stride):
+        if (output + pad) % common:
+            return ()
+        first_tap = (output + pad) // common * pow(dilation // common, -1, period) % period
+        if first_tap >= kernel:
+            return ()
+        last_tap = first_tap + (kernel - 1 - first_tap) // period * period
+        cells.append(
+            (
+                (output + pad - last_tap * dilation) // stride,
+                (output + pad - first_tap * dilation) // stride,
+            )
+        )
+    return tuple(cells)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)

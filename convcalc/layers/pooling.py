@@ -15,6 +15,7 @@ from typing import ClassVar
 from convcalc.errors import OptionError
 from convcalc.layers.base import (
     GLOBAL_STEP,
+    MAX_PERIOD,
     SAVES_INPUT,
     SAVES_NOTHING,
     AxisStep,
@@ -214,7 +215,20 @@ def adaptive_rf_step(size: int, out: int) -> AxisStep:
     else:
         widest = quotient + (2 if remainder > math.gcd(remainder, out) else 1)
     first_end = -(-size // out)
-    return AxisStep(span=float(widest - 1), stride=size / out, offset=(first_end - 1) / 2)
+    common = math.gcd(size, out)
+    period = out // common
+    cells = (
+        tuple((unit * size // out, -(-(unit + 1) * size // out) - 1) for unit in range(period))
+        if period <= MAX_PERIOD
+        else ()
+    )
+    return AxisStep(
+        span=float(widest - 1),
+        stride=size / out,
+        offset=(first_end - 1) / 2,
+        cells=cells,
+        advance=size // common if cells else 0,
+    )
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)

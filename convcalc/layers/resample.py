@@ -17,6 +17,7 @@ from typing import Literal
 
 from convcalc.errors import OptionError, ShapeError
 from convcalc.layers.base import (
+    MAX_PERIOD,
     SAVES_NOTHING,
     AxisStep,
     Layer,
@@ -134,8 +135,10 @@ class Upsample(Layer):
     def axis_step(self, size_in: int, size_out: int, axis: int) -> AxisStep:
         """The receptive-field step along one axis (see the class docstring)."""
         scale = self.index_scale(size_in, size_out, axis)
-        offset = 0.0 if self.mode == "nearest" else self.source(0, scale)
-        return AxisStep(span=float(TAPS[self.mode] - 1), stride=scale, offset=offset)
+        if self.mode == "nearest":
+            cells, advance = nearest_cells(scale)
+            return AxisStep(span=0.0, stride=scale, offset=0.0, cells=cells, advance=advance)
+        return AxisStep(span=float(TAPS[self.mode] - 1), stride=scale, offset=self.source(0, scale))
 
     def jacobian_nonzeros(self, shape_in: Shape, shape_out: Shape) -> int:
         """C × Σ_h (cells read by row h) × Σ_w (cells read by column w)."""
@@ -157,6 +160,20 @@ class Upsample(Layer):
             )
             total += sum(1 for weight in weights.values() if weight != 0)
         return total
+
+
+def nearest_cells(scale: float) -> tuple[tuple[tuple[int, int], ...], int]:
+    """The cell ⌊o·scale⌋ that nearest interpolation reads for each output o of one period
+    (scale = p/q: q outputs, p cells on), as PyTorch computes it; no cells when the scale is
+    no fraction with a small denominator."""
+    fraction = Fraction(scale).limit_denominator(1024)
+    if float(fraction) != scale or fraction <= 0:
+        return (), 0
+    cells = []
+    for output in range(fraction.denominator):
+        cell = math.floor(output * scale)
+        cells.append((cell, cell))
+    return tuple(cells), fraction.numerator
 
 
 def linear_weights(source: float, size: int) -> dict[int, float]:
@@ -237,7 +254,8 @@ class PixelShuffle(PixelRearrangement):
             raise ShapeError(
                 f"pixelshuffle: {channels} channels do not divide by factor² = {r * r}"
             )
-        step = AxisStep(span=0.0, stride=1 / r, offset=0.0)
+        cells = ((0, 0),) * r if r <= MAX_PERIOD else ()
+        step = AxisStep(span=0.0, stride=1 / r, offset=0.0, cells=cells, advance=1)
         output = (channels // (r * r), height * r, width * r)
         return Outcome(
             output=output,

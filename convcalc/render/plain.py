@@ -121,9 +121,10 @@ def to_markdown(
     return "\n".join(lines) + "\n"
 
 
-def zoo_listing(entries: list[ZooEntry], fmt: str) -> str:
+def zoo_listing(entries: list[ZooEntry], fmt: str, width: int | None = None) -> str:
     """The ``convcalc zoo`` listing, grouped by family: family, name, input, params, MACs
-    (batch 1), note. The table names each family once, on its first model."""
+    (batch 1), note. The table names each family once, on its first model. Given a terminal's
+    ``width``, notes too long for it are cut, and a last line says so."""
     if fmt == "json":
         models = ",\n".join(
             f"    {json.dumps(zoo_document(e), ensure_ascii=False)}" for e in entries
@@ -162,11 +163,34 @@ def zoo_listing(entries: list[ZooEntry], fmt: str) -> str:
         lines.insert(1, "|---|---|---|---:|---:|---|")
         return "\n".join(lines) + "\n"
     widths = [max(len(row[column]) for row in rows) for column in range(5)]
-    return "".join(
+    room = None if width is None else width - sum(widths) - 2 * len(widths)
+    fitted = [note_fitted(entry.note, room) for entry in entries]
+    notes = ["note" if any(fitted) else "", *fitted]
+    listing = "".join(
         f"{family:<{widths[0]}}  {name:<{widths[1]}}  {shape:<{widths[2]}}  "
-        f"{params:>{widths[3]}}  {macs:>{widths[4]}}  {note}\n"
-        for family, name, shape, params, macs, note in rows
+        f"{params:>{widths[3]}}  {macs:>{widths[4]}}  {note}".rstrip()
+        + "\n"
+        for (family, name, shape, params, macs, _), note in zip(rows, notes, strict=True)
     )
+    if notes != [row[5] for row in rows]:
+        listing += (
+            f"notes {'cut' if any(fitted) else 'left out'} to fit {width} columns: "
+            "convcalc zoo NAME prints a model's in full\n"
+        )
+    return listing
+
+
+NARROWEST_NOTE = 20
+
+
+def note_fitted(note: str, room: int | None) -> str:
+    """``note`` whole when there is ``room`` for it (None: no limit), cut with an ellipsis when
+    there is some, left out when too little is left to read."""
+    if room is None or len(note) <= room:
+        return note
+    if room < NARROWEST_NOTE:
+        return ""
+    return note[: room - 1].rstrip() + "…"
 
 
 def zoo_document(entry: ZooEntry) -> dict[str, Any]:

@@ -12,26 +12,63 @@ from typing import NamedTuple
 
 
 class Column(NamedTuple):
-    """A column: the record key it shows, its title, and whether numbers align right."""
+    """A column: the record key it shows, its title, whether numbers align right, and when it
+    is hidden to fit a narrow terminal (0: never; otherwise the lowest goes first)."""
 
     key: str
     title: str
     right: bool = False
+    hide_rank: int = 0
 
 
-def to_text(columns: Sequence[Column], records: Sequence[dict[str, str]], title: str = "") -> str:
-    """An aligned plain-text table, two spaces between columns, a title line first if given."""
-    widths = [
-        max([len(column.title), *(len(record.get(column.key, "")) for record in records)])
+GAP = 2
+"""Spaces between columns."""
+
+
+def to_text(
+    columns: Sequence[Column],
+    records: Sequence[dict[str, str]],
+    title: str = "",
+    width: int | None = None,
+) -> str:
+    """An aligned plain-text table, two spaces between columns, a title line first if given.
+    With a terminal ``width``, the title is wrapped and columns are hidden by rank until the
+    rows fit, and a last line names them (numbers are never cut)."""
+    widths = {
+        column.key: max(
+            [len(column.title), *(len(record.get(column.key, "")) for record in records)]
+        )
         for column in columns
-    ]
+    }
+    shown = list(columns)
+    hidden: list[Column] = []
+    for column in sorted((c for c in columns if c.hide_rank), key=lambda c: c.hide_rank):
+        if width is None or sum(widths[c.key] for c in shown) + GAP * (len(shown) - 1) <= width:
+            break
+        shown.remove(column)
+        hidden.append(column)
+    if width is not None and len(title) > width:
+        import textwrap
+
+        title = textwrap.fill(title, width, break_on_hyphens=False)
+    text = aligned(shown, [widths[column.key] for column in shown], records, title)
+    if not hidden:
+        return text
+    names = ", ".join(column.title for column in hidden)
+    return text + f"hidden to fit {width} columns: {names} (pipe it or -o FILE for every column)\n"
+
+
+def aligned(
+    columns: Sequence[Column], widths: Sequence[int], records: Sequence[dict[str, str]], title: str
+) -> str:
+    """The rows of ``records`` in ``columns`` of the given ``widths``."""
 
     def line(texts: Sequence[str]) -> str:
         cells = [
             text.rjust(width) if column.right else text.ljust(width)
             for column, text, width in zip(columns, texts, widths, strict=True)
         ]
-        return "  ".join(cells).rstrip() + "\n"
+        return (" " * GAP).join(cells).rstrip() + "\n"
 
     lines = [f"{title}\n"] if title else []
     lines.append(line([column.title for column in columns]))

@@ -17,7 +17,7 @@ from convcalc.render.columns import (
     warnings_column,
 )
 from convcalc.render.conventions import convention_summary, title_suffix
-from convcalc.render.layout import Block, Cell, Column, Grid, Styled
+from convcalc.render.layout import TITLE_STYLE, Block, Cell, Column, Grid, Styled
 from convcalc.render.view_columns import jacobian_cells, memory_columns, memory_summary
 from convcalc.report import Report
 from convcalc.tensors import dtype_bytes
@@ -61,7 +61,9 @@ def network_table(
         assert width is not None
         grid_columns, hidden = fitted(grid_columns, candidates, width)
     styles = [line_style(report, line) for line in lines]
-    parts: list[Grid | Styled] = [Grid(grid_columns, title=title, row_styles=styles)]
+    # The title is a line of its own, not the grid's: a table narrowed by --columns would
+    # wrap it at its own width.
+    parts: list[Grid | Styled] = [Styled(title, TITLE_STYLE), Grid(grid_columns, row_styles=styles)]
     if hidden:
         parts.append(
             Styled(
@@ -100,8 +102,19 @@ def report_columns(report: Report, names: Callable[[Line], Cell]) -> list[Report
 
 
 def column_names(report: Report) -> list[str]:
-    """The names ``--columns`` accepts for ``report``."""
+    """The names of ``report``'s table columns, as ``--columns all`` lists them."""
     return [column.name for column in report_columns(report, str) if column.in_table]
+
+
+def column_lookup(report: Report) -> dict[str, str]:
+    """What ``--columns`` accepts for ``report``, folded to lower case: each column's name and
+    its header as the table shows it (``#``, ``MACs``, ``non-zeros``), mapped to its name."""
+    lookup: dict[str, str] = {}
+    for column in report_columns(report, str):
+        if column.in_table:
+            lookup[column.header.lower()] = column.name
+            lookup[column.name.lower()] = column.name
+    return lookup
 
 
 def layer_names(report: Report, tree: bool) -> Callable[[Line], Cell]:
@@ -132,7 +145,8 @@ def fitted(
 ) -> tuple[list[Column], list[str]]:
     """The columns that fit ``width`` cells, whole: taken by rank while they fit (a narrower
     column of a later rank may still fit where a wider one did not), in their own order; and
-    the names of those left out. The layer column is always kept, its names cut short (``…``)
+    the headers of those left out, as the user would see them (each one ``--columns`` takes).
+    The layer column is always kept, its names cut short (``…``)
     only on a terminal too narrow for it alone."""
     grid = Grid(columns)
     widths = grid.widths(None)
@@ -147,7 +161,7 @@ def fitted(
     if room < 0:
         trim(columns, declared, widths, -room)
     chosen = sorted(kept)
-    hidden = [declared[index].name for index in range(len(columns)) if index not in kept]
+    hidden = [declared[index].header for index in range(len(columns)) if index not in kept]
     return [columns[index] for index in chosen], hidden
 
 

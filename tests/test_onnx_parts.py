@@ -252,3 +252,12 @@ def test_files_elsewhere_take_the_public_path(
     elsewhere.submodule_search_locations = [str(tmp_path)]
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: elsewhere)
     assert onnxparts.direct.__wrapped__() is None
+
+
+def test_analyze_imports_neither_onnx_nor_ml_dtypes(tmp_path: Path) -> None:
+    from tests.test_startup import loaded_modules
+
+    modules, output = loaded_modules("analyze", model_path(tmp_path), "--json")
+    assert not {"onnx", "onnx.helper", "ml_dtypes"} & modules
+    assert "onnx.onnx_cpp2py_export.shape_inference" in modules
+    assert json.loads(output)["totals"]["params"] == 8 * 3 * 3 * 3

@@ -236,6 +236,7 @@ class SpecParser:
             batch=batch,
             dtype=dtype,
             source=self.file,
+            params=self.globals,
         )
         try:
             self.raise_collected()

@@ -236,6 +236,7 @@ class SpecParser:
             batch=batch,
             dtype=dtype,
             source=self.file,
+            params=self.globals,
         )
         try:
             self.raise_collected()
@@ -603,6 +604,14 @@ class SpecParser:
                 options["use"] = options.pop("block")
             return self.use(options, mark, path, name, bindings, depth)
         layer_kind = LAYER_KINDS.get(kind)
+        if layer_kind is None and kind in self.blocks:
+            self.error(
+                f"`{kind}` is a block, not a layer type: write `- use: {kind}` (its parameters "
+                "under `with:`)",
+                kind_mark,
+                path,
+            )
+            return None
         if layer_kind is None:
             self.error(
                 f"unknown layer type `{shorten(kind)}`{suggestion(kind, TYPE_NAMES)}",

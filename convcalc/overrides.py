@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from convcalc.errors import ConvcalcError, PointedUsageError, UsageError, suggestion
+from convcalc.errors import ConvcalcError, Location, PointedUsageError, UsageError, suggestion
 from convcalc.yamlnodes import Mark, SpecList, SpecMap, parse_yaml
 
 Step = str | int
@@ -46,6 +46,9 @@ class Setting(NamedTuple):
     path: str
     steps: tuple[Step, ...]
     value: Any
+    origin: str = ""
+    """Where the user gave it (``--set input=3x224``), which problems with its value name;
+    ``""``: they are located where the value it replaces was written."""
 
 
 def parse_setting(text: str) -> Setting:
@@ -56,13 +59,15 @@ def parse_setting(text: str) -> Setting:
         value = parse_yaml(value_text, None)
     except ConvcalcError as error:
         raise UsageError(f"--set {text}: the value is not valid YAML ({error.message})") from None
-    return Setting(path, parse_path(path, text), value)
+    return Setting(path, parse_path(path, text), value, f"--set {text}")
 
 
 def setting(path: str, value: Any) -> Setting:
     """A setting given from Python: ``path`` as in ``--set``, ``value`` a Python value as YAML
     would give it (a ``TypeError`` for one a spec cannot hold)."""
-    return Setting(path, parse_path(path, f"{path}=…"), spec_value(value, path))
+    return Setting(
+        path, parse_path(path, f"{path}=…"), spec_value(value, path), f"settings[{path!r}]"
+    )
 
 
 def spec_value(value: Any, path: str) -> Any:
@@ -137,6 +142,20 @@ def copy_list(value: SpecList) -> SpecList:
     copy = SpecList(value, mark=value.mark)
     copy.item_marks = list(value.item_marks)
     return copy
+
+
+class SettingMark(Mark):
+    """The place of a value given on the command line (or from Python): problems with it name
+    the setting, not a line of the spec the user did not write."""
+
+    __slots__ = ("origin",)
+
+    def __init__(self, origin: str, replaced: Mark) -> None:
+        super().__init__(replaced.line, replaced.column)
+        self.origin = origin
+
+    def location(self, file: str | None, path: str | None = None) -> Location:
+        return Location(self.origin, None, None, path)
 
 
 def relocated(value: Any, mark: Mark) -> Any:
@@ -222,9 +241,14 @@ class Editor:
             container.value_marks[key] = where
         container[key] = value
 
+    def placed(self, mark: Mark) -> Mark:
+        """Where the setting's value is, replacing one written at ``mark``."""
+        origin = self.setting.origin
+        return SettingMark(origin, mark) if origin else mark
+
     def new_value(self, mark: Mark) -> Any:
-        """The setting's value, placed at ``mark``."""
-        return relocated(self.setting.value, mark)
+        """The setting's value, replacing one written at ``mark``."""
+        return relocated(self.setting.value, self.placed(mark))
 
     # generic values
 
@@ -240,11 +264,11 @@ class Editor:
             if step >= len(value):
                 raise self.fail(f"{where} has {len(value)} items (indices 0 to {len(value) - 1})")
             items = copy_list(value)
-            items[step] = (
-                self.into(value[step], rest, here, exists=exists)
-                if rest
-                else self.new_value(value.item_mark(step))
-            )
+            if rest:
+                items[step] = self.into(value[step], rest, here, exists=exists)
+            else:
+                items[step] = self.new_value(value.item_mark(step))
+                items.item_marks[step] = self.placed(value.item_mark(step))
             return items
         if not isinstance(value, SpecMap):
             raise self.fail(f"{where or 'the spec'} is not a mapping, so it has no `{step}`")
@@ -265,6 +289,8 @@ class Editor:
         else:
             new = self.new_value(value.value_mark(step))
         self.put(copy, step, new)
+        if not rest:
+            copy.value_marks[step] = self.placed(copy.value_mark(step))
         return copy
 
     def in_branch(self, branches: Any, steps: Sequence[Step], where: str) -> Any:
@@ -302,6 +328,8 @@ class Editor:
         if isinstance(item, str):
             item = SpecMap({item: None}, mark=layers.item_mark(index))
         copy[index] = self.in_item(item, steps[1:], f"{where}[{index}]", bindings)
+        if len(steps) == 1:
+            copy.item_marks[index] = self.placed(layers.item_mark(index))
         return copy
 
     def in_item(

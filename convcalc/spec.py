@@ -144,6 +144,9 @@ class Network:
     batch: int = 1
     dtype: str = "float32"
     source: str | None = None
+    params: Mapping[str, Any] | None = None
+    """The spec's top-level ``params`` and their values (after ``--set``); exporting the
+    network as a class writes those its layers read as its constructor's arguments."""
     notes: tuple[str, ...] = ()
     """What the source says about itself that changes how its numbers read (an ONNX exporter
     that folded the batchnorms into the convs), one line each."""

@@ -210,10 +210,13 @@ class Sweep:
             memory = training_memory(report).total
         else:
             memory = inference_memory(report).peak_bytes
+        # The first output's field, as `analyze` reports it, or the largest local one on the
+        # way to it (a classifier's last field is the whole input).
+        last = report.outputs[0].row if report.outputs else len(report.rows) - 1
         local = next(
             (
                 row.rf
-                for row in reversed(report.rows)
+                for row in reversed(report.rows[: last + 1])
                 if row.rf is not None and not row.rf.is_global
             ),
             None,

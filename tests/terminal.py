@@ -25,9 +25,10 @@ def read_until_closed(leader: int) -> bytes:
     return b"".join(chunks)
 
 
-def run_in_terminal(arguments: list[str], width: int, env: dict[str, str]) -> str:
+def run_in_terminal(arguments: list[str], width: int, env: dict[str, str], status: int = 0) -> str:
     """What ``convcalc ARGUMENTS`` from this tree shows in a pseudo-terminal ``width`` columns
-    wide (50 lines), with ``env`` (COLUMNS and LINES left out: the terminal's size rules)."""
+    wide (50 lines), with ``env`` (COLUMNS and LINES left out: the terminal's size rules),
+    ending with exit ``status``."""
     import fcntl
     import pty
     import struct
@@ -49,5 +50,5 @@ def run_in_terminal(arguments: list[str], width: int, env: dict[str, str]) -> st
     os.close(follower)
     written = read_until_closed(leader)
     os.close(leader)
-    assert process.wait(timeout=60) == 0
+    assert process.wait(timeout=60) == status
     return written.decode("utf-8").replace("\r\n", "\n")

@@ -99,6 +99,6 @@ def test_bad_settings_are_refused() -> None:
     with pytest.raises(SpecErrors) as caught:
         convcalc.load("zoo:lenet5", settings={"c1.filters": 0, "c3.kernel": 0})
     assert [str(error) for error in caught.value.errors] == [
-        "zoo:lenet5:13:21: layers[0] conv: filters: must be ≥ 1, got 0",
-        "zoo:lenet5:18:33: layers[3] conv: kernel: must be ≥ 1, got 0",
+        "settings['c1.filters']: layers[0] conv: filters: must be ≥ 1, got 0",
+        "settings['c3.kernel']: layers[3] conv: kernel: must be ≥ 1, got 0",
     ]

@@ -139,11 +139,18 @@ def test_export_writes_the_set_network(family: str) -> None:
     assert "Input 3×64×64, batch 1:" in result.stdout
 
 
-def test_a_set_value_is_located_in_the_spec(family: str) -> None:
-    result = invoke("draw", family, "--set", "layers[3].kernel=0")
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("layers[3].kernel=0", "layers[3] conv: kernel: must be ≥ 1, got 0"),
+        ("input=3x32", "input: expected C×H×W (an image) or D (a vector), got 2 sizes in '3x32'"),
+        ("layers[1]=relux", "layers[1]: unknown layer type `relux` (did you mean `relu`?)"),
+    ],
+)
+def test_a_set_value_is_located_at_the_setting(family: str, setting: str, problem: str) -> None:
+    result = invoke("draw", family, "--set", setting)
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"{family}:8:")
-    assert "kernel" in result.stderr
+    assert result.stderr == f"--set {setting}: {problem}\n"
 
 
 # --- solve ------------------------------------------------------------------------------------

@@ -146,6 +146,21 @@ def test_a_sweep_equals_separate_analyses() -> None:
     assert [found.params for found in variants[:3]] == [found.params for found in variants[3:]]
 
 
+def test_a_sweep_of_several_outputs_reports_the_first_outputs_field_as_analyze_does() -> None:
+    from pathlib import Path
+
+    from convcalc.sources import load
+
+    path = str(Path(__file__).resolve().parent.parent / "examples" / "fpn.yaml")
+    study = Sweep(
+        parse_yaml(Path(path).read_text(), path), path, [parse_axis("batch=1")], [], False
+    )
+    (found,) = run_sweep(study)
+    rf = analyze(load(path)).totals.rf
+    assert rf is not None and not rf.is_global
+    assert found.rf == (rf.size[0], rf.size[1])
+
+
 # --- diff -------------------------------------------------------------------------------------
 
 THREE = "input: 3x8x8\nlayers: [{conv: {filters: 4, kernel: 3, pad: 1}}, relu, flatten]\n"

@@ -122,6 +122,35 @@ def test_block_parameters_become_typed_constructor_arguments() -> None:
     assert "Unit(8, filters=16),  # 16×32×32" in text
 
 
+TOP_LEVEL_PARAMS = (
+    "input: 3x32x32\n"
+    "params: {width: 16, depth: 2}\n"
+    "blocks:\n"
+    "  unit:\n"
+    "    params: {stride: 1}\n"
+    "    layers:\n"
+    "      - conv: {filters: $width, kernel: 3, pad: 1, stride: $stride}\n"
+    "      - relu\n"
+    "layers:\n"
+    "  - {use: unit, with: {stride: 2}}\n"
+    "  - repeat: {times: $depth, layers: [use: unit]}\n"
+    "  - globalavgpool\n"
+    "  - flatten\n"
+    "  - fc: {out: $width}\n"
+)
+"""A spec whose top-level parameters are read at the top and inside a block."""
+
+
+def test_top_level_parameters_become_the_networks_constructor_arguments() -> None:
+    text = exported(TOP_LEVEL_PARAMS)
+    assert "def __init__(self, in_channels: int, width: int = 16, stride: int = 1)" in text
+    assert "nn.Conv2d(in_channels, width, 3, stride=stride, padding=1)" in text
+    assert "def __init__(self, width: int = 16, depth: int = 2) -> None:" in text
+    assert "*[Unit(width, width=width) for _ in range(depth)],  # 16×16×16" in text
+    assert "Unit(3, width=width, stride=2),  # 16×16×16" in text
+    assert "nn.Linear(width, width),  # 16" in text
+
+
 def test_same_padding_is_torchs_only_where_torch_means_the_same() -> None:
     text = exported(
         "input: 3x8x8\n"

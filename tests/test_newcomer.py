@@ -352,3 +352,21 @@ def test_every_bad_name_is_reported_at_once(tmp_path: Path) -> None:
         f"{path}:7:5: layers[4]: name: `a` is already the name of layers[3] in this list; each "
         "name may be given once",
     ]
+
+
+def test_a_block_written_as_a_layer_type_says_how_to_use_it() -> None:
+    spec = (
+        "input: 3x8x8\n"
+        "blocks:\n"
+        "  unit:\n"
+        "    params: {stride: 1}\n"
+        "    layers: [conv: {filters: 4, kernel: 3, pad: 1, stride: $stride}]\n"
+        "layers:\n"
+        "  - unit: {stride: 2}\n"
+    )
+    result = invoke("analyze", "-", stdin=spec)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "<stdin>:7:5: layers[0]: `unit` is a block, not a layer type: write `- use: unit` (its "
+        "parameters under `with:`)\n"
+    )

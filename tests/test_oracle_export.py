@@ -37,6 +37,7 @@ from convcalc.sources import load
 from convcalc.spec import Network
 from convcalc.zoo import names
 from tests.export_specs import SAMPLES, random_graph, random_spec
+from tests.test_export import TOP_LEVEL_PARAMS
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch oracle not installed: pip install -e '.[oracle]'"
@@ -240,6 +241,10 @@ def test_a_vector_network_with_awkward_names_exports_exactly() -> None:
             "mlp.yaml",
         )
     )
+
+
+def test_top_level_parameters_export_exactly() -> None:
+    assert_exact(parse_spec(TOP_LEVEL_PARAMS, "params.yaml"))
 
 
 @pytest.mark.parametrize("chunk", range(4))

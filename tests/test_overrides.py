@@ -108,11 +108,12 @@ def test_a_later_setting_wins() -> None:
     assert report(FAMILY, "width=32", "width=8").rows[0].output == (8, 32, 32)
 
 
-def test_a_set_value_is_checked_and_located_where_the_old_value_was() -> None:
+def test_a_set_value_is_checked_and_located_at_the_setting() -> None:
     with pytest.raises(SpecError) as caught:
         report(FAMILY, "layers[0].kernel=x")
     assert str(caught.value) == (
-        "net.yaml:10:37: layers[0] conv: kernel: expected a whole number or [h, w], got 'x'"
+        "--set layers[0].kernel=x: layers[0] conv: kernel: expected a whole number or [h, w], "
+        "got 'x'"
     )
 
 

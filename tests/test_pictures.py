@@ -311,3 +311,33 @@ def test_names_with_quotes_backslashes_and_markup_are_drawn_as_written(tmp_path:
     texts = " ".join(ElementTree.fromstring(layout(to_dot(report), "svg")).itertext())
     assert 'x"y\\N<z>& → 4×6×6' in texts
     assert 'a <b> & "c"' in texts
+
+
+@pytest.mark.parametrize(
+    ("arguments", "what"),
+    [
+        (["report", "zoo:cs231n"], "the report is an HTML page for a browser"),
+        (
+            ["draw", "zoo:cs231n"],
+            "an SVG drawing is XML text for a browser (--format dot prints the graph)",
+        ),
+        (["draw", "zoo:cs231n", "--format", "png"], "a PNG is binary"),
+        (["draw", "zoo:cs231n", "--format", "png", "-o", "-"], "a PNG is binary"),
+    ],
+)
+def test_pages_and_drawings_are_not_poured_onto_a_terminal(arguments: list[str], what: str) -> None:
+    import os
+
+    from tests.terminal import run_in_terminal
+
+    shown = run_in_terminal(arguments, 80, dict(os.environ), status=2)
+    assert shown == f"{what} and stdout is a terminal: write it with -o FILE or redirect it\n"
+
+
+def test_a_dot_graph_is_printed_on_a_terminal() -> None:
+    import os
+
+    from tests.terminal import run_in_terminal
+
+    shown = run_in_terminal(["draw", "zoo:cs231n", "--format", "dot"], 200, dict(os.environ))
+    assert shown.startswith("digraph")

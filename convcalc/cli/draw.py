@@ -19,7 +19,13 @@ from convcalc.cli.common import (
     warn,
     with_flag,
 )
-from convcalc.cli.output import same_file, write_binary, write_output, write_stdout
+from convcalc.cli.output import (
+    refuse_terminal,
+    same_file,
+    write_binary,
+    write_output,
+    write_stdout,
+)
 from convcalc.errors import OutputError
 
 if TYPE_CHECKING:
@@ -34,6 +40,10 @@ class DrawFormat(StrEnum):
     DOT = "dot"
 
 
+TERMINAL_REFUSALS = {
+    DrawFormat.SVG: "an SVG drawing is XML text for a browser (--format dot prints the graph)",
+    DrawFormat.PNG: "a PNG is binary",
+}
 SUFFIXES = {".svg": DrawFormat.SVG, ".png": DrawFormat.PNG, ".dot": DrawFormat.DOT}
 SUFFIXES[".gv"] = DrawFormat.DOT
 
@@ -141,6 +151,8 @@ def draw(
     """Draw the network as a graph: a box per layer, containers as nested boxes with totals."""
     fmt = chosen_format(fmt, output)
     with reported(traceback):
+        if fmt is not DrawFormat.DOT:
+            refuse_terminal(output, TERMINAL_REFUSALS[fmt])
         report = analyzed(
             spec, settings, output, input_shape, batch, dtype and dtype.value, strict, fold_bn
         )

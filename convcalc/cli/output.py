@@ -235,3 +235,13 @@ def write_stdout_bytes(data: bytes) -> None:
         raise StdoutClosed from error
     except (OSError, ValueError) as error:
         raise OutputError(f"cannot write to stdout: {reason(error)}") from None
+
+
+def refuse_terminal(output: Path | None, what: str) -> None:
+    """Refuse (a usage error) to print ``what`` — a page, a drawing, binary — on a terminal,
+    where it would fill or garble the screen: it is meant for a file or a pipe."""
+    to_stdout = output is None or str(output) == "-"
+    if to_stdout and sys.stdout is not None and sys.stdout.isatty():
+        from convcalc.errors import UsageError
+
+        raise UsageError(f"{what} and stdout is a terminal: write it with -o FILE or redirect it")

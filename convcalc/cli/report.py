@@ -23,6 +23,7 @@ from convcalc.cli.draw import (
     analyzed,
     write_text,
 )
+from convcalc.cli.output import refuse_terminal
 
 
 @app.command()
@@ -51,6 +52,7 @@ def report(
 ) -> None:
     """Write one HTML page that opens offline: totals, the diagram, charts per layer, the table."""
     with reported(traceback):
+        refuse_terminal(output, "the report is an HTML page for a browser")
         analysis = analyzed(
             spec,
             settings,

@@ -627,13 +627,17 @@ class Exporter:
         it with this use's arguments (the ``caller`` reads the parameters it passes on), its
         output, and the outside tensors its ``forward`` takes after ``x``."""
         used = caller.used
-        defaults = safe_keys(node.defaults)
-        arguments = safe_keys(node.arguments)
+        # A top-level parameter the block reads (and does not shadow) is one of its own, passed
+        # on from the network's constructor.
+        own = safe_keys(node.defaults)
+        shared = {k: v for k, v in safe_keys(self.network.params).items() if k not in own}
+        defaults = {**shared, **own}
+        arguments = {**shared, **safe_keys(node.arguments)}
         inner = Flow(flow.shape, Linear.of("in_channels"), flow.source)
         lines, output, body = self.class_lines(node.layers, inner, Scope(path), defaults, arguments)
         name = self.register(node.block, "\n".join(lines[1:]), lines, path, output)
         parameters = [name for name in defaults if name in body.used]
-        bound = safe_keys(node.bound, values=True)
+        bound = {**{name: name for name in shared}, **safe_keys(node.bound, values=True)}
         values = {"in_channels": flow.channels}
         args: list[str] = []
         if "in_channels" in body.used:
@@ -746,7 +750,8 @@ class Exporter:
         flow = Flow(network.input, Linear.of(network.input[0]), NETWORK_INPUT)
         outputs = tuple(output.row for output in self.report.outputs) if network.outputs else ()
         self.class_names |= set(HELPERS)
-        lines, _, _ = self.class_lines(network.layers, flow, Scope(""), {}, {}, outputs)
+        params = safe_keys(network.params)
+        lines, _, _ = self.class_lines(network.layers, flow, Scope(""), params, {}, outputs)
         name = self.network_class = self.fresh_class_name(class_name(network.name or "network"))
         totals = self.report.totals
         header = [

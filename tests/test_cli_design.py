@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -547,7 +548,7 @@ def test_a_terminal_table_hides_columns_by_rank_and_names_them() -> None:
         "name    size\n"
         "-----  -----\n"
         "conv1  1,024\n"
-        "hidden to fit 20 columns: note (pipe it or -o FILE for every column)\n"
+        "hidden to fit 20\ncolumns: note (pipe\nit or -o FILE for\nevery column)\n"
     )
 
 
@@ -555,6 +556,11 @@ def test_a_terminal_table_hides_columns_by_rank_and_names_them() -> None:
     ("arguments", "hidden"),
     [
         (["diff", "zoo:resnet18", "zoo:resnet34"], "type, memory, RF"),
+        # A changed fc's `513.00 K → 5,130` widens params and MACs: MACs go too.
+        (
+            ["diff", "zoo:resnet18", "zoo:resnet34", "--set", "fc.out=10"],
+            "type, memory, RF, output, MACs",
+        ),
         (
             [
                 "sweep",
@@ -575,4 +581,6 @@ def test_design_tables_fit_an_80_column_terminal(arguments: list[str], hidden: s
 
     shown = run_in_terminal(arguments, 80, dict(os.environ)).splitlines()
     assert max(len(line) for line in shown) <= 80
-    assert f"hidden to fit 80 columns: {hidden} (pipe it or -o FILE for every column)" in shown
+    text = "\n".join(shown)
+    note = f"hidden to fit 80 columns: {hidden} (pipe it or -o FILE for every column)"
+    assert textwrap.fill(note, 80, break_on_hyphens=False) in text

@@ -119,8 +119,8 @@ def sections(
         Column("path", "layer"),
         Column("type", "type", hide_rank=1),
         Column("output", "output", hide_rank=4),
-        Column("params", "params", True),
-        Column("macs", counting.ops_label, True),
+        Column("params", "params", True, hide_rank=6),
+        Column("macs", counting.ops_label, True, hide_rank=5),
         Column("rf", "RF", True, hide_rank=3),
         Column("memory", "memory", True, hide_rank=2),
     ]

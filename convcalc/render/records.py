@@ -47,15 +47,23 @@ def to_text(
             break
         shown.remove(column)
         hidden.append(column)
-    if width is not None and len(title) > width:
-        import textwrap
-
-        title = textwrap.fill(title, width, break_on_hyphens=False)
+    if width is not None:
+        title = fitted(title, width)
     text = aligned(shown, [widths[column.key] for column in shown], records, title)
-    if not hidden:
+    if width is None or not hidden:
         return text
     names = ", ".join(column.title for column in hidden)
-    return text + f"hidden to fit {width} columns: {names} (pipe it or -o FILE for every column)\n"
+    note = f"hidden to fit {width} columns: {names} (pipe it or -o FILE for every column)"
+    return text + fitted(note, width) + "\n"
+
+
+def fitted(text: str, width: int) -> str:
+    """``text`` wrapped at ``width`` columns (between words) where it is longer."""
+    if len(text) <= width:
+        return text
+    import textwrap
+
+    return textwrap.fill(text, width, break_on_hyphens=False)
 
 
 def aligned(
